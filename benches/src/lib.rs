@@ -1,0 +1,1 @@
+//! Benchmark harnesses; run them with `cargo run --release -p rstap-benches --bin NAME`.

@@ -1,0 +1,202 @@
+//! Source text → tokens (logos). Comments and whitespace are dropped, but each token
+//! remembers whether anything separated it from the previous one: probe-point
+//! components are glued from adjacent tokens (`sys*call`), as in stap.
+
+use crate::diag::{Code, SyntaxError};
+use crate::span::{FileId, Span};
+use crate::token::Tok;
+use logos::{Lexer, Logos};
+
+/// What went wrong inside one lexeme.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LexErrorKind {
+    #[default]
+    Junk,
+    UnclosedString,
+    UnclosedComment,
+    UnclosedEmbedded,
+}
+
+#[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
+#[logos(error = LexErrorKind)]
+enum Raw {
+    #[regex(r"[ \t\r\n\x0b\x0c]+")]
+    Space,
+    #[regex(r"#[^\n]*", allow_greedy = true)]
+    #[regex(r"//[^\n]*", allow_greedy = true)]
+    LineComment,
+    #[token("/*", block_comment)]
+    BlockComment,
+    #[token("\"", string_literal)]
+    Str,
+    #[token("%{", embedded)]
+    Embedded,
+    #[regex(r"[A-Za-z_][A-Za-z0-9_$]*")]
+    Ident,
+    #[regex(r"\$[A-Za-z0-9_$]*")]
+    Dollar,
+    #[regex(r"@[A-Za-z0-9_$]*")]
+    At,
+    #[token("$#")]
+    DollarHash,
+    #[token("@#")]
+    AtHash,
+    #[regex(r"[0-9][A-Za-z0-9_]*")]
+    Number,
+    #[token("%(")]
+    #[token("%?")]
+    #[token("%:")]
+    #[token("%)")]
+    #[token("<<<")]
+    #[token(">>>")]
+    #[token("<<=")]
+    #[token(">>=")]
+    #[token("==")]
+    #[token("!=")]
+    #[token("<=")]
+    #[token(">=")]
+    #[token("=~")]
+    #[token("!~")]
+    #[token("+=")]
+    #[token("-=")]
+    #[token("*=")]
+    #[token("/=")]
+    #[token("%=")]
+    #[token("&=")]
+    #[token("^=")]
+    #[token("|=")]
+    #[token(".=")]
+    #[token("&&")]
+    #[token("||")]
+    #[token("++")]
+    #[token("--")]
+    #[token("->")]
+    #[token("<<")]
+    #[token(">>")]
+    #[regex(r"[-+*/%=<>!~&|^.,;:?()\[\]{}]")]
+    Op,
+}
+
+fn block_comment(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
+    match lex.remainder().find("*/") {
+        Some(end) => {
+            lex.bump(end + 2);
+            Ok(())
+        }
+        None => {
+            lex.bump(lex.remainder().len());
+            Err(LexErrorKind::UnclosedComment)
+        }
+    }
+}
+
+fn embedded(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
+    match lex.remainder().find("%}") {
+        Some(end) => {
+            lex.bump(end + 2);
+            Ok(())
+        }
+        None => {
+            lex.bump(lex.remainder().len());
+            Err(LexErrorKind::UnclosedEmbedded)
+        }
+    }
+}
+
+fn string_literal(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
+    let rest = lex.remainder().as_bytes();
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b'"' => {
+                lex.bump(i + 1);
+                return Ok(());
+            }
+            b'\\' if i + 1 < rest.len() && rest[i + 1] != b'\n' => i += 2,
+            b'\n' => break,
+            _ => i += 1,
+        }
+    }
+    lex.bump(i);
+    Err(LexErrorKind::UnclosedString)
+}
+
+/// One token with its place in the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub tok: Tok,
+    pub span: Span,
+    /// Whitespace or a comment stood between this token and the previous one.
+    pub space_before: bool,
+}
+
+/// Splits `text` into tokens. Stops at the first lexical error.
+pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
+    let mut out = Vec::new();
+    let mut lexer = Raw::lexer(text);
+    let mut space_before = true;
+    while let Some(raw) = lexer.next() {
+        let range = lexer.span();
+        let span = Span::new(file, range.start, range.end);
+        let slice = lexer.slice();
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(kind) => return Err(lex_error(kind, span, slice)),
+        };
+        let tok = match raw {
+            Raw::Space | Raw::LineComment | Raw::BlockComment => {
+                space_before = true;
+                continue;
+            }
+            Raw::Str => Tok::Str(slice[1..slice.len() - 1].to_string()),
+            Raw::Embedded => Tok::Embedded(slice[2..slice.len() - 2].to_string()),
+            Raw::Ident => Tok::keyword(slice).unwrap_or_else(|| Tok::Ident(slice.to_string())),
+            Raw::Dollar => script_arg(&slice[1..])
+                .map_or_else(|| Tok::Target(slice.to_string()), Tok::DollarArg),
+            Raw::At => {
+                script_arg(&slice[1..]).map_or_else(|| Tok::At(slice.to_string()), Tok::AtArg)
+            }
+            Raw::DollarHash => Tok::DollarHash,
+            Raw::AtHash => Tok::AtHash,
+            Raw::Number => Tok::Number(slice.to_string()),
+            Raw::Op => Tok::operator(slice).ok_or_else(|| lex_error(LexErrorKind::Junk, span, slice))?,
+        };
+        out.push(Token {
+            tok,
+            span,
+            space_before,
+        });
+        space_before = false;
+    }
+    Ok(out)
+}
+
+/// `$3` / `@3` name script arguments; anything else after `$`/`@` is an identifier.
+fn script_arg(digits: &str) -> Option<u32> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u32::MAX))
+}
+
+fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> SyntaxError {
+    match kind {
+        LexErrorKind::Junk => {
+            let shown = slice.chars().next().map_or(String::new(), |c| c.escape_default().to_string());
+            SyntaxError::new(Code::E0101, span, format!("unexpected character `{shown}`"))
+                .with_label("no SystemTap token starts with this character")
+        }
+        LexErrorKind::UnclosedString => {
+            SyntaxError::new(Code::E0102, Span { end: span.start + 1, ..span }, "unclosed string literal")
+                .with_label("this string has no closing `\"` on its line")
+        }
+        LexErrorKind::UnclosedComment => {
+            SyntaxError::new(Code::E0103, Span { end: span.start + 2, ..span }, "unclosed comment")
+                .with_label("this `/*` comment is never closed with `*/`")
+        }
+        LexErrorKind::UnclosedEmbedded => {
+            SyntaxError::new(Code::E0103, Span { end: span.start + 2, ..span }, "unclosed embedded code")
+                .with_label("this `%{` block is never closed with `%}`")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! rstap-grammar: SystemTap source text in, a spanned AST out.
+//!
+//! `parse` is the only door: lex (logos) → preprocess (`%( %)`, `@define`, `$1 @1
+//! $# @#`) → glue (adjacent strings, probe-point names) → LALRPOP parser → a few
+//! checks stap makes at parse time. Errors come back as [`Diagnostics`] with stable
+//! E01xx codes. This crate knows nothing of kernels: the facts `%( %)` conditions
+//! need arrive as a plain [`Facts`] value. It never panics on any input, and the
+//! generated parser's types never leave it.
+
+pub mod ast;
+mod build;
+pub mod diag;
+pub mod dump;
+pub mod facts;
+pub mod format;
+mod glue;
+pub mod lexer;
+mod preprocess;
+pub mod source;
+pub mod span;
+mod syntax_error;
+pub mod token;
+mod validate;
+pub mod visit;
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused_qualifications, missing_debug_implementations, reason = "generated parser")]
+    parser,
+    "/stap.rs"
+);
+
+pub use diag::{Code, Diagnostics, SyntaxError};
+pub use facts::Facts;
+pub use source::SourceMap;
+pub use span::{FileId, Span, Spanned};
+
+/// What a parse may depend on besides the text.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions {
+    /// Script arguments: `$1`, `@1`, `$#`, `@#`.
+    pub args: Vec<String>,
+    pub facts: Facts,
+    /// Guru mode (`-g`) or a tapset: embedded C and the guru-only @-operators parse.
+    pub privileged: bool,
+}
+
+/// Parses one file of `files`.
+pub fn parse(files: &SourceMap, file: FileId, opts: &ParseOptions) -> Result<ast::File, Diagnostics> {
+    let text = files.text(file);
+    let tokens = lexer::lex(file, text)?;
+    if tokens.is_empty() {
+        return Err(empty_input(files, file, "is empty"));
+    }
+    let tokens = preprocess::preprocess(tokens, &opts.facts, &opts.args)?;
+    let tokens = glue::glue(tokens);
+    if tokens.is_empty() {
+        return Err(empty_input(files, file, "is empty after preprocessing"));
+    }
+    let ctx = build::Ctx { toks: &tokens };
+    let stream = tokens.iter().enumerate().map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.clone(), i + 1)));
+    let items = parser::FileParser::new()
+        .parse(&ctx, stream)
+        .map_err(|e| syntax_error::convert(e, &tokens))?;
+    let ast = ast::File { file, items };
+    validate::check(&ast, opts.privileged)?;
+    Ok(ast)
+}
+
+fn empty_input(files: &SourceMap, file: FileId, what: &str) -> Diagnostics {
+    let len = files.text(file).len();
+    Diagnostics::one(
+        SyntaxError::new(Code::E0121, Span::new(file, len, len), format!("input file '{}' {what}", files.name(file)))
+            .with_label("a script needs at least one probe, function or global"),
+    )
+}

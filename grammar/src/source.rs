@@ -1,0 +1,67 @@
+//! The files a compilation reads, addressed by [`FileId`], readable by codespan.
+
+use crate::span::FileId;
+use codespan_reporting::files::{self, Files, SimpleFile};
+use std::ops::Range;
+
+/// Every source text of a compilation: the user script, `-E` snippets, tapsets.
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SimpleFile<String, String>>,
+}
+
+impl SourceMap {
+    pub fn new() -> SourceMap {
+        SourceMap::default()
+    }
+
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        self.files.push(SimpleFile::new(name.into(), text.into()));
+        id
+    }
+
+    pub fn name(&self, id: FileId) -> &str {
+        self.files.get(id.0 as usize).map_or("", |f| f.name().as_str())
+    }
+
+    pub fn text(&self, id: FileId) -> &str {
+        self.files.get(id.0 as usize).map_or("", |f| f.source().as_str())
+    }
+
+    /// 1-based line and column of a byte offset, as stap prints them.
+    pub fn line_col(&self, id: FileId, offset: u32) -> (usize, usize) {
+        let text = self.text(id);
+        let offset = (offset as usize).min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+        (line, col)
+    }
+
+    fn get(&self, id: FileId) -> Result<&SimpleFile<String, String>, files::Error> {
+        self.files.get(id.0 as usize).ok_or(files::Error::FileMissing)
+    }
+}
+
+impl<'a> Files<'a> for SourceMap {
+    type FileId = FileId;
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, id: FileId) -> Result<&'a str, files::Error> {
+        Ok(self.get(id)?.name().as_str())
+    }
+
+    fn source(&'a self, id: FileId) -> Result<&'a str, files::Error> {
+        Ok(self.get(id)?.source().as_str())
+    }
+
+    fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, files::Error> {
+        self.get(id)?.line_index((), byte_index)
+    }
+
+    fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, files::Error> {
+        self.get(id)?.line_range((), line_index)
+    }
+}

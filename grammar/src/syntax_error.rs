@@ -1,0 +1,151 @@
+//! LALRPOP errors converted, at the parser's edge, into diagnostics a person reads:
+//! what was found, what was expected, and which open construct it would close.
+
+use crate::diag::{Code, SyntaxError};
+use crate::lexer::Token;
+use crate::span::Span;
+use crate::token::Tok;
+use lalrpop_util::ParseError;
+
+pub fn convert(e: ParseError<usize, Tok, SyntaxError>, toks: &[Token]) -> SyntaxError {
+    match e {
+        ParseError::User { error } => error,
+        ParseError::InvalidToken { location } => {
+            let span = toks.get(location).map_or_else(Span::default, |t| t.span);
+            SyntaxError::new(Code::E0120, span, "invalid token").with_label("not expected here")
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            let last = toks.last().map_or_else(Span::default, |t| t.span);
+            let span = Span { start: last.end, ..last };
+            let wanted = describe_expected(&expected, toks, location);
+            SyntaxError::new(Code::E0121, span, format!("unexpected end of input: {wanted}"))
+                .with_label("the script ends here")
+                .with_secondary_opt(open_construct(toks, location))
+        }
+        ParseError::UnrecognizedToken { token: (l, tok, _), expected } => {
+            let span = toks.get(l).map_or_else(Span::default, |t| t.span);
+            let wanted = describe_expected(&expected, toks, l);
+            SyntaxError::new(Code::E0120, span, wanted)
+                .with_label(format!("found {tok}"))
+                .with_secondary_opt(open_construct(toks, l))
+        }
+        ParseError::ExtraToken { token: (l, tok, _) } => {
+            let span = toks.get(l).map_or_else(Span::default, |t| t.span);
+            SyntaxError::new(Code::E0120, span, format!("unexpected {tok}"))
+                .with_label("expected `probe`, `global`, `function`, `private` or `%{` here")
+        }
+    }
+}
+
+trait SecondaryOpt {
+    fn with_secondary_opt(self, s: Option<(Span, String)>) -> Self;
+}
+
+impl SecondaryOpt for SyntaxError {
+    fn with_secondary_opt(self, s: Option<(Span, String)>) -> SyntaxError {
+        match s {
+            Some((span, label)) => self.with_secondary(span, label),
+            None => self,
+        }
+    }
+}
+
+/// The innermost bracket still open before token `at`, and what it opened.
+fn innermost_open(toks: &[Token], at: usize) -> Option<usize> {
+    let mut stack = Vec::new();
+    for (i, t) in toks.iter().enumerate().take(at) {
+        match t.tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => stack.push(i),
+            Tok::RParen | Tok::RBracket | Tok::RBrace => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
+}
+
+fn construct_name(toks: &[Token], open: usize) -> String {
+    let before = open.checked_sub(1).and_then(|i| toks.get(i)).map(|t| &t.tok);
+    match (&toks[open].tok, before) {
+        (Tok::LParen, Some(Tok::Foreach)) => "the foreach header".into(),
+        (Tok::LParen, Some(Tok::For)) => "the for header".into(),
+        (Tok::LParen, Some(Tok::While)) => "the while condition".into(),
+        (Tok::LParen, Some(Tok::If)) => "the if condition".into(),
+        (Tok::LParen, Some(Tok::Ident(f))) => format!("the call to `{f}`"),
+        (Tok::LParen, Some(Tok::At(f))) => format!("the arguments of `{f}`"),
+        (Tok::LParen, Some(Tok::PointName(p))) => format!("the argument of probe point component `{p}`"),
+        (Tok::LParen, _) => "the parenthesized expression".into(),
+        (Tok::LBracket, Some(Tok::Ident(a))) => format!("the index of `{a}`"),
+        (Tok::LBracket, _) => "the index list".into(),
+        _ => "the block".into(),
+    }
+}
+
+fn closer(t: &Tok) -> &'static str {
+    match t {
+        Tok::LParen => "\")\"",
+        Tok::LBracket => "\"]\"",
+        _ => "\"}\"",
+    }
+}
+
+fn open_construct(toks: &[Token], at: usize) -> Option<(Span, String)> {
+    let open = innermost_open(toks, at)?;
+    Some((toks[open].span, format!("{} starts here", construct_name(toks, open))))
+}
+
+fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
+    let has = |name: &str| expected.iter().any(|e| e == name);
+    if has("\"probe\"") && has("\"global\"") {
+        return "expected `probe`, `global`, `function`, `private` or `%{`".into();
+    }
+    if let Some(open) = innermost_open(toks, at) {
+        let close = closer(&toks[open].tok);
+        if has(close) && expected.len() <= 6 {
+            let others: Vec<String> = expected.iter().filter(|e| e.as_str() != close).map(|e| show(e)).collect();
+            let what = construct_name(toks, open);
+            let sym = show(close);
+            return if others.is_empty() {
+                format!("expected {sym} to close {what}")
+            } else {
+                format!("expected {} or {sym} to close {what}", others.join(", "))
+            };
+        }
+    }
+    if has("\"identifier\"") && has("\"number\"") && has("\"if\"") {
+        return "expected a statement".into();
+    }
+    if has("\"identifier\"") && has("\"number\"") {
+        return "expected an expression".into();
+    }
+    if has("\"pointname\"") {
+        return "expected a probe point".into();
+    }
+    let mut names: Vec<String> = expected.iter().map(|e| show(e)).collect();
+    names.sort();
+    names.dedup();
+    match names.len() {
+        0 => "unexpected token".into(),
+        1 => format!("expected {}", names[0]),
+        n if n <= 8 => format!("expected one of {}", names.join(", ")),
+        _ => "unexpected token".into(),
+    }
+}
+
+/// A grammar terminal name as a person reads it.
+fn show(terminal: &str) -> String {
+    let inner = terminal.trim_matches('"');
+    match inner {
+        "identifier" => "an identifier".into(),
+        "number" => "a number".into(),
+        "string" => "a string literal".into(),
+        "target" => "a `$variable`".into(),
+        "@word" => "an `@` operator".into(),
+        "embedded" => "embedded code".into(),
+        "pointname" => "a probe point name".into(),
+        "string_kw" => "`string`".into(),
+        "long_kw" => "`long`".into(),
+        other => format!("`{}`", other.replace("\\\"", "\"")),
+    }
+}

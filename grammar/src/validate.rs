@@ -1,0 +1,79 @@
+//! Checks stap makes while parsing that a context-free grammar cannot: `return`
+//! only in functions, and embedded C and guru-only operators only when privileged.
+
+use crate::ast::*;
+use crate::diag::{Code, Diagnostics, SyntaxError};
+use crate::span::Span;
+use crate::visit::{Visitor, walk_expr, walk_item, walk_stmt};
+
+pub fn check(file: &File, privileged: bool) -> Result<(), Diagnostics> {
+    let mut v = Validator { privileged, errors: Vec::new(), in_function: false };
+    for item in &file.items {
+        v.item(item);
+    }
+    if v.errors.is_empty() { Ok(()) } else { Err(Diagnostics(v.errors)) }
+}
+
+struct Validator {
+    privileged: bool,
+    in_function: bool,
+    errors: Vec<SyntaxError>,
+}
+
+impl Validator {
+    fn embedded(&mut self, span: Span, what: &str) {
+        if !self.privileged {
+            self.errors.push(
+                SyntaxError::new(Code::E0150, span, format!("{what} in unprivileged script; need -g"))
+                    .with_label("embedded C needs guru mode")
+                    .with_note("rstap parses embedded C but never runs it: scripts that need it are refused at elaboration"),
+            );
+        }
+    }
+
+    fn guru_operator(&mut self, span: Span, name: &str) {
+        if !self.privileged {
+            self.errors.push(
+                SyntaxError::new(Code::E0150, span, format!("using {name} operator not permitted; need -g"))
+                    .with_label("this operator is only available in guru mode"),
+            );
+        }
+    }
+}
+
+impl Visitor for Validator {
+    fn item(&mut self, item: &Item) {
+        match item {
+            Item::Embedded(code) => self.embedded(code.span, "embedded code"),
+            Item::Function(f) => {
+                self.in_function = true;
+                if let FunctionBody::Embedded(code) = &f.body {
+                    self.embedded(code.span, "embedded code");
+                }
+            }
+            _ => self.in_function = false,
+        }
+        walk_item(self, item);
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        if matches!(s.node, StmtKind::Return(_)) && !self.in_function {
+            self.errors.push(
+                SyntaxError::new(Code::E0140, Span { end: s.span.start + 6, ..s.span }, "found 'return' not in function context")
+                    .with_label("probes cannot return a value; use `next` to leave a probe handler"),
+            );
+        }
+        walk_stmt(self, s);
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.node {
+            ExprKind::Embedded(_) => self.embedded(e.span, "embedded expression code"),
+            ExprKind::Const(_) => self.guru_operator(e.span, "@const"),
+            ExprKind::Register { user: false, .. } => self.guru_operator(e.span, "@kregister"),
+            ExprKind::Deref { user: false, .. } => self.guru_operator(e.span, "@kderef"),
+            _ => {}
+        }
+        walk_expr(self, e);
+    }
+}

@@ -1,0 +1,62 @@
+//! The command line, as stap users know it.
+
+use clap::{ArgAction, Parser};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rstap",
+    version,
+    about = "Run SystemTap scripts with BPF: no kernel module, no headers, no debuginfo",
+    after_help = "Examples:\n  rstap -p1 script.stp        print the parse tree\n  rstap -p1 -e 'probe begin { println(1) }'"
+)]
+pub struct Cli {
+    /// Run this script text instead of a file; every positional argument is then a script argument.
+    #[arg(short = 'e', value_name = "SCRIPT")]
+    pub script: Option<String>,
+
+    /// Stop after pass N (1: parse tree).
+    #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub pass: Option<u8>,
+
+    /// Guru mode: embedded C parses (rstap still never runs it).
+    #[arg(short = 'g')]
+    pub guru: bool,
+
+    /// More output about what each pass does (repeatable).
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The script file (`-` for standard input), then its arguments ($1, @1, ...).
+    #[arg(value_name = "FILE | ARGS", trailing_var_arg = true)]
+    pub positional: Vec<String>,
+}
+
+/// Where the script comes from, and its arguments.
+#[derive(Debug)]
+pub struct Script {
+    /// The name diagnostics and `-p1` use: the path as given, or `<input>`.
+    pub name: String,
+    pub text: String,
+    pub args: Vec<String>,
+}
+
+impl Cli {
+    pub fn script(&self) -> Result<Script, String> {
+        if let Some(text) = &self.script {
+            return Ok(Script { name: "<input>".into(), text: text.clone(), args: self.positional.clone() });
+        }
+        let Some((file, args)) = self.positional.split_first() else {
+            return Err("no script given: name a script file, or pass one with -e".into());
+        };
+        let text = if file == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| format!("cannot read the script from standard input: {e}"))?;
+            s
+        } else {
+            std::fs::read_to_string(file).map_err(|e| format!("cannot read script file '{file}': {e}"))?
+        };
+        let name = if file == "-" { "<input>".to_string() } else { file.clone() };
+        Ok(Script { name, text, args: args.to_vec() })
+    }
+}

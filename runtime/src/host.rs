@@ -1,0 +1,40 @@
+//! Facts about the running machine that the preprocessor compares against:
+//! the kernel release, the architecture and the kernel configuration.
+
+use rstap_grammar::Facts;
+use std::io::Read;
+
+/// Reads `/proc/sys/kernel/osrelease` and `/proc/config.gz` (or `/boot/config-*`).
+/// A fact that cannot be read stays at its default: conditions on it are false.
+pub fn facts(guru: bool) -> Facts {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mut facts = if release.is_empty() { Facts::default() } else { Facts::for_release(&release) };
+    facts.arch = stap_arch(std::env::consts::ARCH).to_string();
+    facts.guru_mode = guru;
+    match kernel_config(&release) {
+        Some(text) => facts.with_config_text(&text),
+        None => facts,
+    }
+}
+
+/// stap's names for architectures differ from Rust's in a few places.
+fn stap_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "powerpc64" => "powerpc",
+        other => other,
+    }
+}
+
+fn kernel_config(release: &str) -> Option<String> {
+    if let Ok(file) = std::fs::File::open("/proc/config.gz") {
+        let mut text = String::new();
+        if flate2::read::GzDecoder::new(file).read_to_string(&mut text).is_ok() {
+            return Some(text);
+        }
+    }
+    std::fs::read_to_string(format!("/boot/config-{release}")).ok()
+}

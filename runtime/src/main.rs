@@ -1,0 +1,70 @@
+//! rstap: SystemTap scripts on a modern kernel, with one binary.
+//!
+//! This crate is the only one that talks to the kernel. Today it runs pass 1
+//! (`-p1`, the parse tree); elaboration, code generation and the runtime arrive in
+//! later passes.
+
+mod cli;
+mod host;
+
+use clap::Parser;
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use rstap_grammar::{Diagnostics, ParseOptions, SourceMap};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::from(1),
+    }
+}
+
+fn run(cli: &cli::Cli) -> Result<(), ()> {
+    let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
+    let mut files = SourceMap::new();
+    let id = files.add(script.name.clone(), script.text);
+    let opts = ParseOptions { args: script.args, facts: host::facts(cli.guru), privileged: cli.guru };
+    let ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
+    match cli.pass {
+        Some(1) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
+            Ok(())
+        }
+        Some(n) => {
+            eprintln!("rstap: pass {n} is not available yet: this build stops after pass 1 (use -p1)");
+            Err(())
+        }
+        None => {
+            eprintln!("rstap: running scripts is not available yet: this build stops after pass 1 (use -p1)");
+            Err(())
+        }
+    }
+}
+
+/// Prints diagnostics to stderr, in colour when stderr is a terminal.
+fn report(files: &SourceMap, diags: &Diagnostics) {
+    let choice = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        ColorChoice::Auto
+    } else {
+        ColorChoice::Never
+    };
+    if choice == ColorChoice::Never {
+        eprint!("{}", diags.render(files));
+        return;
+    }
+    let mut stream = StandardStream::stderr(choice);
+    let config = codespan_reporting::term::Config::default();
+    for d in &diags.0 {
+        let _ = codespan_reporting::term::emit_to_write_style(&mut stream, &config, files, &d.to_diagnostic());
+    }
+}
