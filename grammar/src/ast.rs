@@ -63,7 +63,8 @@ pub enum AliasKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alias {
-    pub name: ProbePoint,
+    /// `probe a = b = pp` names the same alias twice.
+    pub names: Vec<ProbePoint>,
     pub kind: AliasKind,
     pub points: Vec<ProbePoint>,
     pub condition: Option<Expr>,
@@ -309,6 +310,12 @@ pub struct TargetChain {
     pub addr_of: bool,
 }
 
+impl TargetChain {
+    pub fn empty() -> TargetChain {
+        TargetChain { members: Vec::new(), pretty: 0, addr_of: false }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Histogram {
     Log,
@@ -327,6 +334,8 @@ pub enum ExprKind {
     Call { name: Ident, args: Vec<Expr> },
     Print(Box<Print>),
     Unary { op: UnaryOp, expr: Box<Expr> },
+    /// `&x` on something that is not a target variable (rejected at elaboration).
+    AddrOf(Box<Expr>),
     Binary { op: BinOp, left: Box<Expr>, right: Box<Expr> },
     Regex { expr: Box<Expr>, negated: bool, pattern: Spanned<String> },
     Assign { op: AssignOp, left: Box<Expr>, right: Box<Expr> },

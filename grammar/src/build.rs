@@ -132,7 +132,7 @@ impl Ctx<'_> {
     #[expect(clippy::too_many_arguments, reason = "one argument per piece of the declaration")]
     pub fn alias(
         &self,
-        name: ProbePoint,
+        names: Vec<ProbePoint>,
         kind: AliasKind,
         points: Vec<ProbePoint>,
         condition: Option<Expr>,
@@ -141,6 +141,7 @@ impl Ctx<'_> {
         l: usize,
         r: usize,
     ) -> PResult<Item> {
+        for name in &names {
         if name.optional || name.sufficient {
             return user(
                 SyntaxError::new(Code::E0140, name.span, "probe point alias name cannot be optional nor sufficient")
@@ -153,8 +154,9 @@ impl Ctx<'_> {
                     .with_label("an alias name cannot use brace expansion"),
             );
         }
+        }
         let points = points.into_iter().flat_map(expand_braces).collect();
-        Ok(Item::Alias(Alias { name, kind, points, condition, body, epilogue, span: self.span(l, r) }))
+        Ok(Item::Alias(Alias { names, kind, points, condition, body, epilogue, span: self.span(l, r) }))
     }
 
     pub fn foreach(&self, h: ForeachHead, body: Stmt, l: usize, r: usize) -> PResult<Stmt> {
@@ -296,7 +298,7 @@ impl Ctx<'_> {
                 e.span = self.span(l, r);
                 Ok(e)
             }
-            _ => user(self.err(Code::E0120, l, r, "`&` needs a target variable", "take the address of a `$variable`, `@cast(...)` or `@var(...)`")),
+            _ => Ok(Spanned::new(ExprKind::AddrOf(Box::new(e)), self.span(l, r))),
         }
     }
 
@@ -514,18 +516,15 @@ impl Ctx<'_> {
             }
             ExprKind::Hist { .. } => {
                 let mut indexes = Vec::new();
+                let mut rest = Vec::new();
                 for m in members {
                     match m {
-                        MemberTok::Index(i) if indexes.is_empty() => indexes.push(Some(i)),
-                        MemberTok::Index(i) => {
-                            return user(SyntaxError::new(Code::E0120, i.span, "a histogram takes one bucket index").with_label("extra index"));
-                        }
-                        MemberTok::Field(_, s) => {
-                            return user(SyntaxError::new(Code::E0120, s, "a histogram has no members").with_label("index a histogram with `[bucket]`"));
-                        }
+                        MemberTok::Index(i) if indexes.is_empty() && rest.is_empty() => indexes.push(Some(i)),
+                        other => rest.push(other),
                     }
                 }
-                Ok(Spanned::new(ExprKind::Index { base: Indexable::Hist(Box::new(e)), indexes }, span))
+                let index = Spanned::new(ExprKind::Index { base: Indexable::Hist(Box::new(e)), indexes }, span);
+                if rest.is_empty() { Ok(index) } else { self.chain(index, rest, l, r) }
             }
             _ => self.chain(e, members, l, r),
         }
@@ -570,10 +569,10 @@ fn literal_string(e: &Expr) -> PResult<Spanned<String>> {
 
 /// `foo.{a,b}.c` stands for `foo.a.c, foo.b.c`.
 fn expand_braces(p: ProbePoint) -> Vec<ProbePoint> {
-    let mut out = vec![Vec::<Component>::new()];
+    let mut out = vec![(Vec::<Component>::new(), None::<char>)];
     for c in &p.components {
         if !c.name.starts_with('{') {
-            for v in &mut out {
+            for (v, _) in &mut out {
                 v.push(c.clone());
             }
             continue;
@@ -582,18 +581,70 @@ fn expand_braces(p: ProbePoint) -> Vec<ProbePoint> {
         let mut next = Vec::with_capacity(out.len() * alternatives.len());
         for v in &out {
             for alt in &alternatives {
-                let mut v = v.clone();
-                for part in alt.split('.') {
-                    v.push(Component { name: part.to_string(), arg: None, span: c.span });
-                }
-                next.push(v);
+                let (mut v, mut flag) = v.clone();
+                let text = match alt.strip_suffix(['?', '!']) {
+                    Some(t) => {
+                        flag = alt.chars().last();
+                        t
+                    }
+                    None => alt.as_str(),
+                };
+                v.extend(parse_components(text, c.span));
+                next.push((v, flag));
             }
         }
         out = next;
     }
     out.into_iter()
-        .map(|components| ProbePoint { components, ..p.clone() })
+        .map(|(components, flag)| ProbePoint {
+            components,
+            optional: p.optional || flag == Some('?'),
+            sufficient: p.sufficient || flag == Some('!'),
+            ..p.clone()
+        })
         .collect()
+}
+
+/// Components spelt out in a brace alternative: `kernel.function("f")`, `begin(-1)`.
+fn parse_components(text: &str, span: Span) -> Vec<Component> {
+    let mut out = Vec::new();
+    let mut name = String::new();
+    let mut arg: Option<Spanned<Literal>> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => out.push(Component { name: std::mem::take(&mut name), arg: arg.take(), span }),
+            '(' => {
+                let mut inner = String::new();
+                let mut quoted = false;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' if quoted && chars.peek() == Some(&'"') => {
+                            chars.next();
+                            inner.push('"');
+                        }
+                        '"' => quoted = !quoted,
+                        ')' if !quoted => break,
+                        d => inner.push(d),
+                    }
+                }
+                let lit = if text.contains("(\"") {
+                    Literal::Str(inner)
+                } else {
+                    let (neg, digits) = match inner.strip_prefix('-') {
+                        Some(d) => (true, d),
+                        None => (false, inner.as_str()),
+                    };
+                    let n = parse_number(digits).unwrap_or(0);
+                    Literal::Num(if neg { n.wrapping_neg() } else { n })
+                };
+                arg = Some(Spanned::new(lit, span));
+            }
+            c => name.push(c),
+        }
+    }
+    out.push(Component { name, arg, span });
+    out
 }
 
 /// `{a,{b,c}}` → `a`, `b`, `c`; `x` → `x`.

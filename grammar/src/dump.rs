@@ -141,7 +141,12 @@ impl Printer {
 
     fn alias(&mut self, a: &Alias) {
         self.out.push_str("probe ");
-        self.point(&a.name);
+        for (k, name) in a.names.iter().enumerate() {
+            if k > 0 {
+                self.out.push_str(" = ");
+            }
+            self.point(name);
+        }
         self.out.push_str(match a.kind {
             AliasKind::Prologue => " = ",
             AliasKind::Epilogue => " += ",
@@ -285,11 +290,15 @@ impl Printer {
         if let Some(slice) = &f.slice {
             self.index_list(slice);
         }
-        if let Some(Sort { by: SortBy::Aggregate(op), .. }) = f.sort {
+        // stap prints `@variance` sorts as plain value sorts.
+        if let Some(Sort { by: SortBy::Aggregate(op), .. }) = f.sort
+            && op != StatOp::Variance
+        {
             let _ = write!(self.out, " {}", stat_name(op));
             self.sort_mark(f.sort, SortBy::Aggregate(op));
         }
         self.sort_mark(f.sort, SortBy::Value);
+        self.sort_mark(f.sort, SortBy::Aggregate(StatOp::Variance));
         if let Some(limit) = &f.limit {
             self.out.push_str(" limit ");
             self.expr(limit);
@@ -379,6 +388,10 @@ impl Printer {
                     UnaryOp::Not => "!",
                     UnaryOp::BitNot => "~",
                 });
+                self.wrapped(expr);
+            }
+            ExprKind::AddrOf(expr) => {
+                self.out.push('&');
                 self.wrapped(expr);
             }
             ExprKind::Binary { op, left, right } => {

@@ -56,6 +56,7 @@ pub fn parse_format(text: &str) -> Result<Vec<Piece>, FormatError> {
             break;
         };
         lit.push_str(&text[i..i + off]);
+        let start = i + off;
         i += off + 1;
         match b.get(i) {
             // A lone `%` at the end is literal.
@@ -90,6 +91,11 @@ pub fn parse_format(text: &str) -> Result<Vec<Piece>, FormatError> {
             i += 1;
         }
         let conv = match b.get(i) {
+            // stap lets a bare `%.` or `%l` end the format; anything more is incomplete.
+            None if flag.is_none() && width == Width::None && matches!(precision, Width::None | Width::Fixed(0)) => {
+                lit.push_str(&text[start..]);
+                break;
+            }
             None => return Err(FormatError::Incomplete),
             Some(&c) if b"diuoxXpcsbmM".contains(&c) => c as char,
             Some(_) => return Err(FormatError::BadConversion),
@@ -143,6 +149,8 @@ mod tests {
         }
         assert_eq!(parse_format("ab %-"), Err(FormatError::Incomplete));
         assert_eq!(parse_format("%5."), Err(FormatError::Incomplete));
+        assert_eq!(parse_format("%5"), Err(FormatError::Incomplete));
+        assert!(parse_format("x%.").is_ok() && parse_format("x%l").is_ok());
     }
 
     #[test]

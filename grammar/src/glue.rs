@@ -26,7 +26,7 @@ pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
         out.push(t.clone());
         i += 1;
     }
-    out
+    disambiguate(out)
 }
 
 fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {
@@ -42,6 +42,69 @@ fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {
         out.push(t);
     }
     out
+}
+
+/// Does this token end an operand, so that `++` after it is postfix?
+fn ends_operand(toks: &[Token], i: usize) -> bool {
+    match &toks[i].tok {
+        Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Target(_) | Tok::At(_) | Tok::Embedded(_) => true,
+        Tok::RParen | Tok::RBracket | Tok::Pretty(_) => true,
+        t if t.is_keyword() => i > 0 && toks[i - 1].tok == Tok::Arrow,
+        _ => false,
+    }
+}
+
+/// stap decides some tokens' roles by what precedes them; the LR grammar gets
+/// distinct tokens: `x++ ++y` is a postfix then a prefix, `++x --y` two prefixes,
+/// `f (x)` is a call while `1 (x)` is two statements, and `@cast(p, "t")$`
+/// pretty-prints.
+fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
+    // Bracket depth at which a prefix `++`/`--` still waits for its operand to end:
+    // stap never gives that operand a postfix operator as well.
+    let mut prefix_at: Option<usize> = None;
+    let mut depth = 0usize;
+    for i in 0..toks.len() {
+        let after_operand = i > 0 && ends_operand(&toks, i - 1);
+        let prev_postfix = i > 0 && matches!(toks[i - 1].tok, Tok::PostIncr | Tok::PostDecr);
+        if after_operand && starts_operand(&toks[i].tok) {
+            prefix_at = None;
+        }
+        let new = match &toks[i].tok {
+            Tok::Incr | Tok::Decr if after_operand && !prev_postfix && prefix_at != Some(depth) => {
+                Some(if toks[i].tok == Tok::Incr { Tok::PostIncr } else { Tok::PostDecr })
+            }
+            Tok::Incr | Tok::Decr => {
+                prefix_at = Some(depth);
+                None
+            }
+            Tok::LParen if i > 0 && matches!(toks[i - 1].tok, Tok::Ident(_) | Tok::At(_)) => Some(Tok::CallParen),
+            Tok::Target(t)
+                if i > 0
+                    && !toks[i].space_before
+                    && matches!(toks[i - 1].tok, Tok::RParen | Tok::RBracket)
+                    && (t == "$" || t == "$$") =>
+            {
+                Some(Tok::Pretty(if t == "$" { 1 } else { 2 }))
+            }
+            _ => None,
+        };
+        if let Some(t) = new {
+            toks[i].tok = t;
+        }
+        match toks[i].tok {
+            Tok::LParen | Tok::CallParen | Tok::LBracket => depth += 1,
+            Tok::RParen | Tok::RBracket => depth = depth.saturating_sub(1),
+            Tok::Incr | Tok::Decr | Tok::Arrow | Tok::Pretty(_) => {}
+            ref t if starts_operand(t) || t.is_keyword() => {}
+            _ if prefix_at == Some(depth) => prefix_at = None,
+            _ => {}
+        }
+    }
+    toks
+}
+
+fn starts_operand(t: &Tok) -> bool {
+    matches!(t, Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Target(_) | Tok::At(_) | Tok::Embedded(_))
 }
 
 /// Text a token contributes to a probe-point component name, if it can be part of one.
@@ -158,6 +221,16 @@ fn brace_group(tokens: &[Token], start: usize) -> Option<(String, usize)> {
             }
             Tok::Comma => text.push(','),
             Tok::Dot => text.push('.'),
+            Tok::Question => text.push('?'),
+            Tok::Bang => text.push('!'),
+            Tok::LParen => text.push('('),
+            Tok::RParen => text.push(')'),
+            Tok::Minus => text.push('-'),
+            Tok::Str(st) => {
+                text.push('"');
+                text.push_str(&st.replace('"', "\\\""));
+                text.push('"');
+            }
             tok => text.push_str(&name_part(tok)?),
         }
         i += 1;

@@ -13,7 +13,6 @@ pub enum LexErrorKind {
     #[default]
     Junk,
     UnclosedString,
-    UnclosedComment,
     UnclosedEmbedded,
 }
 
@@ -77,17 +76,10 @@ enum Raw {
     Op,
 }
 
-fn block_comment(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
-    match lex.remainder().find("*/") {
-        Some(end) => {
-            lex.bump(end + 2);
-            Ok(())
-        }
-        None => {
-            lex.bump(lex.remainder().len());
-            Err(LexErrorKind::UnclosedComment)
-        }
-    }
+/// stap reads an unclosed comment as running to the end of the file.
+fn block_comment(lex: &mut Lexer<Raw>) {
+    let len = lex.remainder().find("*/").map_or(lex.remainder().len(), |end| end + 2);
+    lex.bump(len);
 }
 
 fn embedded(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
@@ -148,7 +140,7 @@ pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
                 space_before = true;
                 continue;
             }
-            Raw::Str => Tok::Str(slice[1..slice.len() - 1].to_string()),
+            Raw::Str => Tok::Str(stored_string(&slice[1..slice.len() - 1])),
             Raw::Embedded => Tok::Embedded(slice[2..slice.len() - 2].to_string()),
             Raw::Ident => Tok::keyword(slice).unwrap_or_else(|| Tok::Ident(slice.to_string())),
             Raw::Dollar => script_arg(&slice[1..])
@@ -171,6 +163,29 @@ pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
     Ok(out)
 }
 
+/// A string literal's text as stap keeps it: C escapes stay as written (`\n`,
+/// `\x41`, `\101`, `\\`), `\"` becomes `"`, an unknown escape loses its backslash,
+/// and a backslash-newline becomes a newline.
+fn stored_string(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(e @ ('\\' | 'n' | 't' | 'r' | 'a' | 'b' | 'f' | 'v' | 'x' | '0'..='7')) => {
+                out.push('\\');
+                out.push(e);
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// `$3` / `@3` name script arguments; anything else after `$`/`@` is an identifier.
 fn script_arg(digits: &str) -> Option<u32> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -189,10 +204,6 @@ fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> SyntaxError {
         LexErrorKind::UnclosedString => {
             SyntaxError::new(Code::E0102, Span { end: span.start + 1, ..span }, "unclosed string literal")
                 .with_label("this string has no closing `\"` on its line")
-        }
-        LexErrorKind::UnclosedComment => {
-            SyntaxError::new(Code::E0103, Span { end: span.start + 2, ..span }, "unclosed comment")
-                .with_label("this `/*` comment is never closed with `*/`")
         }
         LexErrorKind::UnclosedEmbedded => {
             SyntaxError::new(Code::E0103, Span { end: span.start + 2, ..span }, "unclosed embedded code")

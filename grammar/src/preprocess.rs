@@ -264,7 +264,7 @@ impl Preprocessor<'_> {
         let mut body = Vec::with_capacity(m.body.len());
         for t in &m.body {
             let param = match &t.tok {
-                Tok::At(p) => m.params.iter().position(|q| q == &p[1..]),
+                Tok::At(p) => m.params.iter().rposition(|q| q == &p[1..]),
                 _ => None,
             };
             match param {
@@ -357,7 +357,7 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
     })?;
     let left = match &left_tok.tok {
         Tok::Ident(n) => fact_operand(n, facts).ok_or_else(|| bad_condition_start(left_tok.span))?,
-        Tok::Number(n) => Operand::Num(parse_number(n).ok_or_else(|| bad_number(left_tok.span))?),
+        Tok::Number(n) => Operand::Num(condition_number(n).ok_or_else(|| bad_number(left_tok.span))?),
         Tok::Str(s) => Operand::Str(s.clone()),
         _ => return Err(bad_condition_start(left_tok.span)),
     };
@@ -394,9 +394,18 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
         let m = fnmatch(pattern, value);
         if op == Tok::EqEq { m } else { !m }
     };
-    match (&left, &right_tok.tok) {
+    // A fact on the right (`CONFIG_A == CONFIG_B`) compares by its value.
+    let right = match &right_tok.tok {
+        Tok::Ident(n) => match fact_operand(n, facts) {
+            Some(Operand::Num(v)) => Tok::Number(v.to_string()),
+            Some(Operand::Str(v) | Operand::Version(v) | Operand::Name(v)) => Tok::Str(v),
+            None => right_tok.tok.clone(),
+        },
+        other => other.clone(),
+    };
+    match (&left, &right) {
         (Operand::Num(a), Tok::Number(b)) => {
-            let b = parse_number(b).ok_or_else(|| bad_number(right_tok.span))?;
+            let b = condition_number(b).ok_or_else(|| bad_number(right_tok.span))?;
             Ok(ord_ok(a.cmp(&b)))
         }
         (Operand::Str(a), Tok::Str(b)) => Ok(ord_ok(a.as_str().cmp(b.as_str()))),
@@ -416,8 +425,8 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
             }
         }
         (Operand::Name(v), Tok::Number(b)) => {
-            let b = parse_number(b).ok_or_else(|| bad_number(right_tok.span))?;
-            match parse_number(v) {
+            let b = condition_number(b).ok_or_else(|| bad_number(right_tok.span))?;
+            match condition_number(v) {
                 Some(a) => Ok(ord_ok(a.cmp(&b))),
                 None => Ok(op == Tok::NotEq),
             }
@@ -457,6 +466,11 @@ fn bad_number(span: Span) -> SyntaxError {
         .with_label("not a valid 64-bit number")
 }
 
+/// Numbers in conditions are plain decimal in stap (`010` is ten; `0x10` is refused).
+fn condition_number(text: &str) -> Option<i64> {
+    text.parse().ok()
+}
+
 /// stap's number rule: `strtoull(s, 0)` (decimal, `0x` hex, `0` octal), wrapping to i64.
 pub fn parse_number(text: &str) -> Option<i64> {
     let (digits, radix) = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
@@ -487,15 +501,15 @@ fn lex_argument(text: &str, at: &Token) -> Result<Vec<Token>, SyntaxError> {
     Ok(toks)
 }
 
-/// `@N` becomes a string literal whose source spelling escapes `"` and `\`.
+/// `@N` becomes a string literal: its stored text escapes `\` and anything
+/// unprintable (as `\ooo`), so that the literal means exactly the argument.
 fn escape_argument(text: &str) -> String {
     let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
+    for &b in text.as_bytes() {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\{b:03o}")),
         }
     }
     s

@@ -97,6 +97,9 @@ fn open_construct(toks: &[Token], at: usize) -> Option<(Span, String)> {
 
 fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
     let has = |name: &str| expected.iter().any(|e| e == name);
+    if has("\"catch\"") && has("\"identifier\"") {
+        return "expected a member name after `->`".into();
+    }
     if has("\"probe\"") && has("\"global\"") {
         return "expected `probe`, `global`, `function`, `private` or `%{`".into();
     }

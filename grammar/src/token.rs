@@ -23,6 +23,13 @@ macro_rules! vocabulary {
             AtHash,
             /// A probe-point component name glued from adjacent tokens (`sys*call`, `**`).
             PointName(String),
+            /// `++`/`--` right after an operand: postfix (set by the glue pass).
+            PostIncr,
+            PostDecr,
+            /// `(` right after an identifier: a call (set by the glue pass).
+            CallParen,
+            /// `$`/`$$` right after a `)` or `]`: pretty printing of a cast (glue pass).
+            Pretty(u8),
             $($kw,)*
             $($op,)*
         }
@@ -153,6 +160,10 @@ impl fmt::Display for Tok {
             Tok::AtArg(n) => write!(f, "`@{n}`"),
             Tok::DollarHash => write!(f, "`$#`"),
             Tok::AtHash => write!(f, "`@#`"),
+            Tok::PostIncr => write!(f, "`++`"),
+            Tok::PostDecr => write!(f, "`--`"),
+            Tok::CallParen => write!(f, "`(`"),
+            Tok::Pretty(n) => write!(f, "`{}`", "$".repeat(usize::from(*n))),
             other => {
                 let text = other.fixed_text().unwrap_or("?");
                 if other.is_keyword() {

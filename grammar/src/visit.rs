@@ -142,7 +142,8 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::Hist { expr, .. }
         | ExprKind::Entry(expr)
         | ExprKind::Defined(expr)
-        | ExprKind::Probewrite(expr) => v.expr(expr),
+        | ExprKind::Probewrite(expr)
+        | ExprKind::AddrOf(expr) => v.expr(expr),
         ExprKind::Stat { expr, shift, .. } => {
             v.expr(expr);
             if let Some(s) = shift {
