@@ -10,7 +10,7 @@ fn main() {
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".stp"))
+                .filter(|n| n.ends_with(".stp") || n.ends_with(".stpm"))
                 .collect()
         })
         .unwrap_or_default();

@@ -86,12 +86,31 @@ impl Ctx<'_> {
         if r <= l {
             return Span { end: first.start, ..first };
         }
-        let end = self.toks.get(r - 1).map_or(last.span, |t| t.span);
+        // A node built partly from a macro body in another file spans what it
+        // covers in its first token's file.
+        let end = self.toks[l.min(self.toks.len())..r.min(self.toks.len())]
+            .iter()
+            .rev()
+            .find(|t| t.span.file == first.file)
+            .map_or(first, |t| t.span);
         first.to(end)
     }
 
     fn err(&self, code: Code, l: usize, r: usize, msg: impl Into<String>, label: impl Into<String>) -> SyntaxError {
         SyntaxError::new(code, self.span(l, r), msg).with_label(label)
+    }
+
+    pub fn global(&self, name: Ident, wrap: bool, size: Option<i64>, init: Option<Spanned<Literal>>, l: usize, r: usize) -> PResult<Global> {
+        if size.is_some_and(|n| n <= 0) {
+            return user(self.err(Code::E0140, l, r, "array size out of range", "an array holds at least one element"));
+        }
+        if let (Some(_), Some(init)) = (size, &init) {
+            return user(
+                SyntaxError::new(Code::E0140, init.span, "only scalar globals can be initialized")
+                    .with_label("an array global cannot have an initializer"),
+            );
+        }
+        Ok(Global { name, private: false, wrap, size, init, span: self.span(l, r) })
     }
 
     pub fn number(&self, text: &str, l: usize, r: usize) -> PResult<i64> {
@@ -112,6 +131,14 @@ impl Ctx<'_> {
         l: usize,
         r: usize,
     ) -> PResult<Function> {
+        if let Some(p) = &priority
+            && p.node <= 0
+        {
+            return user(
+                SyntaxError::new(Code::E0140, p.span, "specified priority must be > 0")
+                    .with_label("overload priorities start at 1"),
+            );
+        }
         for (k, p) in params.iter().enumerate() {
             if let Some(first) = params[..k].iter().find(|q| q.name.node == p.name.node) {
                 return user(
@@ -125,7 +152,7 @@ impl Ctx<'_> {
     }
 
     pub fn probe(&self, points: Vec<ProbePoint>, condition: Option<Expr>, body: Block, l: usize, r: usize) -> PResult<Item> {
-        let points = points.into_iter().flat_map(expand_braces).collect();
+        let points = expand_all(points)?;
         Ok(Item::Probe(Probe { points, condition, body, span: self.span(l, r) }))
     }
 
@@ -155,7 +182,7 @@ impl Ctx<'_> {
             );
         }
         }
-        let points = points.into_iter().flat_map(expand_braces).collect();
+        let points = expand_all(points)?;
         Ok(Item::Alias(Alias { names, kind, points, condition, body, epilogue, span: self.span(l, r) }))
     }
 
@@ -396,15 +423,6 @@ impl Ctx<'_> {
         let word_span = self.span(l, l + 1);
         let Some(args) = args else {
             return match word.as_str() {
-                "@errno" => {
-                    let name = Spanned::new("errno".to_string(), word_span);
-                    let module = Some(Spanned::new("/lib64/libc.so.6".to_string(), word_span));
-                    let chain = match members {
-                        Some(m) => self.members(m, 0)?,
-                        None => TargetChain { members: Vec::new(), pretty: 0, addr_of: false },
-                    };
-                    Ok(Spanned::new(ExprKind::AtVar { name, module, chain }, span))
-                }
                 _ if is_operator_word(&word) => user(
                     SyntaxError::new(Code::E0120, word_span, format!("expected `(` after {word}"))
                         .with_label("this operator takes arguments"),
@@ -482,7 +500,14 @@ impl Ctx<'_> {
                 }
                 "@probewrite" => {
                     arity(1, 1)?;
-                    ExprKind::Probewrite(next())
+                    let v = next();
+                    if !matches!(v.node, ExprKind::Var(_)) {
+                        return user(
+                            SyntaxError::new(Code::E0120, v.span, "expected identifier")
+                                .with_label("@probewrite takes a variable name"),
+                        );
+                    }
+                    ExprKind::Probewrite(v)
                 }
                 "@kregister" | "@uregister" => {
                     arity(1, 1)?;
@@ -565,6 +590,21 @@ fn literal_string(e: &Expr) -> PResult<Spanned<String>> {
         ExprKind::Str(s) => Ok(Spanned::new(s.clone(), e.span)),
         _ => user(SyntaxError::new(Code::E0120, e.span, "expected literal string").with_label("this argument must be a string literal")),
     }
+}
+
+fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
+    let mut out = Vec::with_capacity(points.len());
+    for p in points {
+        let last = p.components.len().saturating_sub(1);
+        if let Some(c) = p.components[..last].iter().find(|c| c.name.starts_with('{') && c.name.contains(['?', '!'])) {
+            return user(
+                SyntaxError::new(Code::E0140, c.span, "'?', '!' or condition must only be specified in suffix")
+                    .with_label("only the last component of a probe point may carry `?` or `!`"),
+            );
+        }
+        out.extend(expand_braces(p));
+    }
+    Ok(out)
 }
 
 /// `foo.{a,b}.c` stands for `foo.a.c, foo.b.c`.

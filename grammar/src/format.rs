@@ -59,11 +59,8 @@ pub fn parse_format(text: &str) -> Result<Vec<Piece>, FormatError> {
         let start = i + off;
         i += off + 1;
         match b.get(i) {
-            // A lone `%` at the end is literal.
-            None => {
-                lit.push('%');
-                break;
-            }
+            // stap 4.8 rejects a lone `%` at the end.
+            None => return Err(FormatError::BadConversion),
             Some(b'%') => {
                 lit.push('%');
                 i += 1;
@@ -137,7 +134,7 @@ mod tests {
 
     #[test]
     fn accepts_the_directives_real_scripts_use() {
-        for f in ["%-16s %10d %5d %-8s %08x %016lx", "%2d,%1d %.3s %*s", "%b %1b %8b %.*M %m", "100%", "%%d", "%#x %#o %p %c %ld %lu"] {
+        for f in ["%-16s %10d %5d %-8s %08x %016lx", "%2d,%1d %.3s %*s", "%b %1b %8b %.*M %m", "100%%", "%%d", "%#x %#o %p %c %ld %lu"] {
             assert!(parse_format(f).is_ok(), "{f} should be accepted");
         }
     }
@@ -148,6 +145,7 @@ mod tests {
             assert_eq!(parse_format(f), Err(FormatError::BadConversion), "{f}");
         }
         assert_eq!(parse_format("ab %-"), Err(FormatError::Incomplete));
+        assert_eq!(parse_format("100%"), Err(FormatError::BadConversion));
         assert_eq!(parse_format("%5."), Err(FormatError::Incomplete));
         assert_eq!(parse_format("%5"), Err(FormatError::Incomplete));
         assert!(parse_format("x%.").is_ok() && parse_format("x%l").is_ok());

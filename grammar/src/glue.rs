@@ -4,6 +4,7 @@
 //! one `PointName` per component.
 
 use crate::lexer::Token;
+use crate::span::Span;
 use crate::token::Tok;
 
 pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
@@ -26,7 +27,40 @@ pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
         out.push(t.clone());
         i += 1;
     }
-    disambiguate(out)
+    split_statements(disambiguate(out))
+}
+
+/// After `s =~ "re"` or `k in arr`, stap's parser has no rule that continues with
+/// `+`, `-` or `[`: the expression statement ends there and a new one begins.
+/// (Not in foreach headers, where `in arr-` is a sort mark.)
+fn split_statements(toks: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut foreach_depth: Option<usize> = None;
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate() {
+        match t.tok {
+            Tok::LParen | Tok::CallParen | Tok::LBracket => depth += 1,
+            Tok::RParen | Tok::RBracket => {
+                depth = depth.saturating_sub(1);
+                if foreach_depth == Some(depth) {
+                    foreach_depth = None;
+                }
+            }
+            Tok::Foreach => foreach_depth = Some(depth),
+            _ => {}
+        }
+        out.push(t.clone());
+        let continues = matches!(toks.get(i + 1).map(|n| &n.tok), Some(Tok::Plus | Tok::Minus | Tok::LBracket));
+        if !continues || foreach_depth.is_some() || i < 1 {
+            continue;
+        }
+        let ends_regex = matches!(t.tok, Tok::Str(_)) && matches!(toks[i - 1].tok, Tok::Match | Tok::NotMatch);
+        let ends_in = matches!(t.tok, Tok::Ident(_)) && toks[i - 1].tok == Tok::In;
+        if ends_regex || ends_in {
+            out.push(Token { tok: Tok::Split, span: Span { start: t.span.end, ..t.span }, space_before: false });
+        }
+    }
+    out
 }
 
 fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {

@@ -42,6 +42,9 @@ pub struct ParseOptions {
     pub facts: Facts,
     /// Guru mode (`-g`) or a tapset: embedded C and the guru-only @-operators parse.
     pub privileged: bool,
+    /// Macro files (`*.stpm`) already in the source map, whose `@define`s every
+    /// parsed file sees.
+    pub macro_library: Vec<FileId>,
 }
 
 /// Parses one file of `files`.
@@ -51,7 +54,11 @@ pub fn parse(files: &SourceMap, file: FileId, opts: &ParseOptions) -> Result<ast
     if tokens.is_empty() {
         return Err(empty_input(files, file, "is empty"));
     }
-    let tokens = preprocess::preprocess(tokens, &opts.facts, &opts.args)?;
+    let mut library = preprocess::Macros::new();
+    for &m in &opts.macro_library {
+        preprocess::collect_library(lexer::lex(m, files.text(m))?, &opts.facts, &mut library)?;
+    }
+    let tokens = preprocess::preprocess(tokens, &opts.facts, &opts.args, &library)?;
     let tokens = glue::glue(tokens);
     if tokens.is_empty() {
         return Err(empty_input(files, file, "is empty after preprocessing"));

@@ -15,26 +15,41 @@ use std::collections::HashMap;
 const MAX_EXPANSION_DEPTH: usize = 64;
 
 #[derive(Clone, Debug)]
-struct Macro {
+pub struct Macro {
     name_span: Span,
     params: Vec<String>,
     body: Vec<Token>,
 }
 
-/// Expands one file's tokens. Macros are local to the file, as in stap.
+/// Macros by name (without the `@`).
+pub type Macros = HashMap<String, Macro>;
+
+/// Expands one file's tokens. Macros defined in the file are local to it; the
+/// `library` ones (from `*.stpm` files) are visible everywhere and may be redefined.
 pub fn preprocess(
     tokens: Vec<Token>,
     facts: &Facts,
     args: &[String],
+    library: &Macros,
 ) -> Result<Vec<Token>, SyntaxError> {
-    let mut pp = Preprocessor {
-        facts,
-        args,
-        macros: HashMap::new(),
-    };
+    let mut pp = Preprocessor { facts, args, macros: library.clone() };
     let mut out = Vec::with_capacity(tokens.len());
     pp.run(&tokens, &mut out, 0)?;
     Ok(out)
+}
+
+/// Reads a macro file (`*.stpm`), which may hold nothing but `@define`s, into `library`.
+pub fn collect_library(tokens: Vec<Token>, facts: &Facts, library: &mut Macros) -> Result<(), SyntaxError> {
+    let mut pp = Preprocessor { facts, args: &[], macros: std::mem::take(library) };
+    let mut out = Vec::new();
+    let result = pp.run(&tokens, &mut out, 0);
+    *library = pp.macros;
+    result?;
+    match out.first() {
+        None => Ok(()),
+        Some(t) => Err(SyntaxError::new(Code::E0111, t.span, "a macro file may only contain @define")
+            .with_label("this is not part of a macro definition")),
+    }
 }
 
 struct Preprocessor<'a> {
@@ -182,7 +197,7 @@ impl Preprocessor<'_> {
                 }
             }
         };
-        if let Some(previous) = self.macros.get(&name) {
+        if let Some(previous) = self.macros.get(&name).filter(|m| m.name_span.file == name_span.file) {
             return Err(SyntaxError::new(
                 Code::E0111,
                 name_span,
@@ -261,15 +276,19 @@ impl Preprocessor<'_> {
                 .with_secondary(m.name_span, "defined here"));
             }
         }
+        let use_span = use_tok.span.to(toks[i - 1].span);
         let mut body = Vec::with_capacity(m.body.len());
         for t in &m.body {
             let param = match &t.tok {
                 Tok::At(p) => m.params.iter().rposition(|q| q == &p[1..]),
                 _ => None,
             };
+            // Every token of an expansion takes the span of the whole macro use: an
+            // argument may appear twice or out of order in the body, and nodes built
+            // from it must still nest inside the code that used the macro.
             match param {
-                Some(k) => body.extend(actuals[k].iter().cloned()),
-                None => body.push(t.clone()),
+                Some(k) => body.extend(actuals[k].iter().map(|a| Token { span: use_span, ..a.clone() })),
+                None => body.push(Token { span: use_span, ..t.clone() }),
             }
         }
         if let Some(first) = body.first_mut() {
@@ -421,7 +440,8 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
             if matches!(op, Tok::EqEq | Tok::NotEq) {
                 Ok(glob(p, v))
             } else {
-                Ok(ord_ok(v.as_str().cmp(p.as_str())))
+                Err(SyntaxError::new(Code::E0110, op_tok.span, "expected '==' or '!='")
+                    .with_label("names such as `arch` and `CONFIG_*` values compare only for (in)equality"))
             }
         }
         (Operand::Name(v), Tok::Number(b)) => {

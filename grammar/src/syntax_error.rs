@@ -117,7 +117,10 @@ fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
         }
     }
     if has("\"identifier\"") && has("\"number\"") && has("\"if\"") {
-        return "expected a statement".into();
+        return match innermost_open(toks, at) {
+            Some(open) if has("\"}\"") && toks[open].tok == Tok::LBrace => "expected a statement or `}` to close the block".into(),
+            _ => "expected a statement".into(),
+        };
     }
     if has("\"identifier\"") && has("\"number\"") {
         return "expected an expression".into();

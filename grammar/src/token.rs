@@ -30,6 +30,9 @@ macro_rules! vocabulary {
             CallParen,
             /// `$`/`$$` right after a `)` or `]`: pretty printing of a cast (glue pass).
             Pretty(u8),
+            /// An invisible statement end: stap ends an expression after a regex literal
+            /// or an `in` array when `+`, `-` or `[` follows (glue pass).
+            Split,
             $($kw,)*
             $($op,)*
         }
@@ -164,6 +167,7 @@ impl fmt::Display for Tok {
             Tok::PostDecr => write!(f, "`--`"),
             Tok::CallParen => write!(f, "`(`"),
             Tok::Pretty(n) => write!(f, "`{}`", "$".repeat(usize::from(*n))),
+            Tok::Split => write!(f, "the end of the expression"),
             other => {
                 let text = other.fixed_text().unwrap_or("?");
                 if other.is_keyword() {

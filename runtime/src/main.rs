@@ -31,8 +31,9 @@ fn main() -> ExitCode {
 fn run(cli: &cli::Cli) -> Result<(), ()> {
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let mut files = SourceMap::new();
+    let macro_library = rstap_stdlib::macros().map(|(name, text)| files.add(name, text)).collect();
     let id = files.add(script.name.clone(), script.text);
-    let opts = ParseOptions { args: script.args, facts: host::facts(cli.guru), privileged: cli.guru };
+    let opts = ParseOptions { args: script.args, facts: host::facts(cli.guru), privileged: cli.guru, macro_library };
     let ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
     match cli.pass {
         Some(1) => {
