@@ -23,6 +23,7 @@ fn main() {
         );
     }
     out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("tapsets.rs");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("tapsets.rs");
     std::fs::write(dest, out).unwrap_or_else(|e| panic!("cannot write the tapset index: {e}"));
 }

@@ -146,9 +146,9 @@ pub enum StmtKind {
         body: Box<Stmt>,
     },
     For {
-        init: Option<Expr>,
-        cond: Option<Expr>,
-        step: Option<Expr>,
+        init: Option<Box<Expr>>,
+        cond: Option<Box<Expr>>,
+        step: Option<Box<Expr>>,
         body: Box<Stmt>,
     },
     Foreach(Box<Foreach>),
@@ -312,7 +312,11 @@ pub struct TargetChain {
 
 impl TargetChain {
     pub fn empty() -> TargetChain {
-        TargetChain { members: Vec::new(), pretty: 0, addr_of: false }
+        TargetChain {
+            members: Vec::new(),
+            pretty: 0,
+            addr_of: false,
+        }
     }
 }
 
@@ -320,7 +324,11 @@ impl TargetChain {
 pub enum Histogram {
     Log,
     /// Bucket parameters are number literals in stap.
-    Linear { start: i64, stop: i64, step: i64 },
+    Linear {
+        start: i64,
+        stop: i64,
+        step: i64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,34 +338,95 @@ pub enum ExprKind {
     /// A local or global variable.
     Var(String),
     /// `a[i, j]`; `None` is a `*` wildcard (in `delete` and slices).
-    Index { base: Indexable, indexes: Vec<Option<Expr>> },
-    Call { name: Ident, args: Vec<Expr> },
+    Index {
+        base: Indexable,
+        indexes: Vec<Option<Expr>>,
+    },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
     Print(Box<Print>),
-    Unary { op: UnaryOp, expr: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
     /// `&x` on something that is not a target variable (rejected at elaboration).
     AddrOf(Box<Expr>),
-    Binary { op: BinOp, left: Box<Expr>, right: Box<Expr> },
-    Regex { expr: Box<Expr>, negated: bool, pattern: Spanned<String> },
-    Assign { op: AssignOp, left: Box<Expr>, right: Box<Expr> },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Regex {
+        expr: Box<Expr>,
+        negated: bool,
+        pattern: Spanned<String>,
+    },
+    Assign {
+        op: AssignOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `k in a`, `[k1, *] in a`.
-    In { keys: Vec<Option<Expr>>, array: Indexable },
-    Crement { op: CrementOp, post: bool, expr: Box<Expr> },
-    Stat { op: StatOp, expr: Box<Expr>, shift: Option<Box<Expr>> },
-    Hist { kind: Histogram, expr: Box<Expr> },
+    In {
+        keys: Vec<Option<Expr>>,
+        array: Indexable,
+    },
+    Crement {
+        op: CrementOp,
+        post: bool,
+        expr: Box<Expr>,
+    },
+    Stat {
+        op: StatOp,
+        expr: Box<Expr>,
+        shift: Option<Box<Expr>>,
+    },
+    Hist {
+        kind: Histogram,
+        expr: Box<Expr>,
+    },
     /// `$name` (`$$parms`, `$return`, ...) with its member chain.
-    Target { name: String, chain: TargetChain },
+    Target {
+        name: String,
+        chain: TargetChain,
+    },
     /// Member access on any other value (`f(x)->a`, `a[1][2]`): stap's autocast.
-    Chain { base: Box<Expr>, chain: TargetChain },
-    Cast { expr: Box<Expr>, ty: Spanned<String>, module: Option<Spanned<String>>, chain: TargetChain },
-    AtVar { name: Spanned<String>, module: Option<Spanned<String>>, chain: TargetChain },
+    Chain {
+        base: Box<Expr>,
+        chain: TargetChain,
+    },
+    Cast {
+        expr: Box<Expr>,
+        ty: Spanned<String>,
+        module: Option<Spanned<String>>,
+        chain: TargetChain,
+    },
+    AtVar {
+        name: Spanned<String>,
+        module: Option<Spanned<String>>,
+        chain: TargetChain,
+    },
     Entry(Box<Expr>),
     Defined(Box<Expr>),
     Probewrite(Box<Expr>),
     /// `@kregister(n)` / `@uregister(n)`.
-    Register { user: bool, number: Box<Expr> },
+    Register {
+        user: bool,
+        number: Box<Expr>,
+    },
     /// `@kderef(size, addr)` / `@uderef(size, addr)`.
-    Deref { user: bool, size: Box<Expr>, addr: Box<Expr> },
+    Deref {
+        user: bool,
+        size: Box<Expr>,
+        addr: Box<Expr>,
+    },
     /// `@const("NAME")`: a C constant (guru mode).
     Const(Spanned<String>),
     Perf(Spanned<String>),

@@ -197,7 +197,11 @@ impl Printer {
             StmtKind::Block(b) => self.block(b),
             StmtKind::Null => self.out.push(';'),
             StmtKind::Expr(e) => self.expr(e),
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.out.push_str("if (");
                 self.expr(cond);
                 self.out.push_str(") ");
@@ -215,7 +219,12 @@ impl Printer {
                 self.out.push_str("; ) ");
                 self.stmt(body);
             }
-            StmtKind::For { init, cond, step, body } => {
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => {
                 self.out.push_str("for (");
                 if let Some(e) = init {
                     self.expr(e);
@@ -291,7 +300,10 @@ impl Printer {
             self.index_list(slice);
         }
         // stap prints `@variance` sorts as plain value sorts.
-        if let Some(Sort { by: SortBy::Aggregate(op), .. }) = f.sort
+        if let Some(Sort {
+            by: SortBy::Aggregate(op),
+            ..
+        }) = f.sort
             && op != StatOp::Variance
         {
             let _ = write!(self.out, " {}", stat_name(op));
@@ -399,7 +411,11 @@ impl Printer {
                 let _ = write!(self.out, " {} ", bin_op(*op));
                 self.wrapped(right);
             }
-            ExprKind::Regex { expr, negated, pattern } => {
+            ExprKind::Regex {
+                expr,
+                negated,
+                pattern,
+            } => {
                 self.wrapped(expr);
                 self.out.push_str(if *negated { " !~ " } else { " =~ " });
                 self.out.push_str(&quote(&pattern.node));
@@ -409,7 +425,11 @@ impl Printer {
                 let _ = write!(self.out, " {} ", assign_op(*op));
                 self.wrapped(right);
             }
-            ExprKind::Ternary { cond, then, otherwise } => {
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.wrapped(cond);
                 self.out.push('?');
                 self.wrapped(then);
@@ -466,7 +486,12 @@ impl Printer {
                 self.wrapped(base);
                 self.chain(chain);
             }
-            ExprKind::Cast { expr, ty, module, chain } => {
+            ExprKind::Cast {
+                expr,
+                ty,
+                module,
+                chain,
+            } => {
                 if chain.addr_of {
                     self.out.push('&');
                 }
@@ -479,7 +504,11 @@ impl Printer {
                 self.out.push(')');
                 self.chain(chain);
             }
-            ExprKind::AtVar { name, module, chain } => {
+            ExprKind::AtVar {
+                name,
+                module,
+                chain,
+            } => {
                 if chain.addr_of {
                     self.out.push('&');
                 }
@@ -500,7 +529,11 @@ impl Printer {
                 self.call_like(if *user { "@uderef" } else { "@kderef" }, &[size, addr]);
             }
             ExprKind::Const(name) => {
-                let _ = write!(self.out, "%{{ /* pure */ /* unprivileged */ /* stable */ {} %}}", name.node);
+                let _ = write!(
+                    self.out,
+                    "%{{ /* pure */ /* unprivileged */ /* stable */ {} %}}",
+                    name.node
+                );
             }
             ExprKind::Perf(name) => {
                 let _ = write!(self.out, "@perf({})", quote(&name.node));

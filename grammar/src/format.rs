@@ -89,7 +89,10 @@ pub fn parse_format(text: &str) -> Result<Vec<Piece>, FormatError> {
         }
         let conv = match b.get(i) {
             // stap lets a bare `%.` or `%l` end the format; anything more is incomplete.
-            None if flag.is_none() && width == Width::None && matches!(precision, Width::None | Width::Fixed(0)) => {
+            None if flag.is_none()
+                && width == Width::None
+                && matches!(precision, Width::None | Width::Fixed(0)) =>
+            {
                 lit.push_str(&text[start..]);
                 break;
             }
@@ -101,7 +104,12 @@ pub fn parse_format(text: &str) -> Result<Vec<Piece>, FormatError> {
         if !lit.is_empty() {
             pieces.push(Piece::Literal(std::mem::take(&mut lit)));
         }
-        pieces.push(Piece::Conversion(Conversion { flag, width, precision, conv }));
+        pieces.push(Piece::Conversion(Conversion {
+            flag,
+            width,
+            precision,
+            conv,
+        }));
     }
     if !lit.is_empty() {
         pieces.push(Piece::Literal(lit));
@@ -134,14 +142,23 @@ mod tests {
 
     #[test]
     fn accepts_the_directives_real_scripts_use() {
-        for f in ["%-16s %10d %5d %-8s %08x %016lx", "%2d,%1d %.3s %*s", "%b %1b %8b %.*M %m", "100%%", "%%d", "%#x %#o %p %c %ld %lu"] {
+        for f in [
+            "%-16s %10d %5d %-8s %08x %016lx",
+            "%2d,%1d %.3s %*s",
+            "%b %1b %8b %.*M %m",
+            "100%%",
+            "%%d",
+            "%#x %#o %p %c %ld %lu",
+        ] {
             assert!(parse_format(f).is_ok(), "{f} should be accepted");
         }
     }
 
     #[test]
     fn rejects_what_stap_rejects() {
-        for f in ["%-#10x", "%lld", "%hd", "%zd", "%f", "%e", "%g", "%n", "%2$d"] {
+        for f in [
+            "%-#10x", "%lld", "%hd", "%zd", "%f", "%e", "%g", "%n", "%2$d",
+        ] {
             assert_eq!(parse_format(f), Err(FormatError::BadConversion), "{f}");
         }
         assert_eq!(parse_format("ab %-"), Err(FormatError::Incomplete));
@@ -158,7 +175,12 @@ mod tests {
         assert_eq!(p[0], Piece::Literal("n=".into()));
         assert_eq!(
             p[1],
-            Piece::Conversion(Conversion { flag: None, width: Width::Fixed(5), precision: Width::Fixed(2), conv: 'd' })
+            Piece::Conversion(Conversion {
+                flag: None,
+                width: Width::Fixed(5),
+                precision: Width::Fixed(2),
+                conv: 'd'
+            })
         );
         assert_eq!(p[2], Piece::Literal("%\\n".into()));
     }

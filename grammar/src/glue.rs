@@ -50,14 +50,25 @@ fn split_statements(toks: Vec<Token>) -> Vec<Token> {
             _ => {}
         }
         out.push(t.clone());
-        let continues = matches!(toks.get(i + 1).map(|n| &n.tok), Some(Tok::Plus | Tok::Minus | Tok::LBracket));
+        let continues = matches!(
+            toks.get(i + 1).map(|n| &n.tok),
+            Some(Tok::Plus | Tok::Minus | Tok::LBracket)
+        );
         if !continues || foreach_depth.is_some() || i < 1 {
             continue;
         }
-        let ends_regex = matches!(t.tok, Tok::Str(_)) && matches!(toks[i - 1].tok, Tok::Match | Tok::NotMatch);
+        let ends_regex =
+            matches!(t.tok, Tok::Str(_)) && matches!(toks[i - 1].tok, Tok::Match | Tok::NotMatch);
         let ends_in = matches!(t.tok, Tok::Ident(_)) && toks[i - 1].tok == Tok::In;
         if ends_regex || ends_in {
-            out.push(Token { tok: Tok::Split, span: Span { start: t.span.end, ..t.span }, space_before: false });
+            out.push(Token {
+                tok: Tok::Split,
+                span: Span {
+                    start: t.span.end,
+                    ..t.span
+                },
+                space_before: false,
+            });
         }
     }
     out
@@ -66,8 +77,14 @@ fn split_statements(toks: Vec<Token>) -> Vec<Token> {
 fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
     for t in tokens {
-        if let (Tok::Str(next), Some(Token { tok: Tok::Str(prev), span, .. })) =
-            (&t.tok, out.last_mut())
+        if let (
+            Tok::Str(next),
+            Some(Token {
+                tok: Tok::Str(prev),
+                span,
+                ..
+            }),
+        ) = (&t.tok, out.last_mut())
         {
             prev.push_str(next);
             *span = span.to(t.span);
@@ -81,7 +98,12 @@ fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {
 /// Does this token end an operand, so that `++` after it is postfix?
 fn ends_operand(toks: &[Token], i: usize) -> bool {
     match &toks[i].tok {
-        Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Target(_) | Tok::At(_) | Tok::Embedded(_) => true,
+        Tok::Ident(_)
+        | Tok::Number(_)
+        | Tok::Str(_)
+        | Tok::Target(_)
+        | Tok::At(_)
+        | Tok::Embedded(_) => true,
         Tok::RParen | Tok::RBracket | Tok::Pretty(_) => true,
         t if t.is_keyword() => i > 0 && toks[i - 1].tok == Tok::Arrow,
         _ => false,
@@ -105,13 +127,19 @@ fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
         }
         let new = match &toks[i].tok {
             Tok::Incr | Tok::Decr if after_operand && !prev_postfix && prefix_at != Some(depth) => {
-                Some(if toks[i].tok == Tok::Incr { Tok::PostIncr } else { Tok::PostDecr })
+                Some(if toks[i].tok == Tok::Incr {
+                    Tok::PostIncr
+                } else {
+                    Tok::PostDecr
+                })
             }
             Tok::Incr | Tok::Decr => {
                 prefix_at = Some(depth);
                 None
             }
-            Tok::LParen if i > 0 && matches!(toks[i - 1].tok, Tok::Ident(_) | Tok::At(_)) => Some(Tok::CallParen),
+            Tok::LParen if i > 0 && matches!(toks[i - 1].tok, Tok::Ident(_) | Tok::At(_)) => {
+                Some(Tok::CallParen)
+            }
             Tok::Target(t)
                 if i > 0
                     && !toks[i].space_before
@@ -138,7 +166,15 @@ fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
 }
 
 fn starts_operand(t: &Tok) -> bool {
-    matches!(t, Tok::Ident(_) | Tok::Number(_) | Tok::Str(_) | Tok::Target(_) | Tok::At(_) | Tok::Embedded(_))
+    matches!(
+        t,
+        Tok::Ident(_)
+            | Tok::Number(_)
+            | Tok::Str(_)
+            | Tok::Target(_)
+            | Tok::At(_)
+            | Tok::Embedded(_)
+    )
 }
 
 /// Text a token contributes to a probe-point component name, if it can be part of one.
@@ -173,13 +209,21 @@ fn glue_head(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
                         _ => break,
                     }
                 }
-                out.push(Token { tok: Tok::PointName(name), span, space_before: t.space_before });
+                out.push(Token {
+                    tok: Tok::PointName(name),
+                    span,
+                    space_before: t.space_before,
+                });
                 i = j;
                 continue;
             }
             if let Some((name, j)) = brace_group(tokens, i) {
                 let span = t.span.to(tokens[j - 1].span);
-                out.push(Token { tok: Tok::PointName(name), span, space_before: t.space_before });
+                out.push(Token {
+                    tok: Tok::PointName(name),
+                    span,
+                    space_before: t.space_before,
+                });
                 i = j;
                 continue;
             }

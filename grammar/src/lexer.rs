@@ -78,7 +78,10 @@ enum Raw {
 
 /// stap reads an unclosed comment as running to the end of the file.
 fn block_comment(lex: &mut Lexer<Raw>) {
-    let len = lex.remainder().find("*/").map_or(lex.remainder().len(), |end| end + 2);
+    let len = lex
+        .remainder()
+        .find("*/")
+        .map_or(lex.remainder().len(), |end| end + 2);
     lex.bump(len);
 }
 
@@ -151,7 +154,9 @@ pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
             Raw::DollarHash => Tok::DollarHash,
             Raw::AtHash => Tok::AtHash,
             Raw::Number => Tok::Number(slice.to_string()),
-            Raw::Op => Tok::operator(slice).ok_or_else(|| lex_error(LexErrorKind::Junk, span, slice))?,
+            Raw::Op => {
+                Tok::operator(slice).ok_or_else(|| lex_error(LexErrorKind::Junk, span, slice))?
+            }
         };
         out.push(Token {
             tok,
@@ -197,17 +202,30 @@ fn script_arg(digits: &str) -> Option<u32> {
 fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> SyntaxError {
     match kind {
         LexErrorKind::Junk => {
-            let shown = slice.chars().next().map_or(String::new(), |c| c.escape_default().to_string());
+            let shown = slice
+                .chars()
+                .next()
+                .map_or(String::new(), |c| c.escape_default().to_string());
             SyntaxError::new(Code::E0101, span, format!("unexpected character `{shown}`"))
                 .with_label("no SystemTap token starts with this character")
         }
-        LexErrorKind::UnclosedString => {
-            SyntaxError::new(Code::E0102, Span { end: span.start + 1, ..span }, "unclosed string literal")
-                .with_label("this string has no closing `\"` on its line")
-        }
-        LexErrorKind::UnclosedEmbedded => {
-            SyntaxError::new(Code::E0103, Span { end: span.start + 2, ..span }, "unclosed embedded code")
-                .with_label("this `%{` block is never closed with `%}`")
-        }
+        LexErrorKind::UnclosedString => SyntaxError::new(
+            Code::E0102,
+            Span {
+                end: span.start + 1,
+                ..span
+            },
+            "unclosed string literal",
+        )
+        .with_label("this string has no closing `\"` on its line"),
+        LexErrorKind::UnclosedEmbedded => SyntaxError::new(
+            Code::E0103,
+            Span {
+                end: span.start + 2,
+                ..span
+            },
+            "unclosed embedded code",
+        )
+        .with_label("this `%{` block is never closed with `%}`"),
     }
 }

@@ -24,7 +24,14 @@ mod validate;
 pub mod visit;
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, unused_qualifications, missing_debug_implementations, reason = "generated parser")]
+    #[expect(clippy::allow_attributes, reason = "the generated parser uses allow")]
+    #[allow(
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        unused_qualifications,
+        missing_debug_implementations
+    )]
     parser,
     "/stap.rs"
 );
@@ -48,7 +55,11 @@ pub struct ParseOptions {
 }
 
 /// Parses one file of `files`.
-pub fn parse(files: &SourceMap, file: FileId, opts: &ParseOptions) -> Result<ast::File, Diagnostics> {
+pub fn parse(
+    files: &SourceMap,
+    file: FileId,
+    opts: &ParseOptions,
+) -> Result<ast::File, Diagnostics> {
     let text = files.text(file);
     let tokens = lexer::lex(file, text)?;
     if tokens.is_empty() {
@@ -64,7 +75,10 @@ pub fn parse(files: &SourceMap, file: FileId, opts: &ParseOptions) -> Result<ast
         return Err(empty_input(files, file, "is empty after preprocessing"));
     }
     let ctx = build::Ctx { toks: &tokens };
-    let stream = tokens.iter().enumerate().map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.clone(), i + 1)));
+    let stream = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.clone(), i + 1)));
     let items = parser::FileParser::new()
         .parse(&ctx, stream)
         .map_err(|e| syntax_error::convert(e, &tokens))?;
@@ -76,7 +90,11 @@ pub fn parse(files: &SourceMap, file: FileId, opts: &ParseOptions) -> Result<ast
 fn empty_input(files: &SourceMap, file: FileId, what: &str) -> Diagnostics {
     let len = files.text(file).len();
     Diagnostics::one(
-        SyntaxError::new(Code::E0121, Span::new(file, len, len), format!("input file '{}' {what}", files.name(file)))
-            .with_label("a script needs at least one probe, function or global"),
+        SyntaxError::new(
+            Code::E0121,
+            Span::new(file, len, len),
+            format!("input file '{}' {what}", files.name(file)),
+        )
+        .with_label("a script needs at least one probe, function or global"),
     )
 }

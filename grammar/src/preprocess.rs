@@ -32,23 +32,39 @@ pub fn preprocess(
     args: &[String],
     library: &Macros,
 ) -> Result<Vec<Token>, SyntaxError> {
-    let mut pp = Preprocessor { facts, args, macros: library.clone() };
+    let mut pp = Preprocessor {
+        facts,
+        args,
+        macros: library.clone(),
+    };
     let mut out = Vec::with_capacity(tokens.len());
     pp.run(&tokens, &mut out, 0)?;
     Ok(out)
 }
 
 /// Reads a macro file (`*.stpm`), which may hold nothing but `@define`s, into `library`.
-pub fn collect_library(tokens: Vec<Token>, facts: &Facts, library: &mut Macros) -> Result<(), SyntaxError> {
-    let mut pp = Preprocessor { facts, args: &[], macros: std::mem::take(library) };
+pub fn collect_library(
+    tokens: Vec<Token>,
+    facts: &Facts,
+    library: &mut Macros,
+) -> Result<(), SyntaxError> {
+    let mut pp = Preprocessor {
+        facts,
+        args: &[],
+        macros: std::mem::take(library),
+    };
     let mut out = Vec::new();
     let result = pp.run(&tokens, &mut out, 0);
     *library = pp.macros;
     result?;
     match out.first() {
         None => Ok(()),
-        Some(t) => Err(SyntaxError::new(Code::E0111, t.span, "a macro file may only contain @define")
-            .with_label("this is not part of a macro definition")),
+        Some(t) => {
+            Err(
+                SyntaxError::new(Code::E0111, t.span, "a macro file may only contain @define")
+                    .with_label("this is not part of a macro definition"),
+            )
+        }
     }
 }
 
@@ -67,7 +83,12 @@ struct Conditional {
 }
 
 impl Preprocessor<'_> {
-    fn run(&mut self, toks: &[Token], out: &mut Vec<Token>, depth: usize) -> Result<(), SyntaxError> {
+    fn run(
+        &mut self,
+        toks: &[Token],
+        out: &mut Vec<Token>,
+        depth: usize,
+    ) -> Result<(), SyntaxError> {
         let mut i = 0;
         while i < toks.len() {
             let t = &toks[i];
@@ -91,7 +112,10 @@ impl Preprocessor<'_> {
                     return Err(SyntaxError::new(
                         Code::E0110,
                         t.span,
-                        format!("`{}` without a matching `%(`", t.tok.fixed_text().unwrap_or("")),
+                        format!(
+                            "`{}` without a matching `%(`",
+                            t.tok.fixed_text().unwrap_or("")
+                        ),
                     )
                     .with_label("no conditional is open here"));
                 }
@@ -102,8 +126,12 @@ impl Preprocessor<'_> {
                 Tok::At(name) if self.macros.contains_key(&name[1..]) => {
                     let (expansion, next) = self.expand(toks, i)?;
                     if depth >= MAX_EXPANSION_DEPTH {
-                        return Err(SyntaxError::new(Code::E0111, t.span, "macro expansion nests too deeply")
-                            .with_label("this macro keeps expanding into itself"));
+                        return Err(SyntaxError::new(
+                            Code::E0111,
+                            t.span,
+                            "macro expansion nests too deeply",
+                        )
+                        .with_label("this macro keeps expanding into itself"));
                     }
                     self.run(&expansion, out, depth + 1)?;
                     i = next;
@@ -115,13 +143,22 @@ impl Preprocessor<'_> {
                 }
                 Tok::AtArg(n) => {
                     let text = self.arg(*n, t.span)?;
-                    out.push(Token { tok: Tok::Str(escape_argument(text)), ..t.clone() });
+                    out.push(Token {
+                        tok: Tok::Str(escape_argument(text)),
+                        ..t.clone()
+                    });
                 }
                 Tok::DollarHash => {
-                    out.push(Token { tok: Tok::Number(self.args.len().to_string()), ..t.clone() });
+                    out.push(Token {
+                        tok: Tok::Number(self.args.len().to_string()),
+                        ..t.clone()
+                    });
                 }
                 Tok::AtHash => {
-                    out.push(Token { tok: Tok::Str(self.args.len().to_string()), ..t.clone() });
+                    out.push(Token {
+                        tok: Tok::Str(self.args.len().to_string()),
+                        ..t.clone()
+                    });
                 }
                 _ => out.push(t.clone()),
             }
@@ -149,13 +186,21 @@ impl Preprocessor<'_> {
     fn define(&mut self, toks: &[Token], at: usize) -> Result<usize, SyntaxError> {
         let def = &toks[at];
         let (name, name_span) = match toks.get(at + 1) {
-            Some(Token { tok: Tok::Ident(n), span, .. }) => (n.clone(), *span),
+            Some(Token {
+                tok: Tok::Ident(n),
+                span,
+                ..
+            }) => (n.clone(), *span),
             Some(Token { tok, span, .. }) if tok.is_keyword() => {
                 (tok.fixed_text().unwrap_or_default().to_string(), *span)
             }
             other => {
-                return Err(SyntaxError::new(Code::E0111, other.map_or(def.span, |t| t.span), "expected a macro name after `@define`")
-                    .with_label("a macro name is an identifier"));
+                return Err(SyntaxError::new(
+                    Code::E0111,
+                    other.map_or(def.span, |t| t.span),
+                    "expected a macro name after `@define`",
+                )
+                .with_label("a macro name is an identifier"));
             }
         };
         let mut i = at + 2;
@@ -169,18 +214,37 @@ impl Preprocessor<'_> {
                         i += 1;
                     }
                     Some(Tok::RParen) if params.is_empty() => break,
-                    _ => return Err(expected_at(toks, i, def.span, "expected a parameter name in the macro's parameter list")),
+                    _ => {
+                        return Err(expected_at(
+                            toks,
+                            i,
+                            def.span,
+                            "expected a parameter name in the macro's parameter list",
+                        ));
+                    }
                 }
                 match toks.get(i).map(|t| &t.tok) {
                     Some(Tok::Comma) => i += 1,
                     Some(Tok::RParen) => break,
-                    _ => return Err(expected_at(toks, i, def.span, "expected `,` or `)` in the macro's parameter list")),
+                    _ => {
+                        return Err(expected_at(
+                            toks,
+                            i,
+                            def.span,
+                            "expected `,` or `)` in the macro's parameter list",
+                        ));
+                    }
                 }
             }
             i += 1;
         }
         if !matches!(toks.get(i).map(|t| &t.tok), Some(Tok::PpOpen)) {
-            return Err(expected_at(toks, i, def.span, "expected `%(` to open the macro body"));
+            return Err(expected_at(
+                toks,
+                i,
+                def.span,
+                "expected `%(` to open the macro body",
+            ));
         }
         let open = i;
         let mut nest = 0usize;
@@ -192,12 +256,20 @@ impl Preprocessor<'_> {
                 Some(Tok::PpClose) => nest -= 1,
                 Some(_) => {}
                 None => {
-                    return Err(SyntaxError::new(Code::E0111, toks[open].span, "unterminated macro body")
-                        .with_label("this `%(` is never closed with `%)`"));
+                    return Err(SyntaxError::new(
+                        Code::E0111,
+                        toks[open].span,
+                        "unterminated macro body",
+                    )
+                    .with_label("this `%(` is never closed with `%)`"));
                 }
             }
         };
-        if let Some(previous) = self.macros.get(&name).filter(|m| m.name_span.file == name_span.file) {
+        if let Some(previous) = self
+            .macros
+            .get(&name)
+            .filter(|m| m.name_span.file == name_span.file)
+        {
             return Err(SyntaxError::new(
                 Code::E0111,
                 name_span,
@@ -208,7 +280,11 @@ impl Preprocessor<'_> {
         }
         self.macros.insert(
             name,
-            Macro { name_span, params, body: toks[open + 1..close].to_vec() },
+            Macro {
+                name_span,
+                params,
+                body: toks[open + 1..close].to_vec(),
+            },
         );
         Ok(close + 1)
     }
@@ -241,8 +317,12 @@ impl Preprocessor<'_> {
             loop {
                 i += 1;
                 let Some(t) = toks.get(i) else {
-                    return Err(SyntaxError::new(Code::E0111, toks[open].span, "unterminated macro argument list")
-                        .with_label("this `(` is never closed"));
+                    return Err(SyntaxError::new(
+                        Code::E0111,
+                        toks[open].span,
+                        "unterminated macro argument list",
+                    )
+                    .with_label("this `(` is never closed"));
                 };
                 match t.tok {
                     Tok::LParen | Tok::LBracket | Tok::LBrace => nest += 1,
@@ -287,8 +367,14 @@ impl Preprocessor<'_> {
             // argument may appear twice or out of order in the body, and nodes built
             // from it must still nest inside the code that used the macro.
             match param {
-                Some(k) => body.extend(actuals[k].iter().map(|a| Token { span: use_span, ..a.clone() })),
-                None => body.push(Token { span: use_span, ..t.clone() }),
+                Some(k) => body.extend(actuals[k].iter().map(|a| Token {
+                    span: use_span,
+                    ..a.clone()
+                })),
+                None => body.push(Token {
+                    span: use_span,
+                    ..t.clone()
+                }),
             }
         }
         if let Some(first) = body.first_mut() {
@@ -315,9 +401,11 @@ fn split_conditional(toks: &[Token], open: usize) -> Result<Conditional, SyntaxE
             Tok::PpElse if nest == 0 && then_at.is_some() && else_at.is_none() => else_at = Some(i),
             Tok::PpClose => {
                 let Some(then_at) = then_at else {
-                    return Err(SyntaxError::new(Code::E0110, t.span, "conditional without `%?`")
-                        .with_label("expected `%?` before this `%)`")
-                        .with_secondary(toks[open].span, "conditional opened here"));
+                    return Err(
+                        SyntaxError::new(Code::E0110, t.span, "conditional without `%?`")
+                            .with_label("expected `%?` before this `%)`")
+                            .with_secondary(toks[open].span, "conditional opened here"),
+                    );
                 };
                 return Ok(Conditional {
                     cond: open + 1..then_at,
@@ -329,8 +417,12 @@ fn split_conditional(toks: &[Token], open: usize) -> Result<Conditional, SyntaxE
             _ => {}
         }
     }
-    Err(SyntaxError::new(Code::E0110, toks[open].span, "incomplete conditional: missing `%)`")
-        .with_label("this `%(` is never closed"))
+    Err(SyntaxError::new(
+        Code::E0110,
+        toks[open].span,
+        "incomplete conditional: missing `%)`",
+    )
+    .with_label("this `%(` is never closed"))
 }
 
 /// A value in a preprocessor condition.
@@ -362,21 +454,34 @@ fn eval_condition(toks: &[Token], facts: &Facts, whole: Span) -> Result<bool, Sy
             Some(Tok::OrOr) => i += 1,
             None => return Ok(any),
             Some(_) => {
-                return Err(SyntaxError::new(Code::E0110, toks[i].span, "expected `&&`, `||` or `%?` in the condition")
-                    .with_label("the condition should end here"));
+                return Err(SyntaxError::new(
+                    Code::E0110,
+                    toks[i].span,
+                    "expected `&&`, `||` or `%?` in the condition",
+                )
+                .with_label("the condition should end here"));
             }
         }
     }
 }
 
-fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) -> Result<bool, SyntaxError> {
+fn eval_comparison(
+    toks: &[Token],
+    i: &mut usize,
+    facts: &Facts,
+    whole: Span,
+) -> Result<bool, SyntaxError> {
     let left_tok = toks.get(*i).ok_or_else(|| {
         SyntaxError::new(Code::E0110, whole, "empty preprocessor condition")
             .with_label("expected a comparison such as `kernel_v >= \"5.0\"`")
     })?;
     let left = match &left_tok.tok {
-        Tok::Ident(n) => fact_operand(n, facts).ok_or_else(|| bad_condition_start(left_tok.span))?,
-        Tok::Number(n) => Operand::Num(condition_number(n).ok_or_else(|| bad_number(left_tok.span))?),
+        Tok::Ident(n) => {
+            fact_operand(n, facts).ok_or_else(|| bad_condition_start(left_tok.span))?
+        }
+        Tok::Number(n) => {
+            Operand::Num(condition_number(n).ok_or_else(|| bad_number(left_tok.span))?)
+        }
         Tok::Str(s) => Operand::Str(s.clone()),
         _ => return Err(bad_condition_start(left_tok.span)),
     };
@@ -386,14 +491,23 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
             .with_label("compare this with `==`, `!=`, `<`, `<=`, `>` or `>=`")
     })?;
     let op = op_tok.tok.clone();
-    if !matches!(op, Tok::EqEq | Tok::NotEq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge) {
-        return Err(SyntaxError::new(Code::E0110, op_tok.span, "expected a comparison operator")
-            .with_label("expected `==`, `!=`, `<`, `<=`, `>` or `>=`"));
+    if !matches!(
+        op,
+        Tok::EqEq | Tok::NotEq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+    ) {
+        return Err(
+            SyntaxError::new(Code::E0110, op_tok.span, "expected a comparison operator")
+                .with_label("expected `==`, `!=`, `<`, `<=`, `>` or `>=`"),
+        );
     }
     *i += 1;
     let right_tok = toks.get(*i).ok_or_else(|| {
-        SyntaxError::new(Code::E0110, op_tok.span, "expected a literal after the comparison operator")
-            .with_label("the right side must be a string or number literal")
+        SyntaxError::new(
+            Code::E0110,
+            op_tok.span,
+            "expected a literal after the comparison operator",
+        )
+        .with_label("the right side must be a string or number literal")
     })?;
     *i += 1;
     let mismatch = |what: &str| {
@@ -440,8 +554,11 @@ fn eval_comparison(toks: &[Token], i: &mut usize, facts: &Facts, whole: Span) ->
             if matches!(op, Tok::EqEq | Tok::NotEq) {
                 Ok(glob(p, v))
             } else {
-                Err(SyntaxError::new(Code::E0110, op_tok.span, "expected '==' or '!='")
-                    .with_label("names such as `arch` and `CONFIG_*` values compare only for (in)equality"))
+                Err(
+                    SyntaxError::new(Code::E0110, op_tok.span, "expected '==' or '!='").with_label(
+                        "names such as `arch` and `CONFIG_*` values compare only for (in)equality",
+                    ),
+                )
             }
         }
         (Operand::Name(v), Tok::Number(b)) => {
@@ -493,13 +610,14 @@ fn condition_number(text: &str) -> Option<i64> {
 
 /// stap's number rule: `strtoull(s, 0)` (decimal, `0x` hex, `0` octal), wrapping to i64.
 pub fn parse_number(text: &str) -> Option<i64> {
-    let (digits, radix) = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        (hex, 16)
-    } else if text.len() > 1 && text.starts_with('0') {
-        (&text[1..], 8)
-    } else {
-        (text, 10)
-    };
+    let (digits, radix) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
     if digits.is_empty() {
         return None;
     }
@@ -509,8 +627,12 @@ pub fn parse_number(text: &str) -> Option<i64> {
 /// Lexes a `$N` argument's text in place of the `$N` token.
 fn lex_argument(text: &str, at: &Token) -> Result<Vec<Token>, SyntaxError> {
     let mut toks = lex(FileId(u32::MAX), text).map_err(|e| {
-        SyntaxError::new(Code::E0112, at.span, format!("cannot read script argument as tokens: {}", e.message))
-            .with_label("in the argument substituted here")
+        SyntaxError::new(
+            Code::E0112,
+            at.span,
+            format!("cannot read script argument as tokens: {}", e.message),
+        )
+        .with_label("in the argument substituted here")
     })?;
     for (k, t) in toks.iter_mut().enumerate() {
         t.span = at.span;

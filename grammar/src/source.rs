@@ -22,11 +22,15 @@ impl SourceMap {
     }
 
     pub fn name(&self, id: FileId) -> &str {
-        self.files.get(id.0 as usize).map_or("", |f| f.name().as_str())
+        self.files
+            .get(id.0 as usize)
+            .map_or("", |f| f.name().as_str())
     }
 
     pub fn text(&self, id: FileId) -> &str {
-        self.files.get(id.0 as usize).map_or("", |f| f.source().as_str())
+        self.files
+            .get(id.0 as usize)
+            .map_or("", |f| f.source().as_str())
     }
 
     /// 1-based line and column of a byte offset, as stap prints them.
@@ -40,7 +44,9 @@ impl SourceMap {
     }
 
     fn get(&self, id: FileId) -> Result<&SimpleFile<String, String>, files::Error> {
-        self.files.get(id.0 as usize).ok_or(files::Error::FileMissing)
+        self.files
+            .get(id.0 as usize)
+            .ok_or(files::Error::FileMissing)
     }
 }
 

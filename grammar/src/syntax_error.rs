@@ -16,13 +16,23 @@ pub fn convert(e: ParseError<usize, Tok, SyntaxError>, toks: &[Token]) -> Syntax
         }
         ParseError::UnrecognizedEof { location, expected } => {
             let last = toks.last().map_or_else(Span::default, |t| t.span);
-            let span = Span { start: last.end, ..last };
+            let span = Span {
+                start: last.end,
+                ..last
+            };
             let wanted = describe_expected(&expected, toks, location);
-            SyntaxError::new(Code::E0121, span, format!("unexpected end of input: {wanted}"))
-                .with_label("the script ends here")
-                .with_secondary_opt(open_construct(toks, location))
+            SyntaxError::new(
+                Code::E0121,
+                span,
+                format!("unexpected end of input: {wanted}"),
+            )
+            .with_label("the script ends here")
+            .with_secondary_opt(open_construct(toks, location))
         }
-        ParseError::UnrecognizedToken { token: (l, tok, _), expected } => {
+        ParseError::UnrecognizedToken {
+            token: (l, tok, _),
+            expected,
+        } => {
             let span = toks.get(l).map_or_else(Span::default, |t| t.span);
             let wanted = describe_expected(&expected, toks, l);
             SyntaxError::new(Code::E0120, span, wanted)
@@ -66,7 +76,10 @@ fn innermost_open(toks: &[Token], at: usize) -> Option<usize> {
 }
 
 fn construct_name(toks: &[Token], open: usize) -> String {
-    let before = open.checked_sub(1).and_then(|i| toks.get(i)).map(|t| &t.tok);
+    let before = open
+        .checked_sub(1)
+        .and_then(|i| toks.get(i))
+        .map(|t| &t.tok);
     match (&toks[open].tok, before) {
         (Tok::LParen, Some(Tok::Foreach)) => "the foreach header".into(),
         (Tok::LParen, Some(Tok::For)) => "the for header".into(),
@@ -74,7 +87,9 @@ fn construct_name(toks: &[Token], open: usize) -> String {
         (Tok::LParen, Some(Tok::If)) => "the if condition".into(),
         (Tok::LParen, Some(Tok::Ident(f))) => format!("the call to `{f}`"),
         (Tok::LParen, Some(Tok::At(f))) => format!("the arguments of `{f}`"),
-        (Tok::LParen, Some(Tok::PointName(p))) => format!("the argument of probe point component `{p}`"),
+        (Tok::LParen, Some(Tok::PointName(p))) => {
+            format!("the argument of probe point component `{p}`")
+        }
         (Tok::LParen, _) => "the parenthesized expression".into(),
         (Tok::LBracket, Some(Tok::Ident(a))) => format!("the index of `{a}`"),
         (Tok::LBracket, _) => "the index list".into(),
@@ -92,7 +107,10 @@ fn closer(t: &Tok) -> &'static str {
 
 fn open_construct(toks: &[Token], at: usize) -> Option<(Span, String)> {
     let open = innermost_open(toks, at)?;
-    Some((toks[open].span, format!("{} starts here", construct_name(toks, open))))
+    Some((
+        toks[open].span,
+        format!("{} starts here", construct_name(toks, open)),
+    ))
 }
 
 fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
@@ -106,7 +124,11 @@ fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
     if let Some(open) = innermost_open(toks, at) {
         let close = closer(&toks[open].tok);
         if has(close) && expected.len() <= 6 {
-            let others: Vec<String> = expected.iter().filter(|e| e.as_str() != close).map(|e| show(e)).collect();
+            let others: Vec<String> = expected
+                .iter()
+                .filter(|e| e.as_str() != close)
+                .map(|e| show(e))
+                .collect();
             let what = construct_name(toks, open);
             let sym = show(close);
             return if others.is_empty() {
@@ -118,7 +140,9 @@ fn describe_expected(expected: &[String], toks: &[Token], at: usize) -> String {
     }
     if has("\"identifier\"") && has("\"number\"") && has("\"if\"") {
         return match innermost_open(toks, at) {
-            Some(open) if has("\"}\"") && toks[open].tok == Tok::LBrace => "expected a statement or `}` to close the block".into(),
+            Some(open) if has("\"}\"") && toks[open].tok == Tok::LBrace => {
+                "expected a statement or `}` to close the block".into()
+            }
             _ => "expected a statement".into(),
         };
     }

@@ -7,11 +7,19 @@ use crate::span::Span;
 use crate::visit::{Visitor, walk_expr, walk_item, walk_stmt};
 
 pub fn check(file: &File, privileged: bool) -> Result<(), Diagnostics> {
-    let mut v = Validator { privileged, errors: Vec::new(), in_function: false };
+    let mut v = Validator {
+        privileged,
+        errors: Vec::new(),
+        in_function: false,
+    };
     for item in &file.items {
         v.item(item);
     }
-    if v.errors.is_empty() { Ok(()) } else { Err(Diagnostics(v.errors)) }
+    if v.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(v.errors))
+    }
 }
 
 struct Validator {
@@ -34,8 +42,12 @@ impl Validator {
     fn guru_operator(&mut self, span: Span, name: &str) {
         if !self.privileged {
             self.errors.push(
-                SyntaxError::new(Code::E0150, span, format!("using {name} operator not permitted; need -g"))
-                    .with_label("this operator is only available in guru mode"),
+                SyntaxError::new(
+                    Code::E0150,
+                    span,
+                    format!("using {name} operator not permitted; need -g"),
+                )
+                .with_label("this operator is only available in guru mode"),
             );
         }
     }
@@ -59,8 +71,15 @@ impl Visitor for Validator {
     fn stmt(&mut self, s: &Stmt) {
         if matches!(s.node, StmtKind::Return(_)) && !self.in_function {
             self.errors.push(
-                SyntaxError::new(Code::E0140, Span { end: s.span.start + 6, ..s.span }, "found 'return' not in function context")
-                    .with_label("probes cannot return a value; use `next` to leave a probe handler"),
+                SyntaxError::new(
+                    Code::E0140,
+                    Span {
+                        end: s.span.start + 6,
+                        ..s.span
+                    },
+                    "found 'return' not in function context",
+                )
+                .with_label("probes cannot return a value; use `next` to leave a probe handler"),
             );
         }
         walk_stmt(self, s);

@@ -68,7 +68,11 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
         StmtKind::Block(b) => v.block(b),
         StmtKind::Null | StmtKind::Next | StmtKind::Break | StmtKind::Continue => {}
         StmtKind::Expr(e) | StmtKind::Delete(e) => v.expr(e),
-        StmtKind::If { cond, then, otherwise } => {
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
             v.expr(cond);
             v.stmt(then);
             if let Some(e) = otherwise {
@@ -79,7 +83,12 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             v.expr(cond);
             v.stmt(body);
         }
-        StmtKind::For { init, cond, step, body } => {
+        StmtKind::For {
+            init,
+            cond,
+            step,
+            body,
+        } => {
             for e in [init, cond, step].into_iter().flatten() {
                 v.expr(e);
             }
@@ -128,7 +137,11 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
             v.expr(size);
             v.expr(addr);
         }
-        ExprKind::Index { base, indexes: keys } | ExprKind::In { keys, array: base } => {
+        ExprKind::Index {
+            base,
+            indexes: keys,
+        }
+        | ExprKind::In { keys, array: base } => {
             indexable(v, base);
             for i in keys.iter().flatten() {
                 v.expr(i);
@@ -154,7 +167,11 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
             v.expr(left);
             v.expr(right);
         }
-        ExprKind::Ternary { cond, then, otherwise } => {
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => {
             v.expr(cond);
             v.expr(then);
             v.expr(otherwise);

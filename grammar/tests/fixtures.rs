@@ -10,7 +10,8 @@ use std::path::Path;
 
 /// Fixed target facts, so snapshots do not depend on the machine.
 fn facts(guru: bool) -> Facts {
-    let mut f = Facts::for_release("6.18.44-fc-v657").with_config_text("CONFIG_SMP=y\nCONFIG_64BIT=y\nCONFIG_HZ=250\n");
+    let mut f = Facts::for_release("6.18.44-fc-v657")
+        .with_config_text("CONFIG_SMP=y\nCONFIG_64BIT=y\nCONFIG_HZ=250\n");
     f.guru_mode = guru;
     f
 }
@@ -26,15 +27,26 @@ fn options(text: &str) -> ParseOptions {
             guru = true;
         }
     }
-    ParseOptions { args, facts: facts(guru), privileged: guru, macro_library: Vec::new() }
+    ParseOptions {
+        args,
+        facts: facts(guru),
+        privileged: guru,
+        macro_library: Vec::new(),
+    }
 }
 
 fn load(path: &Path) -> (SourceMap, FileId, ParseOptions) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
     let mut opts = options(&text);
     let mut files = SourceMap::new();
-    opts.macro_library = rstap_stdlib::macros().map(|(name, text)| files.add(name, text)).collect();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    opts.macro_library = rstap_stdlib::macros()
+        .map(|(name, text)| files.add(name, text))
+        .collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let id = files.add(name, text);
     (files, id, opts)
 }
@@ -51,9 +63,17 @@ impl SpanCheck<'_> {
     /// Spans from another file (a tapset macro's body) are checked against nothing.
     fn enter(&mut self, span: Span, what: &str) {
         if span.file == self.file {
-            assert!(span.start <= span.end && span.end <= self.len, "{}: {what} span {span:?} is outside the source", self.fixture);
+            assert!(
+                span.start <= span.end && span.end <= self.len,
+                "{}: {what} span {span:?} is outside the source",
+                self.fixture
+            );
             if let Some(parent) = self.parents.iter().rev().find(|p| p.file == self.file) {
-                assert!(parent.contains(span), "{}: {what} span {span:?} is not inside its parent {parent:?}", self.fixture);
+                assert!(
+                    parent.contains(span),
+                    "{}: {what} span {span:?} is not inside its parent {parent:?}",
+                    self.fixture
+                );
             }
         }
         self.parents.push(span);
@@ -97,7 +117,12 @@ fn ok_fixtures_parse_and_dump() {
         let ast = parse(&files, id, &opts)
             .unwrap_or_else(|d| panic!("{} should parse:\n{}", path.display(), d.render(&files)));
         let fixture = path.display().to_string();
-        let mut check = SpanCheck { len: files.text(id).len() as u32, file: id, parents: Vec::new(), fixture: &fixture };
+        let mut check = SpanCheck {
+            len: files.text(id).len() as u32,
+            file: id,
+            parents: Vec::new(),
+            fixture: &fixture,
+        };
         walk_file(&mut check, &ast);
         insta::assert_snapshot!(dump(&ast, files.name(id)));
     });
@@ -110,7 +135,11 @@ fn err_fixtures_fail_with_diagnostics() {
         match parse(&files, id, &opts) {
             Ok(_) => panic!("{} should not parse", path.display()),
             Err(d) => {
-                assert!(!d.0.is_empty(), "{}: an error with no diagnostic", path.display());
+                assert!(
+                    !d.0.is_empty(),
+                    "{}: an error with no diagnostic",
+                    path.display()
+                );
                 insta::assert_snapshot!(d.render(&files));
             }
         }

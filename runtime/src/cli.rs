@@ -43,7 +43,11 @@ pub struct Script {
 impl Cli {
     pub fn script(&self) -> Result<Script, String> {
         if let Some(text) = &self.script {
-            return Ok(Script { name: "<input>".into(), text: text.clone(), args: self.positional.clone() });
+            return Ok(Script {
+                name: "<input>".into(),
+                text: text.clone(),
+                args: self.positional.clone(),
+            });
         }
         let Some((file, args)) = self.positional.split_first() else {
             return Err("no script given: name a script file, or pass one with -e".into());
@@ -54,9 +58,18 @@ impl Cli {
                 .map_err(|e| format!("cannot read the script from standard input: {e}"))?;
             s
         } else {
-            std::fs::read_to_string(file).map_err(|e| format!("cannot read script file '{file}': {e}"))?
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read script file '{file}': {e}"))?
         };
-        let name = if file == "-" { "<input>".to_string() } else { file.clone() };
-        Ok(Script { name, text, args: args.to_vec() })
+        let name = if file == "-" {
+            "<input>".to_string()
+        } else {
+            file.clone()
+        };
+        Ok(Script {
+            name,
+            text,
+            args: args.to_vec(),
+        })
     }
 }

@@ -10,7 +10,11 @@ pub fn facts(guru: bool) -> Facts {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let mut facts = if release.is_empty() { Facts::default() } else { Facts::for_release(&release) };
+    let mut facts = if release.is_empty() {
+        Facts::default()
+    } else {
+        Facts::for_release(&release)
+    };
     facts.arch = stap_arch(std::env::consts::ARCH).to_string();
     facts.guru_mode = guru;
     match kernel_config(&release) {
@@ -32,7 +36,10 @@ fn stap_arch(rust_arch: &str) -> &str {
 fn kernel_config(release: &str) -> Option<String> {
     if let Ok(file) = std::fs::File::open("/proc/config.gz") {
         let mut text = String::new();
-        if flate2::read::GzDecoder::new(file).read_to_string(&mut text).is_ok() {
+        if flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .is_ok()
+        {
             return Some(text);
         }
     }

@@ -31,9 +31,16 @@ fn main() -> ExitCode {
 fn run(cli: &cli::Cli) -> Result<(), ()> {
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let mut files = SourceMap::new();
-    let macro_library = rstap_stdlib::macros().map(|(name, text)| files.add(name, text)).collect();
+    let macro_library = rstap_stdlib::macros()
+        .map(|(name, text)| files.add(name, text))
+        .collect();
     let id = files.add(script.name.clone(), script.text);
-    let opts = ParseOptions { args: script.args, facts: host::facts(cli.guru), privileged: cli.guru, macro_library };
+    let opts = ParseOptions {
+        args: script.args,
+        facts: host::facts(cli.guru),
+        privileged: cli.guru,
+        macro_library,
+    };
     let ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
     match cli.pass {
         Some(1) => {
@@ -42,11 +49,15 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Ok(())
         }
         Some(n) => {
-            eprintln!("rstap: pass {n} is not available yet: this build stops after pass 1 (use -p1)");
+            eprintln!(
+                "rstap: pass {n} is not available yet: this build stops after pass 1 (use -p1)"
+            );
             Err(())
         }
         None => {
-            eprintln!("rstap: running scripts is not available yet: this build stops after pass 1 (use -p1)");
+            eprintln!(
+                "rstap: running scripts is not available yet: this build stops after pass 1 (use -p1)"
+            );
             Err(())
         }
     }
@@ -66,6 +77,11 @@ fn report(files: &SourceMap, diags: &Diagnostics) {
     let mut stream = StandardStream::stderr(choice);
     let config = codespan_reporting::term::Config::default();
     for d in &diags.0 {
-        let _ = codespan_reporting::term::emit_to_write_style(&mut stream, &config, files, &d.to_diagnostic());
+        let _ = codespan_reporting::term::emit_to_write_style(
+            &mut stream,
+            &config,
+            files,
+            &d.to_diagnostic(),
+        );
     }
 }

@@ -14,5 +14,8 @@ pub fn scripts() -> impl Iterator<Item = (&'static str, &'static str)> {
 
 /// Every embedded macro file (`*.stpm`: only `@define`s), visible to every script.
 pub fn macros() -> impl Iterator<Item = (&'static str, &'static str)> {
-    TAPSETS.iter().copied().filter(|(n, _)| n.ends_with(".stpm"))
+    TAPSETS
+        .iter()
+        .copied()
+        .filter(|(n, _)| n.ends_with(".stpm"))
 }

@@ -1,1 +1,75 @@
-//! End-to-end tests live in `tests/`: they run the real `rstap` binary.
+//! Shared helpers for the end-to-end tests: find (or build) the real `rstap`
+//! binary, run it, and decide whether tests that need outside tools may be skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+}
+
+/// The `rstap` binary of this build profile, built once per test run.
+pub fn rstap() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let release = !cfg!(debug_assertions);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "rstap-runtime", "--bin", "rstap"])
+            .current_dir(workspace());
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build rstap: {e}"));
+        assert!(status.success(), "building the rstap binary failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace().join("target"), PathBuf::from);
+        let bin = target
+            .join(if release { "release" } else { "debug" })
+            .join("rstap");
+        assert!(
+            bin.exists(),
+            "rstap was built but is not at {}",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// Runs `rstap` with `args` in `dir`.
+pub fn run_rstap(args: &[&str], dir: &Path) -> Output {
+    Command::new(rstap())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run rstap: {e}"))
+}
+
+/// CI sets `RSTAP_REQUIRE_KERNEL_TESTS=1`: then a test that would be skipped for
+/// lack of a tool or kernel feature fails instead.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var("RSTAP_REQUIRE_KERNEL_TESTS").is_ok_and(|v| v == "1") {
+        panic!("required test cannot run: {why}");
+    }
+    println!("skipped: {why}");
+}
+
+/// Script arguments and guru mode from a fixture's `# args:` / `# guru` header.
+pub fn fixture_flags(text: &str) -> (Vec<String>, bool) {
+    let mut args = Vec::new();
+    let mut guru = false;
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(a) = line.strip_prefix("# args:") {
+            args = a.split_whitespace().map(str::to_string).collect();
+        } else if line.trim() == "# guru" {
+            guru = true;
+        }
+    }
+    (args, guru)
+}

@@ -1,0 +1,117 @@
+//! Differential test: for every parser fixture that `stap -p1` accepts, `rstap -p1`
+//! prints the same bytes. Needs SystemTap (CI installs it); without it the test
+//! says it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
+
+use rstap_tests::{fixture_flags, rstap, skip_or_fail, workspace};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn stap_works() -> Result<(), String> {
+    let out = Command::new("stap")
+        .args(["-p1", "-e", "probe begin { }"])
+        .output()
+        .map_err(|e| format!("stap is not installed ({e})"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "stap -p1 does not run here (it needs /lib/modules/$(uname -r)/build; .ci/run makes a stub): {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ))
+    }
+}
+
+fn dump(tool: &Path, fixture: &Path) -> (bool, String) {
+    let text = std::fs::read_to_string(fixture)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixture.display()));
+    let (args, guru) = fixture_flags(&text);
+    let dir = fixture.parent().unwrap_or(Path::new("."));
+    let name = fixture
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut cmd = Command::new(tool);
+    cmd.arg("-p1").current_dir(dir);
+    if guru {
+        cmd.arg("-g");
+    }
+    cmd.arg(&name).args(&args);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn rstap_p1_is_byte_identical_to_stap_p1() {
+    if let Err(why) = stap_works() {
+        skip_or_fail(&why);
+        return;
+    }
+    let dir = workspace().join("grammar/tests/fixtures/ok");
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
+        .collect();
+    fixtures.sort();
+    assert!(
+        fixtures.len() >= 150,
+        "expected at least 150 ok fixtures, found {}",
+        fixtures.len()
+    );
+    let rstap = rstap().to_path_buf();
+    let stap = PathBuf::from("stap");
+    // stap takes ~0.3 s per run: compare on every core.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunks: Vec<Vec<PathBuf>> = (0..workers)
+        .map(|w| fixtures.iter().skip(w).step_by(workers).cloned().collect())
+        .collect();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let (rstap, stap) = (&rstap, &stap);
+                s.spawn(move || {
+                    let mut bad = Vec::new();
+                    for f in chunk {
+                        let (stap_ok, expected) = dump(stap, f);
+                        if !stap_ok {
+                            bad.push(format!("{}: stap -p1 rejects this ok fixture", f.display()));
+                            continue;
+                        }
+                        let (ok, actual) = dump(rstap, f);
+                        if !ok || actual != expected {
+                            bad.push(format!(
+                                "{}: rstap -p1 differs from stap -p1\n--- stap\n{expected}--- rstap\n{actual}",
+                                f.display()
+                            ));
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec!["a worker panicked".into()])
+            })
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+}
