@@ -18,6 +18,14 @@ pub struct Cli {
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
     pub pass: Option<u8>,
 
+    /// List the probe points that match PP.
+    #[arg(short = 'l', value_name = "PP", conflicts_with_all = ["script", "list_vars", "pass"])]
+    pub list: Option<String>,
+
+    /// List the probe points that match PP, with their variables.
+    #[arg(short = 'L', value_name = "PP", conflicts_with_all = ["script", "pass"])]
+    pub list_vars: Option<String>,
+
     /// Guru mode: embedded C parses (rstap still never runs it).
     #[arg(short = 'g')]
     pub guru: bool,

@@ -6,6 +6,8 @@
 
 mod cli;
 mod host;
+mod kernel;
+mod list;
 
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
@@ -29,6 +31,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &cli::Cli) -> Result<(), ()> {
+    if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {
+        return list::run(pattern, cli.list_vars.is_some(), cli.verbose > 0);
+    }
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let mut files = SourceMap::new();
     let macro_library = rstap_stdlib::macros()
@@ -64,7 +69,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
 }
 
 /// Prints diagnostics to stderr, in colour when stderr is a terminal.
-fn report(files: &SourceMap, diags: &Diagnostics) {
+pub fn report(files: &SourceMap, diags: &Diagnostics) {
     let choice = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         ColorChoice::Auto
     } else {

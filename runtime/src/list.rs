@@ -1,0 +1,40 @@
+//! `rstap -l PP` / `-L PP`: print the matching probe points, one per line.
+
+use crate::kernel::LiveKernel;
+use rstap_compiler::listing::{ListError, list};
+use rstap_grammar::ast::Item;
+use rstap_grammar::{ParseOptions, SourceMap};
+use std::io::Write;
+
+/// Exit status as stap's: success when anything matched.
+pub fn run(pattern: &str, vars: bool, verbose: bool) -> Result<(), ()> {
+    let mut files = SourceMap::new();
+    let id = files.add("<pattern>", format!("probe {pattern} {{}}"));
+    let ast = rstap_grammar::parse(&files, id, &ParseOptions::default())
+        .map_err(|d| crate::report(&files, &d))?;
+    let kernel = LiveKernel::new(verbose);
+    let mut lines = Vec::new();
+    for item in &ast.items {
+        let Item::Probe(p) = item else { continue };
+        for point in &p.points {
+            match list(point, &kernel, vars) {
+                Ok(found) => lines.extend(found),
+                Err(ListError::Kernel(e)) => {
+                    eprintln!("rstap: {e}");
+                    return Err(());
+                }
+                Err(ListError::Unsupported(why)) => {
+                    eprintln!("rstap: {why}");
+                    return Err(());
+                }
+            }
+        }
+    }
+    lines.sort();
+    lines.dedup();
+    let mut out = std::io::stdout().lock();
+    for l in &lines {
+        let _ = writeln!(out, "{l}");
+    }
+    if lines.is_empty() { Err(()) } else { Ok(()) }
+}
