@@ -24,11 +24,24 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(()) => ExitCode::from(1),
+    // The front end and the printers recurse over the syntax tree: give them a
+    // stack that a pathological script (100,000 nested operators) cannot exhaust.
+    let worker = std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || run(&cli));
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(()))) => ExitCode::from(1),
+        Ok(Err(_)) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("rstap: cannot start: {e}");
+            ExitCode::from(1)
+        }
     }
 }
+
+/// Reserved, not committed: only the pages a script's depth touches are used.
+const WORKER_STACK: usize = 1 << 30;
 
 fn run(cli: &cli::Cli) -> Result<(), ()> {
     if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {
