@@ -25,8 +25,14 @@ fuzz_target!(|data: &[u8]| {
 fn option_sets() -> [ParseOptions; 3] {
     [
         ParseOptions::default(),
-        ParseOptions { args: vec!["1".into(), "x".into(), "-2".into()], ..ParseOptions::default() },
-        ParseOptions { privileged: true, ..ParseOptions::default() },
+        ParseOptions {
+            args: vec!["1".into(), "x".into(), "-2".into()],
+            ..ParseOptions::default()
+        },
+        ParseOptions {
+            privileged: true,
+            ..ParseOptions::default()
+        },
     ]
 }
 
