@@ -16,11 +16,13 @@ pub struct File {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// Items are boxed: the parser moves values of its largest type on every
+/// reduction, so no node it handles should be large.
 pub enum Item {
-    Global(Global),
-    Probe(Probe),
-    Alias(Alias),
-    Function(Function),
+    Global(Box<Global>),
+    Probe(Box<Probe>),
+    Alias(Box<Alias>),
+    Function(Box<Function>),
     /// Top-level `%{ ... %}`.
     Embedded(Spanned<String>),
 }
@@ -157,11 +159,15 @@ pub enum StmtKind {
     Break,
     Continue,
     Return(Option<Expr>),
-    Try {
-        body: Block,
-        var: Option<Ident>,
-        catch: Block,
-    },
+    Try(Box<Try>),
+}
+
+/// `try { body } catch (var) { catch }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Try {
+    pub body: Block,
+    pub var: Option<Ident>,
+    pub catch: Block,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,12 +411,12 @@ pub enum ExprKind {
     Cast {
         expr: Box<Expr>,
         ty: Spanned<String>,
-        module: Option<Spanned<String>>,
+        module: Option<Box<Spanned<String>>>,
         chain: TargetChain,
     },
     AtVar {
         name: Spanned<String>,
-        module: Option<Spanned<String>>,
+        module: Option<Box<Spanned<String>>>,
         chain: TargetChain,
     },
     Entry(Box<Expr>),

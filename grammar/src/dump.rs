@@ -256,15 +256,15 @@ impl Printer {
                     self.expr(e);
                 }
             }
-            StmtKind::Try { body, var, catch } => {
+            StmtKind::Try(t) => {
                 self.out.push_str("try {\n");
-                self.block(body);
+                self.block(&t.body);
                 self.out.push_str("\n} catch");
-                if let Some(v) = var {
+                if let Some(v) = &t.var {
                     let _ = write!(self.out, " ({})", v.node);
                 }
                 self.out.push_str(" {\n");
-                self.block(catch);
+                self.block(&t.catch);
                 self.out.push_str("\n}\n");
             }
         }

@@ -8,23 +8,22 @@ use crate::span::Span;
 use crate::token::Tok;
 
 pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
-    let tokens = glue_strings(tokens);
+    let mut tokens = glue_strings(tokens);
     let mut out = Vec::with_capacity(tokens.len());
     let mut depth = 0usize;
     let mut i = 0;
     while i < tokens.len() {
-        let t = &tokens[i];
-        match t.tok {
+        match tokens[i].tok {
             Tok::Probe if depth == 0 => {
-                out.push(t.clone());
-                i = glue_head(&tokens, i + 1, &mut out);
+                out.push(tokens[i].take());
+                i = glue_head(&mut tokens, i + 1, &mut out);
                 continue;
             }
             Tok::LBrace => depth += 1,
             Tok::RBrace => depth = depth.saturating_sub(1),
             _ => {}
         }
-        out.push(t.clone());
+        out.push(tokens[i].take());
         i += 1;
     }
     split_statements(disambiguate(out))
@@ -33,8 +32,8 @@ pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
 /// After `s =~ "re"` or `k in arr`, stap's parser has no rule that continues with
 /// `+`, `-` or `[`: the expression statement ends there and a new one begins.
 /// (Not in foreach headers, where `in arr-` is a sort mark.)
-fn split_statements(toks: Vec<Token>) -> Vec<Token> {
-    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+fn split_statements(mut toks: Vec<Token>) -> Vec<Token> {
+    let mut splits = Vec::new();
     let mut foreach_depth: Option<usize> = None;
     let mut depth = 0usize;
     for (i, t) in toks.iter().enumerate() {
@@ -49,7 +48,6 @@ fn split_statements(toks: Vec<Token>) -> Vec<Token> {
             Tok::Foreach => foreach_depth = Some(depth),
             _ => {}
         }
-        out.push(t.clone());
         let continues = matches!(
             toks.get(i + 1).map(|n| &n.tok),
             Some(Tok::Plus | Tok::Minus | Tok::LBracket)
@@ -61,15 +59,27 @@ fn split_statements(toks: Vec<Token>) -> Vec<Token> {
             matches!(t.tok, Tok::Str(_)) && matches!(toks[i - 1].tok, Tok::Match | Tok::NotMatch);
         let ends_in = matches!(t.tok, Tok::Ident(_)) && toks[i - 1].tok == Tok::In;
         if ends_regex || ends_in {
+            splits.push(i + 1);
+        }
+    }
+    if splits.is_empty() {
+        return toks;
+    }
+    let mut out = Vec::with_capacity(toks.len() + splits.len());
+    let mut next_split = splits.into_iter().peekable();
+    for (i, t) in toks.iter_mut().enumerate() {
+        if next_split.next_if_eq(&i).is_some() {
+            let at = out.last().map_or(t.span, |p: &Token| p.span);
             out.push(Token {
                 tok: Tok::Split,
                 span: Span {
-                    start: t.span.end,
-                    ..t.span
+                    start: at.end,
+                    ..at
                 },
                 space_before: false,
             });
         }
+        out.push(t.take());
     }
     out
 }
@@ -189,10 +199,10 @@ fn name_part(tok: &Tok) -> Option<String> {
 
 /// Copies a probe head starting at `i`; returns the index of the token that ends it
 /// (normally the `{` of the body).
-fn glue_head(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
+fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize {
     let mut expect_name = true;
     while i < tokens.len() {
-        let t = &tokens[i];
+        let t = tokens[i].clone();
         if expect_name {
             expect_name = false;
             if let Some(first) = name_part(&t.tok) {
@@ -227,7 +237,7 @@ fn glue_head(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
                 i = j;
                 continue;
             }
-            out.push(t.clone());
+            out.push(tokens[i].take());
             i += 1;
             continue;
         }
@@ -237,7 +247,7 @@ fn glue_head(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
                 continue;
             }
             Tok::If => {
-                out.push(t.clone());
+                out.push(tokens[i].take());
                 i += 1;
                 if matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::LParen)) {
                     i = copy_group(tokens, i, out);
@@ -248,28 +258,33 @@ fn glue_head(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
             Tok::Question | Tok::Bang => {}
             _ => return i,
         }
-        out.push(t.clone());
+        out.push(tokens[i].take());
         i += 1;
     }
     i
 }
 
 /// Copies a balanced `( ... )` group; returns the index after it.
-fn copy_group(tokens: &[Token], mut i: usize, out: &mut Vec<Token>) -> usize {
+fn copy_group(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize {
     let mut depth = 0usize;
-    while let Some(t) = tokens.get(i) {
-        out.push(t.clone());
+    while let Some(slot) = tokens.get_mut(i) {
+        let t = slot.take();
         i += 1;
-        match t.tok {
-            Tok::LParen => depth += 1,
-            Tok::RParen => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    break;
-                }
+        let (opens, closes, stops) = (
+            t.tok == Tok::LParen,
+            t.tok == Tok::RParen,
+            matches!(t.tok, Tok::LBrace | Tok::RBrace | Tok::Semi),
+        );
+        out.push(t);
+        if opens {
+            depth += 1;
+        } else if closes {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                break;
             }
-            Tok::LBrace | Tok::RBrace | Tok::Semi => break,
-            _ => {}
+        } else if stops {
+            break;
         }
     }
     i

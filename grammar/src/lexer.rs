@@ -125,6 +125,19 @@ pub struct Token {
     pub space_before: bool,
 }
 
+impl Token {
+    /// Moves the token out, leaving a payload-free placeholder: passes over a token
+    /// vector move tokens instead of cloning their strings.
+    pub fn take(&mut self) -> Token {
+        let placeholder = Token {
+            tok: Tok::Semi,
+            span: self.span,
+            space_before: self.space_before,
+        };
+        std::mem::replace(self, placeholder)
+    }
+}
+
 /// Splits `text` into tokens. Stops at the first lexical error.
 pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
     let mut out = Vec::new();

@@ -74,14 +74,17 @@ pub fn parse(
     if tokens.is_empty() {
         return Err(empty_input(files, file, "is empty after preprocessing"));
     }
-    let ctx = build::Ctx { toks: &tokens };
+    // The parser takes the tokens' strings; the actions keep only spans, and a
+    // diagnostic reads names back from the source by span.
+    let mut tokens = tokens;
+    let spans: Vec<Span> = tokens.iter().map(|t| t.span).collect();
+    let ctx = build::Ctx { spans: &spans };
     let stream = tokens
-        .iter()
+        .iter_mut()
         .enumerate()
-        .map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.clone(), i + 1)));
-    let items = parser::FileParser::new()
-        .parse(&ctx, stream)
-        .map_err(|e| syntax_error::convert(e, &tokens))?;
+        .map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.take_payload(), i + 1)));
+    let parsed = parser::FileParser::new().parse(&ctx, stream);
+    let items = parsed.map_err(|e| syntax_error::convert(e, &tokens, files))?;
     let ast = ast::File { file, items };
     validate::check(&ast, opts.privileged)?;
     Ok(ast)
@@ -97,4 +100,26 @@ fn empty_input(files: &SourceMap, file: FileId, what: &str) -> Diagnostics {
         )
         .with_label("a script needs at least one probe, function or global"),
     )
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use crate::ast::*;
+        eprintln!(
+            "Expr {} ExprKind {} Stmt {} Item {} Probe {} Function {} Foreach {} Block {} TargetChain {} Token {} Tok {}",
+            size_of::<Expr>(),
+            size_of::<ExprKind>(),
+            size_of::<Stmt>(),
+            size_of::<Item>(),
+            size_of::<Probe>(),
+            size_of::<Function>(),
+            size_of::<Foreach>(),
+            size_of::<Block>(),
+            size_of::<TargetChain>(),
+            size_of::<crate::lexer::Token>(),
+            size_of::<crate::token::Tok>()
+        );
+    }
 }

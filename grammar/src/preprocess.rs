@@ -37,8 +37,9 @@ pub fn preprocess(
         args,
         macros: library.clone(),
     };
+    let mut tokens = tokens;
     let mut out = Vec::with_capacity(tokens.len());
-    pp.run(&tokens, &mut out, 0)?;
+    pp.run(&mut tokens, &mut out, 0)?;
     Ok(out)
 }
 
@@ -53,8 +54,9 @@ pub fn collect_library(
         args: &[],
         macros: std::mem::take(library),
     };
+    let mut tokens = tokens;
     let mut out = Vec::new();
-    let result = pp.run(&tokens, &mut out, 0);
+    let result = pp.run(&mut tokens, &mut out, 0);
     *library = pp.macros;
     result?;
     match out.first() {
@@ -83,27 +85,28 @@ struct Conditional {
 }
 
 impl Preprocessor<'_> {
+    /// Expands `toks` into `out`, moving tokens out of `toks` (they are not read again).
     fn run(
         &mut self,
-        toks: &[Token],
+        toks: &mut [Token],
         out: &mut Vec<Token>,
         depth: usize,
     ) -> Result<(), SyntaxError> {
         let mut i = 0;
         while i < toks.len() {
-            let t = &toks[i];
-            match &t.tok {
+            let span = toks[i].span;
+            match &toks[i].tok {
                 Tok::PpOpen => {
                     let c = split_conditional(toks, i)?;
                     let mut cond = Vec::new();
-                    self.run(&toks[c.cond.clone()], &mut cond, depth)?;
-                    let taken = if eval_condition(&cond, self.facts, t.span)? {
+                    self.run(&mut toks[c.cond.clone()], &mut cond, depth)?;
+                    let taken = if eval_condition(&cond, self.facts, span)? {
                         Some(c.then)
                     } else {
                         c.otherwise
                     };
                     if let Some(range) = taken {
-                        self.run(&toks[range], out, depth)?;
+                        self.run(&mut toks[range], out, depth)?;
                     }
                     i = c.end + 1;
                     continue;
@@ -111,10 +114,10 @@ impl Preprocessor<'_> {
                 Tok::PpThen | Tok::PpElse | Tok::PpClose => {
                     return Err(SyntaxError::new(
                         Code::E0110,
-                        t.span,
+                        span,
                         format!(
                             "`{}` without a matching `%(`",
-                            t.tok.fixed_text().unwrap_or("")
+                            toks[i].tok.fixed_text().unwrap_or("")
                         ),
                     )
                     .with_label("no conditional is open here"));
@@ -124,43 +127,45 @@ impl Preprocessor<'_> {
                     continue;
                 }
                 Tok::At(name) if self.macros.contains_key(&name[1..]) => {
-                    let (expansion, next) = self.expand(toks, i)?;
                     if depth >= MAX_EXPANSION_DEPTH {
                         return Err(SyntaxError::new(
                             Code::E0111,
-                            t.span,
+                            span,
                             "macro expansion nests too deeply",
                         )
                         .with_label("this macro keeps expanding into itself"));
                     }
-                    self.run(&expansion, out, depth + 1)?;
+                    let (mut expansion, next) = self.expand(toks, i)?;
+                    self.run(&mut expansion, out, depth + 1)?;
                     i = next;
                     continue;
                 }
                 Tok::DollarArg(n) => {
-                    let text = self.arg(*n, t.span)?;
-                    out.extend(lex_argument(text, t)?);
+                    let text = self.arg(*n, span)?;
+                    out.extend(lex_argument(text, &toks[i])?);
                 }
                 Tok::AtArg(n) => {
-                    let text = self.arg(*n, t.span)?;
+                    let tok = Tok::Str(escape_argument(self.arg(*n, span)?));
                     out.push(Token {
-                        tok: Tok::Str(escape_argument(text)),
-                        ..t.clone()
+                        tok,
+                        ..toks[i].take()
                     });
                 }
                 Tok::DollarHash => {
+                    let tok = Tok::Number(self.args.len().to_string());
                     out.push(Token {
-                        tok: Tok::Number(self.args.len().to_string()),
-                        ..t.clone()
+                        tok,
+                        ..toks[i].take()
                     });
                 }
                 Tok::AtHash => {
+                    let tok = Tok::Str(self.args.len().to_string());
                     out.push(Token {
-                        tok: Tok::Str(self.args.len().to_string()),
-                        ..t.clone()
+                        tok,
+                        ..toks[i].take()
                     });
                 }
-                _ => out.push(t.clone()),
+                _ => out.push(toks[i].take()),
             }
             i += 1;
         }

@@ -3,11 +3,20 @@
 
 use crate::diag::{Code, SyntaxError};
 use crate::lexer::Token;
+use crate::source::SourceMap;
 use crate::span::Span;
 use crate::token::Tok;
 use lalrpop_util::ParseError;
 
-pub fn convert(e: ParseError<usize, Tok, SyntaxError>, toks: &[Token]) -> SyntaxError {
+/// `toks` are the parsed tokens after the parser took their strings: names are
+/// read back from `files` by span.
+pub fn convert(
+    e: ParseError<usize, Tok, SyntaxError>,
+    toks: &[Token],
+    files: &SourceMap,
+) -> SyntaxError {
+    let restored = restore_names(toks, files);
+    let toks = restored.as_slice();
     match e {
         ParseError::User { error } => error,
         ParseError::InvalidToken { location } => {
@@ -45,6 +54,28 @@ pub fn convert(e: ParseError<usize, Tok, SyntaxError>, toks: &[Token]) -> Syntax
                 .with_label("expected `probe`, `global`, `function`, `private` or `%{` here")
         }
     }
+}
+
+/// Names of identifiers and @-words, read from the source text by span.
+fn restore_names(toks: &[Token], files: &SourceMap) -> Vec<Token> {
+    toks.iter()
+        .map(|t| {
+            let text = || {
+                files
+                    .text(t.span.file)
+                    .get(t.span.range())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let tok = match &t.tok {
+                Tok::Ident(s) if s.is_empty() => Tok::Ident(text()),
+                Tok::At(s) if s.is_empty() => Tok::At(text()),
+                Tok::PointName(s) if s.is_empty() => Tok::PointName(text()),
+                other => other.clone(),
+            };
+            Token { tok, ..*t }
+        })
+        .collect()
 }
 
 trait SecondaryOpt {

@@ -61,6 +61,21 @@ macro_rules! vocabulary {
                 }
             }
 
+            /// Moves out a token's string payload (leaving it empty) and returns the
+            /// token; tokens without a payload are copied.
+            pub fn take_payload(&mut self) -> Tok {
+                match self {
+                    Tok::Ident(s) => Tok::Ident(std::mem::take(s)),
+                    Tok::Target(s) => Tok::Target(std::mem::take(s)),
+                    Tok::At(s) => Tok::At(std::mem::take(s)),
+                    Tok::Number(s) => Tok::Number(std::mem::take(s)),
+                    Tok::Str(s) => Tok::Str(std::mem::take(s)),
+                    Tok::Embedded(s) => Tok::Embedded(std::mem::take(s)),
+                    Tok::PointName(s) => Tok::PointName(std::mem::take(s)),
+                    other => other.clone(),
+                }
+            }
+
             pub fn is_keyword(&self) -> bool {
                 matches!(self, $(Tok::$kw)|*)
             }

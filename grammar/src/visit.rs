@@ -109,9 +109,9 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
                 v.expr(e);
             }
         }
-        StmtKind::Try { body, catch, .. } => {
-            v.block(body);
-            v.block(catch);
+        StmtKind::Try(t) => {
+            v.block(&t.body);
+            v.block(&t.catch);
         }
     }
 }

@@ -113,7 +113,7 @@ impl Ctx<'_> {
                     let expr = next();
                     let ty = literal_string(&next())?;
                     let module = if plain.len() > 2 {
-                        Some(literal_string(&next())?)
+                        Some(Box::new(literal_string(&next())?))
                     } else {
                         None
                     };
@@ -128,7 +128,7 @@ impl Ctx<'_> {
                     arity(1, 2)?;
                     let name = literal_string(&next())?;
                     let module = if plain.len() > 1 {
-                        Some(literal_string(&next())?)
+                        Some(Box::new(literal_string(&next())?))
                     } else {
                         None
                     };

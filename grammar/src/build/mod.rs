@@ -3,7 +3,6 @@
 
 use crate::ast::*;
 use crate::diag::{Code, SyntaxError};
-use crate::lexer::Token;
 use crate::preprocess::parse_number;
 use crate::span::{Span, Spanned};
 use crate::token::Tok;
@@ -11,10 +10,10 @@ use lalrpop_util::ParseError;
 
 pub type PResult<T> = Result<T, ParseError<usize, Tok, SyntaxError>>;
 
-/// What the actions need: the tokens (locations are indices into them).
+/// What the actions need: the tokens' spans (locations are token indices).
 #[derive(Debug)]
 pub struct Ctx<'a> {
-    pub toks: &'a [Token],
+    pub spans: &'a [Span],
 }
 
 /// A foreach variable and the sort mark written after it.
@@ -65,16 +64,13 @@ pub use at_ops::stat_op;
 impl Ctx<'_> {
     /// The span from token `l` up to (not including) token `r`.
     pub fn span(&self, l: usize, r: usize) -> Span {
-        let Some(last) = self.toks.last() else {
+        let Some(last) = self.spans.last() else {
             return Span::default();
         };
-        let first = self.toks.get(l).map_or(
-            Span {
-                start: last.span.end,
-                ..last.span
-            },
-            |t| t.span,
-        );
+        let first = self.spans.get(l).copied().unwrap_or(Span {
+            start: last.end,
+            ..*last
+        });
         if r <= l {
             return Span {
                 end: first.start,
@@ -83,11 +79,12 @@ impl Ctx<'_> {
         }
         // A node built partly from a macro body in another file spans what it
         // covers in its first token's file.
-        let end = self.toks[l.min(self.toks.len())..r.min(self.toks.len())]
+        let end = self.spans[l.min(self.spans.len())..r.min(self.spans.len())]
             .iter()
             .rev()
-            .find(|t| t.span.file == first.file)
-            .map_or(first, |t| t.span);
+            .find(|s| s.file == first.file)
+            .copied()
+            .unwrap_or(first);
         first.to(end)
     }
 
@@ -110,7 +107,7 @@ impl Ctx<'_> {
         init: Option<Spanned<Literal>>,
         l: usize,
         r: usize,
-    ) -> PResult<Global> {
+    ) -> PResult<Box<Global>> {
         if size.is_some_and(|n| n <= 0) {
             return user(self.err(
                 Code::E0140,
@@ -130,14 +127,14 @@ impl Ctx<'_> {
                 .with_label("an array global cannot have an initializer"),
             );
         }
-        Ok(Global {
+        Ok(Box::new(Global {
             name,
             private: false,
             wrap,
             size,
             init,
             span: self.span(l, r),
-        })
+        }))
     }
 
     pub fn number(&self, text: &str, l: usize, r: usize) -> PResult<i64> {
@@ -166,7 +163,7 @@ impl Ctx<'_> {
         body: FunctionBody,
         l: usize,
         r: usize,
-    ) -> PResult<Function> {
+    ) -> PResult<Box<Function>> {
         if let Some(p) = &priority
             && p.node <= 0
         {
@@ -184,7 +181,7 @@ impl Ctx<'_> {
                 );
             }
         }
-        Ok(Function {
+        Ok(Box::new(Function {
             name,
             private: false,
             ret,
@@ -192,10 +189,10 @@ impl Ctx<'_> {
             priority,
             body,
             span: self.span(l, r),
-        })
+        }))
     }
 
-    pub fn foreach(&self, h: ForeachHead, body: Stmt, l: usize, r: usize) -> PResult<Stmt> {
+    pub fn foreach(&self, h: Box<ForeachHead>, body: Stmt, l: usize, r: usize) -> PResult<Stmt> {
         let mut sort: Option<(Sort, Span)> = None;
         let mut set = |s: Sort, span: Span| -> Result<(), SyntaxError> {
             if let Some((_, first)) = sort {

@@ -17,12 +17,12 @@ impl Ctx<'_> {
         r: usize,
     ) -> PResult<Item> {
         let points = expand_all(points)?;
-        Ok(Item::Probe(Probe {
+        Ok(Item::Probe(Box::new(Probe {
             points,
             condition,
             body,
             span: self.span(l, r),
-        }))
+        })))
     }
 
     #[expect(
@@ -59,7 +59,7 @@ impl Ctx<'_> {
             }
         }
         let points = expand_all(points)?;
-        Ok(Item::Alias(Alias {
+        Ok(Item::Alias(Box::new(Alias {
             names,
             kind,
             points,
@@ -67,7 +67,7 @@ impl Ctx<'_> {
             body,
             epilogue,
             span: self.span(l, r),
-        }))
+        })))
     }
 }
 
