@@ -101,25 +101,3 @@ fn empty_input(files: &SourceMap, file: FileId, what: &str) -> Diagnostics {
         .with_label("a script needs at least one probe, function or global"),
     )
 }
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use crate::ast::*;
-        eprintln!(
-            "Expr {} ExprKind {} Stmt {} Item {} Probe {} Function {} Foreach {} Block {} TargetChain {} Token {} Tok {}",
-            size_of::<Expr>(),
-            size_of::<ExprKind>(),
-            size_of::<Stmt>(),
-            size_of::<Item>(),
-            size_of::<Probe>(),
-            size_of::<Function>(),
-            size_of::<Foreach>(),
-            size_of::<Block>(),
-            size_of::<TargetChain>(),
-            size_of::<crate::lexer::Token>(),
-            size_of::<crate::token::Tok>()
-        );
-    }
-}
