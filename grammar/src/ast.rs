@@ -49,8 +49,6 @@ pub struct Global {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
     pub points: Vec<ProbePoint>,
-    /// `probe PP if (cond)`: an arming condition.
-    pub condition: Option<Expr>,
     pub body: Block,
     pub span: Span,
 }
@@ -69,7 +67,6 @@ pub struct Alias {
     pub names: Vec<ProbePoint>,
     pub kind: AliasKind,
     pub points: Vec<ProbePoint>,
-    pub condition: Option<Expr>,
     pub body: Block,
     /// The second block of `probe name = points { prologue }, { epilogue }`.
     pub epilogue: Option<Block>,
@@ -83,6 +80,9 @@ pub struct ProbePoint {
     pub optional: bool,
     /// `!`: optional, and later alternatives are skipped when this one resolves.
     pub sufficient: bool,
+    /// `PP if (cond)`: an arming condition (a brace expansion copies it to
+    /// every point it makes).
+    pub condition: Option<Expr>,
     pub span: Span,
 }
 

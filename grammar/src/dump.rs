@@ -120,6 +120,7 @@ impl Printer {
         } else if p.optional {
             self.out.push('?');
         }
+        self.condition(&p.condition);
     }
 
     fn points(&mut self, points: &[ProbePoint], sep: &str) {
@@ -152,7 +153,6 @@ impl Printer {
             AliasKind::Epilogue => " += ",
         });
         self.points(&a.points, ", ");
-        self.condition(&a.condition);
         self.block(&a.body);
         self.out.push('\n');
     }
@@ -160,7 +160,6 @@ impl Printer {
     fn probe(&mut self, p: &Probe) {
         self.out.push_str("probe ");
         self.points(&p.points, ",");
-        self.condition(&p.condition);
         self.block(&p.body);
         self.out.push('\n');
     }
@@ -497,9 +496,10 @@ impl Printer {
                 }
                 self.out.push_str("@cast(");
                 self.expr(expr);
-                let _ = write!(self.out, ", {}", quote(&ty.node));
+                // stap prints @cast's type and module like format strings.
+                let _ = write!(self.out, ", {}", quote_format(&ty.node));
                 if let Some(m) = module {
-                    let _ = write!(self.out, ", {}", quote(&m.node));
+                    let _ = write!(self.out, ", {}", quote_format(&m.node));
                 }
                 self.out.push(')');
                 self.chain(chain);
@@ -512,9 +512,11 @@ impl Printer {
                 if chain.addr_of {
                     self.out.push('&');
                 }
-                let _ = write!(self.out, "@var({}", quote(&name.node));
+                // stap prints @var's name as stored (quotes unescaped), its module
+                // like a format string.
+                let _ = write!(self.out, "@var(\"{}\"", name.node);
                 if let Some(m) = module {
-                    let _ = write!(self.out, ", {}", quote(&m.node));
+                    let _ = write!(self.out, ", {}", quote_format(&m.node));
                 }
                 self.out.push(')');
                 self.chain(chain);

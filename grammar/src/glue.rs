@@ -129,8 +129,13 @@ fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
     // stap never gives that operand a postfix operator as well.
     let mut prefix_at: Option<usize> = None;
     let mut depth = 0usize;
+    // Open parens, and whether each opens a statement header (`if (`, `while (`...):
+    // the `)` closing a header ends no operand, so `if (x) ++y` is a prefix.
+    let mut parens: Vec<bool> = Vec::new();
+    let mut header_close = false;
     for i in 0..toks.len() {
-        let after_operand = i > 0 && ends_operand(&toks, i - 1);
+        let after_operand = i > 0 && ends_operand(&toks, i - 1) && !header_close;
+        header_close = false;
         let prev_postfix = i > 0 && matches!(toks[i - 1].tok, Tok::PostIncr | Tok::PostDecr);
         if after_operand && starts_operand(&toks[i].tok) {
             prefix_at = None;
@@ -150,12 +155,7 @@ fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
             Tok::LParen if i > 0 && matches!(toks[i - 1].tok, Tok::Ident(_) | Tok::At(_)) => {
                 Some(Tok::CallParen)
             }
-            Tok::Target(t)
-                if i > 0
-                    && !toks[i].space_before
-                    && matches!(toks[i - 1].tok, Tok::RParen | Tok::RBracket)
-                    && (t == "$" || t == "$$") =>
-            {
+            Tok::Target(t) if after_operand && (t == "$" || t == "$$") => {
                 Some(Tok::Pretty(if t == "$" { 1 } else { 2 }))
             }
             _ => None,
@@ -164,8 +164,22 @@ fn disambiguate(mut toks: Vec<Token>) -> Vec<Token> {
             toks[i].tok = t;
         }
         match toks[i].tok {
-            Tok::LParen | Tok::CallParen | Tok::LBracket => depth += 1,
-            Tok::RParen | Tok::RBracket => depth = depth.saturating_sub(1),
+            Tok::LParen | Tok::CallParen | Tok::LBracket => {
+                depth += 1;
+                let header = i > 0
+                    && matches!(
+                        toks[i - 1].tok,
+                        Tok::If | Tok::While | Tok::For | Tok::Foreach | Tok::Catch
+                    );
+                parens.push(header);
+            }
+            Tok::RParen | Tok::RBracket => {
+                depth = depth.saturating_sub(1);
+                header_close = parens.pop().unwrap_or(false);
+                if prefix_at.is_some_and(|d| d > depth) {
+                    prefix_at = None;
+                }
+            }
             Tok::Incr | Tok::Decr | Tok::Arrow | Tok::Pretty(_) => {}
             ref t if starts_operand(t) || t.is_keyword() => {}
             _ if prefix_at == Some(depth) => prefix_at = None,

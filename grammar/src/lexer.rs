@@ -107,7 +107,7 @@ fn string_literal(lex: &mut Lexer<Raw>) -> Result<(), LexErrorKind> {
                 lex.bump(i + 1);
                 return Ok(());
             }
-            b'\\' if i + 1 < rest.len() && rest[i + 1] != b'\n' => i += 2,
+            b'\\' if i + 1 < rest.len() => i += 2,
             b'\n' => break,
             _ => i += 1,
         }

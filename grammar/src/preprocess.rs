@@ -141,8 +141,9 @@ impl Preprocessor<'_> {
                     continue;
                 }
                 Tok::DollarArg(n) => {
-                    let text = self.arg(*n, span)?;
-                    out.extend(lex_argument(text, &toks[i])?);
+                    // The argument's tokens are preprocessed like the script's own.
+                    let mut arg = lex_argument(self.arg(*n, span)?, &toks[i])?;
+                    self.run(&mut arg, out, depth)?;
                 }
                 Tok::AtArg(n) => {
                     let tok = Tok::Str(escape_argument(self.arg(*n, span)?));

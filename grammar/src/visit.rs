@@ -29,13 +29,13 @@ pub fn walk_item<V: Visitor + ?Sized>(v: &mut V, i: &Item) {
         Item::Embedded(_) => {}
         Item::Global(_) => {}
         Item::Probe(p) => {
-            if let Some(c) = &p.condition {
+            for c in p.points.iter().filter_map(|pp| pp.condition.as_ref()) {
                 v.expr(c);
             }
             v.block(&p.body);
         }
         Item::Alias(a) => {
-            if let Some(c) = &a.condition {
+            for c in a.points.iter().filter_map(|pp| pp.condition.as_ref()) {
                 v.expr(c);
             }
             v.block(&a.body);

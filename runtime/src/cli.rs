@@ -66,8 +66,11 @@ impl Cli {
                 .map_err(|e| format!("cannot read the script from standard input: {e}"))?;
             s
         } else {
-            std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read script file '{file}': {e}"))?
+            // Bytes that are not UTF-8 (a Latin-1 comment) must not stop a script.
+            let bytes = std::fs::read(file)
+                .map_err(|e| format!("cannot read script file '{file}': {e}"))?;
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
         };
         let name = if file == "-" {
             "<input>".to_string()

@@ -86,7 +86,14 @@ impl Ctx<'_> {
                 arity(1, 1)?;
             }
             let expr = next();
-            let shift = (plain.len() > 1).then(&mut next);
+            // stap reads the shift as a (signed) number literal.
+            let shift = match (plain.len() > 1).then(&mut next) {
+                Some(e) => Some(Box::new(Spanned::new(
+                    ExprKind::Num(literal_number(&e)?),
+                    e.span,
+                ))),
+                None => None,
+            };
             ExprKind::Stat { op, expr, shift }
         } else {
             match word.as_str() {

@@ -8,18 +8,10 @@ use crate::preprocess::parse_number;
 use crate::span::{Span, Spanned};
 
 impl Ctx<'_> {
-    pub fn probe(
-        &self,
-        points: Vec<ProbePoint>,
-        condition: Option<Expr>,
-        body: Block,
-        l: usize,
-        r: usize,
-    ) -> PResult<Item> {
+    pub fn probe(&self, points: Vec<ProbePoint>, body: Block, l: usize, r: usize) -> PResult<Item> {
         let points = expand_all(points)?;
         Ok(Item::Probe(Box::new(Probe {
             points,
-            condition,
             body,
             span: self.span(l, r),
         })))
@@ -34,7 +26,6 @@ impl Ctx<'_> {
         names: Vec<ProbePoint>,
         kind: AliasKind,
         points: Vec<ProbePoint>,
-        condition: Option<Expr>,
         body: Block,
         epilogue: Option<Block>,
         l: usize,
@@ -63,7 +54,6 @@ impl Ctx<'_> {
             names,
             kind,
             points,
-            condition,
             body,
             epilogue,
             span: self.span(l, r),
