@@ -219,29 +219,23 @@ fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize 
         let t = tokens[i].clone();
         if expect_name {
             expect_name = false;
-            if let Some(first) = name_part(&t.tok) {
-                let mut name = first;
-                let mut span = t.span;
-                let mut j = i + 1;
-                while let Some(next) = tokens.get(j) {
-                    match name_part(&next.tok) {
-                        Some(part) if !next.space_before => {
-                            name.push_str(&part);
-                            span = span.to(next.span);
-                            j += 1;
-                        }
-                        _ => break,
+            let glued = match name_part(&t.tok) {
+                Some(first) => {
+                    let mut name = first;
+                    let mut j = i + 1;
+                    while let Some(part) = tokens
+                        .get(j)
+                        .filter(|n| !n.space_before)
+                        .and_then(|n| name_part(&n.tok))
+                    {
+                        name.push_str(&part);
+                        j += 1;
                     }
+                    Some((name, j))
                 }
-                out.push(Token {
-                    tok: Tok::PointName(name),
-                    span,
-                    space_before: t.space_before,
-                });
-                i = j;
-                continue;
-            }
-            if let Some((name, j)) = brace_group(tokens, i) {
+                None => brace_group(tokens, i),
+            };
+            if let Some((name, j)) = glued {
                 let span = t.span.to(tokens[j - 1].span);
                 out.push(Token {
                     tok: Tok::PointName(name),

@@ -193,49 +193,18 @@ impl Ctx<'_> {
     }
 
     pub fn foreach(&self, h: Box<ForeachHead>, body: Stmt, l: usize, r: usize) -> PResult<Stmt> {
-        let mut sort: Option<(Sort, Span)> = None;
-        let mut set = |s: Sort, span: Span| -> Result<(), SyntaxError> {
-            if let Some((_, first)) = sort {
-                return Err(
-                    SyntaxError::new(Code::E0140, span, "multiple sort directives")
-                        .with_label("a foreach can sort by one thing only")
-                        .with_secondary(first, "first sort directive"),
-                );
-            }
-            sort = Some((s, span));
-            Ok(())
-        };
+        // Every sort mark found in the header, in source order; only one is allowed.
         let (keys, bracketed) = h.keys;
+        let mut marks: Vec<(SortBy, Spanned<SortDir>)> = Vec::new();
         let mut names = Vec::with_capacity(keys.len());
         for (k, (name, dir)) in keys.into_iter().enumerate() {
-            if let Some(d) = dir {
-                set(
-                    Sort {
-                        by: SortBy::Key(k),
-                        dir: d.node,
-                    },
-                    d.span,
-                )
-                .or_else(user)?;
-            }
+            marks.extend(dir.map(|d| (SortBy::Key(k), d)));
             names.push(name);
         }
-        let value = match h.value {
-            Some((v, dir)) => {
-                if let Some(d) = dir {
-                    set(
-                        Sort {
-                            by: SortBy::Value,
-                            dir: d.node,
-                        },
-                        d.span,
-                    )
-                    .or_else(user)?;
-                }
-                Some(v)
-            }
-            None => None,
-        };
+        let value = h.value.map(|(v, dir)| {
+            marks.extend(dir.map(|d| (SortBy::Value, d)));
+            v
+        });
         if let Some((op, d)) = h.agg {
             let Some(stat) = stat_op(&op.node) else {
                 return user(
@@ -247,24 +216,26 @@ impl Ctx<'_> {
                     .with_label("sort by @count, @sum, @min, @max, @avg or @variance"),
                 );
             };
-            set(
-                Sort {
-                    by: SortBy::Aggregate(stat),
-                    dir: d.node,
-                },
-                d.span,
-            )
-            .or_else(user)?;
+            marks.push((SortBy::Aggregate(stat), d));
         } else if let Some(d) = h.array_sort {
-            set(
+            marks.push((SortBy::Value, d));
+        }
+        if let [(_, first), (_, second), ..] = marks.as_slice() {
+            return user(
+                SyntaxError::new(Code::E0140, second.span, "multiple sort directives")
+                    .with_label("a foreach can sort by one thing only")
+                    .with_secondary(first.span, "first sort directive"),
+            );
+        }
+        let sort = marks.first().map(|(by, d)| {
+            (
                 Sort {
-                    by: SortBy::Value,
+                    by: *by,
                     dir: d.node,
                 },
                 d.span,
             )
-            .or_else(user)?;
-        }
+        });
         let f = Foreach {
             value,
             keys: names,
