@@ -78,7 +78,18 @@ fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
                 .with_label("only the last component of a probe point may carry `?` or `!`"),
             );
         }
-        out.extend(expand_braces(p));
+        let span = p.span;
+        let expanded = expand_braces(p);
+        if expanded
+            .iter()
+            .any(|e| e.components.iter().any(|c| c.name.is_empty()))
+        {
+            return user(
+                SyntaxError::new(Code::E0140, span, "expected identifier or '*' or '{'")
+                    .with_label("a brace expansion here makes an empty probe point component"),
+            );
+        }
+        out.extend(expanded);
     }
     Ok(out)
 }
@@ -167,25 +178,38 @@ fn parse_components(text: &str, span: Span) -> Vec<Component> {
     out
 }
 
-/// `{a,{b,c}}` → `a`, `b`, `c`; `x` → `x`.
+/// Bash-style brace expansion: `{a,{b,c}}` → `a`, `b`, `c`; `{a.{b,c},d}` → `a.b`,
+/// `a.c`, `d`; text without braces stands for itself.
 fn brace_alternatives(s: &str) -> Vec<String> {
-    let Some(inner) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+    let Some(open) = s.find('{') else {
         return vec![s.to_string()];
     };
-    let mut parts = Vec::new();
     let mut depth = 0usize;
-    let mut start = 0;
-    for (i, ch) in inner.char_indices() {
+    let mut cuts = Vec::new();
+    let mut close = None;
+    for (i, ch) in s.char_indices().skip_while(|&(i, _)| i < open) {
         match ch {
             '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&inner[start..i]);
-                start = i + 1;
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
             }
+            ',' if depth == 1 => cuts.push(i),
             _ => {}
         }
     }
-    parts.push(&inner[start..]);
-    parts.into_iter().flat_map(brace_alternatives).collect()
+    let Some(close) = close else {
+        return vec![s.to_string()];
+    };
+    let (prefix, suffix) = (&s[..open], &s[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(cuts);
+    bounds.push(close);
+    bounds
+        .windows(2)
+        .flat_map(|w| brace_alternatives(&format!("{prefix}{}{suffix}", &s[w[0] + 1..w[1]])))
+        .collect()
 }
