@@ -39,7 +39,7 @@ pub fn preprocess(
     };
     let mut tokens = tokens;
     let mut out = Vec::with_capacity(tokens.len());
-    pp.run(&mut tokens, &mut out, 0)?;
+    pp.run_all(&mut tokens, &mut out, 0)?;
     Ok(out)
 }
 
@@ -56,7 +56,7 @@ pub fn collect_library(
     };
     let mut tokens = tokens;
     let mut out = Vec::new();
-    let result = pp.run(&mut tokens, &mut out, 0);
+    let result = pp.run_all(&mut tokens, &mut out, 0);
     *library = pp.macros;
     result?;
     match out.first() {
@@ -85,10 +85,24 @@ struct Conditional {
 }
 
 impl Preprocessor<'_> {
-    /// Expands `toks` into `out`, moving tokens out of `toks` (they are not read again).
+    /// Expands a whole token vector into `out`.
+    fn run_all(
+        &mut self,
+        toks: &mut [Token],
+        out: &mut Vec<Token>,
+        depth: usize,
+    ) -> Result<(), SyntaxError> {
+        let table = conditionals(toks)?;
+        self.run(toks, 0, &table, out, depth)
+    }
+
+    /// Expands `toks` (which start at index `base` of the vector `table` describes)
+    /// into `out`, moving tokens out of `toks` (they are not read again).
     fn run(
         &mut self,
         toks: &mut [Token],
+        base: usize,
+        table: &HashMap<usize, Conditional>,
         out: &mut Vec<Token>,
         depth: usize,
     ) -> Result<(), SyntaxError> {
@@ -97,18 +111,32 @@ impl Preprocessor<'_> {
             let span = toks[i].span;
             match &toks[i].tok {
                 Tok::PpOpen => {
-                    let c = split_conditional(toks, i)?;
+                    let Some(c) = table.get(&(base + i)) else {
+                        return Err(SyntaxError::new(
+                            Code::E0110,
+                            span,
+                            "incomplete conditional: missing `%)`",
+                        )
+                        .with_label("this `%(` is never closed"));
+                    };
+                    let local = |r: &std::ops::Range<usize>| r.start - base..r.end - base;
                     let mut cond = Vec::new();
-                    self.run(&mut toks[c.cond.clone()], &mut cond, depth)?;
+                    self.run(
+                        &mut toks[local(&c.cond)],
+                        c.cond.start,
+                        table,
+                        &mut cond,
+                        depth,
+                    )?;
                     let taken = if eval_condition(&cond, self.facts, span)? {
-                        Some(c.then)
+                        Some(&c.then)
                     } else {
-                        c.otherwise
+                        c.otherwise.as_ref()
                     };
                     if let Some(range) = taken {
-                        self.run(&mut toks[range], out, depth)?;
+                        self.run(&mut toks[local(range)], range.start, table, out, depth)?;
                     }
-                    i = c.end + 1;
+                    i = c.end - base + 1;
                     continue;
                 }
                 Tok::PpThen | Tok::PpElse | Tok::PpClose => {
@@ -136,14 +164,14 @@ impl Preprocessor<'_> {
                         .with_label("this macro keeps expanding into itself"));
                     }
                     let (mut expansion, next) = self.expand(toks, i)?;
-                    self.run(&mut expansion, out, depth + 1)?;
+                    self.run_all(&mut expansion, out, depth + 1)?;
                     i = next;
                     continue;
                 }
                 Tok::DollarArg(n) => {
                     // The argument's tokens are preprocessed like the script's own.
                     let mut arg = lex_argument(self.arg(*n, span)?, &toks[i])?;
-                    self.run(&mut arg, out, depth)?;
+                    self.run_all(&mut arg, out, depth)?;
                 }
                 Tok::AtArg(n) => {
                     let tok = Tok::Str(escape_argument(self.arg(*n, span)?));
@@ -395,40 +423,74 @@ fn expected_at(toks: &[Token], i: usize, fallback: Span, msg: &str) -> SyntaxErr
     SyntaxError::new(Code::E0111, span, msg.to_string()).with_label("in this `@define`")
 }
 
-fn split_conditional(toks: &[Token], open: usize) -> Result<Conditional, SyntaxError> {
-    let mut nest = 0usize;
-    let mut then_at = None;
-    let mut else_at = None;
-    for (i, t) in toks.iter().enumerate().skip(open + 1) {
-        match t.tok {
-            Tok::PpOpen => nest += 1,
-            Tok::PpClose if nest > 0 => nest -= 1,
-            Tok::PpThen if nest == 0 && then_at.is_none() => then_at = Some(i),
-            Tok::PpElse if nest == 0 && then_at.is_some() && else_at.is_none() => else_at = Some(i),
-            Tok::PpClose => {
-                let Some(then_at) = then_at else {
+/// Every conditional of a token vector, by the index of its `%(`, found in one
+/// pass: nested conditionals are not rescanned level by level.
+fn conditionals(toks: &[Token]) -> Result<HashMap<usize, Conditional>, SyntaxError> {
+    struct Open {
+        at: usize,
+        then_at: Option<usize>,
+        else_at: Option<usize>,
+        /// The `%( %)` of a `@define` body, not a conditional.
+        macro_body: bool,
+    }
+    let mut table = HashMap::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut define_pending = false;
+    for (i, t) in toks.iter().enumerate() {
+        match (&t.tok, stack.last_mut()) {
+            (Tok::At(w), _) if w == "@define" => define_pending = true,
+            (Tok::PpOpen, _) => {
+                let macro_body = std::mem::take(&mut define_pending);
+                stack.push(Open {
+                    at: i,
+                    then_at: None,
+                    else_at: None,
+                    macro_body,
+                });
+            }
+            (Tok::PpThen | Tok::PpElse, Some(top)) if top.macro_body => {}
+            (Tok::PpThen, Some(top)) if top.then_at.is_none() => top.then_at = Some(i),
+            (Tok::PpElse, Some(top)) if top.then_at.is_some() && top.else_at.is_none() => {
+                top.else_at = Some(i)
+            }
+            (Tok::PpClose, Some(_)) => {
+                let Some(open) = stack.pop() else { continue };
+                if open.macro_body {
+                    continue;
+                }
+                let Some(then_at) = open.then_at else {
                     return Err(
                         SyntaxError::new(Code::E0110, t.span, "conditional without `%?`")
                             .with_label("expected `%?` before this `%)`")
-                            .with_secondary(toks[open].span, "conditional opened here"),
+                            .with_secondary(toks[open.at].span, "conditional opened here"),
                     );
                 };
-                return Ok(Conditional {
-                    cond: open + 1..then_at,
-                    then: then_at + 1..else_at.unwrap_or(i),
-                    otherwise: else_at.map(|e| e + 1..i),
+                let c = Conditional {
+                    cond: open.at + 1..then_at,
+                    then: then_at + 1..open.else_at.unwrap_or(i),
+                    otherwise: open.else_at.map(|e| e + 1..i),
                     end: i,
-                });
+                };
+                table.insert(open.at, c);
             }
             _ => {}
         }
     }
-    Err(SyntaxError::new(
-        Code::E0110,
-        toks[open].span,
-        "incomplete conditional: missing `%)`",
-    )
-    .with_label("this `%(` is never closed"))
+    match stack.first() {
+        None => Ok(table),
+        Some(open) if open.macro_body => {
+            Err(
+                SyntaxError::new(Code::E0111, toks[open.at].span, "unterminated macro body")
+                    .with_label("this `%(` is never closed with `%)`"),
+            )
+        }
+        Some(open) => Err(SyntaxError::new(
+            Code::E0110,
+            toks[open.at].span,
+            "incomplete conditional: missing `%)`",
+        )
+        .with_label("this `%(` is never closed")),
+    }
 }
 
 /// A value in a preprocessor condition.
