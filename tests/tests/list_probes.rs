@@ -12,6 +12,15 @@ fn tracefs_readable() -> bool {
         || std::fs::metadata("/sys/kernel/tracing").is_ok_and(|_| is_root())
 }
 
+/// True when the kernel tests can run; otherwise reports the skip (or fails in CI).
+fn tracefs_or_skip() -> bool {
+    let ok = tracefs_readable();
+    if !ok {
+        skip_or_fail("tracefs is not readable here (needs root)");
+    }
+    ok
+}
+
 /// rstap mounts tracefs itself, but only root may.
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -24,8 +33,7 @@ fn is_root() -> bool {
 
 #[test]
 fn lists_syscall_tracepoints_by_wildcard() {
-    if !tracefs_readable() {
-        skip_or_fail("tracefs is not readable here (needs root)");
+    if !tracefs_or_skip() {
         return;
     }
     let out = run_rstap(
@@ -54,8 +62,7 @@ fn lists_syscall_tracepoints_by_wildcard() {
 
 #[test]
 fn lists_kfree_skb_fields_as_variables() {
-    if !tracefs_readable() {
-        skip_or_fail("tracefs is not readable here (needs root)");
+    if !tracefs_or_skip() {
         return;
     }
     let out = run_rstap(
@@ -79,8 +86,7 @@ fn lists_kfree_skb_fields_as_variables() {
 
 #[test]
 fn no_match_exits_1() {
-    if !tracefs_readable() {
-        skip_or_fail("tracefs is not readable here (needs root)");
+    if !tracefs_or_skip() {
         return;
     }
     let out = run_rstap(
