@@ -1,5 +1,7 @@
-//! Diagnostics of the front end: one error type, stable E01xx codes, one conversion
-//! to codespan, one renderer shared by `rstap` and the snapshot tests.
+//! Diagnostics shared by every pass: one value type ([`Diag`]) with a stable code,
+//! one conversion to codespan, one renderer used by `rstap` and the snapshot tests.
+//! Each pass keeps its own code enum (E01xx here; E02xx–E04xx in the compiler) and
+//! turns it into a [`Diag`] at its edge.
 
 use crate::source::SourceMap;
 use crate::span::{FileId, Span};
@@ -8,56 +10,52 @@ use codespan_reporting::term::{self, Config};
 
 /// Stable codes of lexical, preprocessor and parse errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
 pub enum Code {
     /// A character that starts no token.
-    E0101,
+    E0101 = 101,
     /// A string literal without its closing quote.
-    E0102,
+    E0102 = 102,
     /// A `/* */` comment or `%{ %}` block without its end.
-    E0103,
+    E0103 = 103,
     /// A malformed or out-of-range number.
-    E0104,
+    E0104 = 104,
     /// A preprocessor conditional that is malformed.
-    E0110,
+    E0110 = 110,
     /// A `@define` problem: redefinition, arity, undefined macro.
-    E0111,
+    E0111 = 111,
     /// A script argument (`$N`, `@N`) that was not given.
-    E0112,
+    E0112 = 112,
     /// The parser found a token it did not expect.
-    E0120,
+    E0120 = 120,
     /// The script ended in the middle of a construct.
-    E0121,
+    E0121 = 121,
     /// A printf-style format string that stap would reject.
-    E0130,
+    E0130 = 130,
     /// A construct in the wrong place (`return` outside a function, ...).
-    E0140,
+    E0140 = 140,
     /// Embedded C in a script that is not privileged.
-    E0150,
+    E0150 = 150,
 }
 
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::E0101 => "E0101",
-            Code::E0102 => "E0102",
-            Code::E0103 => "E0103",
-            Code::E0104 => "E0104",
-            Code::E0110 => "E0110",
-            Code::E0111 => "E0111",
-            Code::E0112 => "E0112",
-            Code::E0120 => "E0120",
-            Code::E0121 => "E0121",
-            Code::E0130 => "E0130",
-            Code::E0140 => "E0140",
-            Code::E0150 => "E0150",
-        }
+impl From<Code> for u16 {
+    fn from(code: Code) -> u16 {
+        code as u16
     }
 }
 
-/// One front-end error: what went wrong, where, and optional secondary places.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One diagnostic: what went wrong, where, and optional secondary places.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub code: Code,
+pub struct Diag {
+    /// The number of the stable code: 120 is E0120.
+    pub code: u16,
+    pub severity: Severity,
     pub message: String,
     pub span: Span,
     pub label: String,
@@ -65,10 +63,11 @@ pub struct SyntaxError {
     pub notes: Vec<String>,
 }
 
-impl SyntaxError {
-    pub fn new(code: Code, span: Span, message: impl Into<String>) -> SyntaxError {
-        SyntaxError {
-            code,
+impl Diag {
+    pub fn new(code: impl Into<u16>, span: Span, message: impl Into<String>) -> Diag {
+        Diag {
+            code: code.into(),
+            severity: Severity::Error,
             message: message.into(),
             span,
             label: String::new(),
@@ -77,17 +76,31 @@ impl SyntaxError {
         }
     }
 
-    pub fn with_label(mut self, label: impl Into<String>) -> SyntaxError {
+    /// The code as printed: `E0120`.
+    pub fn code_name(&self) -> String {
+        format!("E{:04}", self.code)
+    }
+
+    pub fn warning(mut self) -> Diag {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diag {
         self.label = label.into();
         self
     }
 
-    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> SyntaxError {
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diag {
         self.secondary.push((span, label.into()));
         self
     }
 
-    pub fn with_note(mut self, note: impl Into<String>) -> SyntaxError {
+    pub fn with_note(mut self, note: impl Into<String>) -> Diag {
         self.notes.push(note.into());
         self
     }
@@ -98,21 +111,28 @@ impl SyntaxError {
         for (span, msg) in &self.secondary {
             labels.push(Label::secondary(span.file, span.range()).with_message(msg));
         }
-        Diagnostic::error()
-            .with_code(self.code.as_str())
+        let diag = match self.severity {
+            Severity::Error => Diagnostic::error(),
+            Severity::Warning => Diagnostic::warning(),
+        };
+        diag.with_code(self.code_name())
             .with_message(&self.message)
             .with_labels(labels)
             .with_notes(self.notes.clone())
     }
 }
 
-/// All errors of one parse, in source order.
+/// The diagnostics of one pass, in the order they were found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Diagnostics(pub Vec<SyntaxError>);
+pub struct Diagnostics(pub Vec<Diag>);
 
 impl Diagnostics {
-    pub fn one(e: SyntaxError) -> Diagnostics {
+    pub fn one(e: Diag) -> Diagnostics {
         Diagnostics(vec![e])
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diag::is_error)
     }
 
     /// Renders every diagnostic as plain text (no colour), the way `rstap` prints them
@@ -122,15 +142,15 @@ impl Diagnostics {
         let mut out = String::new();
         for e in &self.0 {
             if term::emit_to_string(&mut out, &config, files, &e.to_diagnostic()).is_err() {
-                out.push_str(&format!("error[{}]: {}\n", e.code.as_str(), e.message));
+                out.push_str(&format!("error[{}]: {}\n", e.code_name(), e.message));
             }
         }
         out
     }
 }
 
-impl From<SyntaxError> for Diagnostics {
-    fn from(e: SyntaxError) -> Diagnostics {
+impl From<Diag> for Diagnostics {
+    fn from(e: Diag) -> Diagnostics {
         Diagnostics::one(e)
     }
 }

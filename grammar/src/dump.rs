@@ -40,6 +40,21 @@ pub fn dump(file: &File, name: &str) -> String {
     p.out
 }
 
+/// Probe points as stap prints them, joined by `sep` (`,` in a probe, `, ` in an
+/// alias), with `!`/`?` and any `if` condition.
+pub fn points_text(points: &[ProbePoint], sep: &str) -> String {
+    let mut p = Printer { out: String::new() };
+    p.points(points, sep);
+    p.out
+}
+
+/// An expression as `-p1` prints it (fully parenthesized).
+pub fn expr_text(e: &Expr) -> String {
+    let mut p = Printer { out: String::new() };
+    p.expr(e);
+    p.out
+}
+
 /// A string literal as stap prints it: the source spelling, `"` escaped.
 pub fn quote(stored: &str) -> String {
     let mut s = String::with_capacity(stored.len() + 2);

@@ -2,7 +2,7 @@
 //! remembers whether anything separated it from the previous one: probe-point
 //! components are glued from adjacent tokens (`sys*call`), as in stap.
 
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::span::{FileId, Span};
 use crate::token::Tok;
 use logos::{Lexer, Logos};
@@ -139,7 +139,7 @@ impl Token {
 }
 
 /// Splits `text` into tokens. Stops at the first lexical error.
-pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, SyntaxError> {
+pub fn lex(file: FileId, text: &str) -> Result<Vec<Token>, Diag> {
     let mut out = Vec::new();
     let mut lexer = Raw::lexer(text);
     let mut space_before = true;
@@ -212,17 +212,17 @@ fn script_arg(digits: &str) -> Option<u32> {
     Some(digits.parse().unwrap_or(u32::MAX))
 }
 
-fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> SyntaxError {
+fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> Diag {
     match kind {
         LexErrorKind::Junk => {
             let shown = slice
                 .chars()
                 .next()
                 .map_or(String::new(), |c| c.escape_default().to_string());
-            SyntaxError::new(Code::E0101, span, format!("unexpected character `{shown}`"))
+            Diag::new(Code::E0101, span, format!("unexpected character `{shown}`"))
                 .with_label("no SystemTap token starts with this character")
         }
-        LexErrorKind::UnclosedString => SyntaxError::new(
+        LexErrorKind::UnclosedString => Diag::new(
             Code::E0102,
             Span {
                 end: span.start + 1,
@@ -231,7 +231,7 @@ fn lex_error(kind: LexErrorKind, span: Span, slice: &str) -> SyntaxError {
             "unclosed string literal",
         )
         .with_label("this string has no closing `\"` on its line"),
-        LexErrorKind::UnclosedEmbedded => SyntaxError::new(
+        LexErrorKind::UnclosedEmbedded => Diag::new(
             Code::E0103,
             Span {
                 end: span.start + 2,

@@ -36,7 +36,7 @@ lalrpop_util::lalrpop_mod!(
     "/stap.rs"
 );
 
-pub use diag::{Code, Diagnostics, SyntaxError};
+pub use diag::{Code, Diag, Diagnostics, Severity};
 pub use facts::Facts;
 pub use source::SourceMap;
 pub use span::{FileId, Span, Spanned};
@@ -82,7 +82,7 @@ pub fn parse(
     let stream = tokens
         .iter_mut()
         .enumerate()
-        .map(|(i, t)| Ok::<_, SyntaxError>((i, t.tok.take_payload(), i + 1)));
+        .map(|(i, t)| Ok::<_, Diag>((i, t.tok.take_payload(), i + 1)));
     let parsed = parser::FileParser::new().parse(&ctx, stream);
     let items = parsed.map_err(|e| syntax_error::convert(e, &tokens, files))?;
     let ast = ast::File { file, items };
@@ -93,7 +93,7 @@ pub fn parse(
 fn empty_input(files: &SourceMap, file: FileId, what: &str) -> Diagnostics {
     let len = files.text(file).len();
     Diagnostics::one(
-        SyntaxError::new(
+        Diag::new(
             Code::E0121,
             Span::new(file, len, len),
             format!("input file '{}' {what}", files.name(file)),

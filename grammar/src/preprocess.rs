@@ -3,7 +3,7 @@
 //! taken branch is expanded, so a missing `$3` or an unknown macro in an untaken branch
 //! is not an error. The output is the token stream the parser reads.
 
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::facts::{Facts, fnmatch, strverscmp};
 use crate::lexer::{Token, lex};
 use crate::span::{FileId, Span};
@@ -31,7 +31,7 @@ pub fn preprocess(
     facts: &Facts,
     args: &[String],
     library: &Macros,
-) -> Result<Vec<Token>, SyntaxError> {
+) -> Result<Vec<Token>, Diag> {
     let mut pp = Preprocessor {
         facts,
         args,
@@ -48,7 +48,7 @@ pub fn collect_library(
     tokens: Vec<Token>,
     facts: &Facts,
     library: &mut Macros,
-) -> Result<(), SyntaxError> {
+) -> Result<(), Diag> {
     let mut pp = Preprocessor {
         facts,
         args: &[],
@@ -61,12 +61,10 @@ pub fn collect_library(
     result?;
     match out.first() {
         None => Ok(()),
-        Some(t) => {
-            Err(
-                SyntaxError::new(Code::E0111, t.span, "a macro file may only contain @define")
-                    .with_label("this is not part of a macro definition"),
-            )
-        }
+        Some(t) => Err(
+            Diag::new(Code::E0111, t.span, "a macro file may only contain @define")
+                .with_label("this is not part of a macro definition"),
+        ),
     }
 }
 
@@ -91,7 +89,7 @@ impl Preprocessor<'_> {
         toks: &mut [Token],
         out: &mut Vec<Token>,
         depth: usize,
-    ) -> Result<(), SyntaxError> {
+    ) -> Result<(), Diag> {
         let table = conditionals(toks)?;
         self.run(toks, 0, &table, out, depth)
     }
@@ -105,14 +103,14 @@ impl Preprocessor<'_> {
         table: &HashMap<usize, Conditional>,
         out: &mut Vec<Token>,
         depth: usize,
-    ) -> Result<(), SyntaxError> {
+    ) -> Result<(), Diag> {
         let mut i = 0;
         while i < toks.len() {
             let span = toks[i].span;
             match &toks[i].tok {
                 Tok::PpOpen => {
                     let Some(c) = table.get(&(base + i)) else {
-                        return Err(SyntaxError::new(
+                        return Err(Diag::new(
                             Code::E0110,
                             span,
                             "incomplete conditional: missing `%)`",
@@ -140,7 +138,7 @@ impl Preprocessor<'_> {
                     continue;
                 }
                 Tok::PpThen | Tok::PpElse | Tok::PpClose => {
-                    return Err(SyntaxError::new(
+                    return Err(Diag::new(
                         Code::E0110,
                         span,
                         format!(
@@ -156,7 +154,7 @@ impl Preprocessor<'_> {
                 }
                 Tok::At(name) if self.macros.contains_key(&name[1..]) => {
                     if depth >= MAX_EXPANSION_DEPTH {
-                        return Err(SyntaxError::new(
+                        return Err(Diag::new(
                             Code::E0111,
                             span,
                             "macro expansion nests too deeply",
@@ -201,10 +199,10 @@ impl Preprocessor<'_> {
         Ok(())
     }
 
-    fn arg(&self, n: u32, span: Span) -> Result<&str, SyntaxError> {
+    fn arg(&self, n: u32, span: Span) -> Result<&str, Diag> {
         let found = (n as usize).checked_sub(1).and_then(|k| self.args.get(k));
         found.map(String::as_str).ok_or_else(|| {
-            SyntaxError::new(
+            Diag::new(
                 Code::E0112,
                 span,
                 format!("command line argument out of range [1-{}]", self.args.len()),
@@ -217,7 +215,7 @@ impl Preprocessor<'_> {
     }
 
     /// `@define NAME[(p, ...)] %( body %)`; returns the index after it.
-    fn define(&mut self, toks: &[Token], at: usize) -> Result<usize, SyntaxError> {
+    fn define(&mut self, toks: &[Token], at: usize) -> Result<usize, Diag> {
         let def = &toks[at];
         let (name, name_span) = match toks.get(at + 1) {
             Some(Token {
@@ -229,7 +227,7 @@ impl Preprocessor<'_> {
                 (tok.fixed_text().unwrap_or_default().to_string(), *span)
             }
             other => {
-                return Err(SyntaxError::new(
+                return Err(Diag::new(
                     Code::E0111,
                     other.map_or(def.span, |t| t.span),
                     "expected a macro name after `@define`",
@@ -290,12 +288,10 @@ impl Preprocessor<'_> {
                 Some(Tok::PpClose) => nest -= 1,
                 Some(_) => {}
                 None => {
-                    return Err(SyntaxError::new(
-                        Code::E0111,
-                        toks[open].span,
-                        "unterminated macro body",
-                    )
-                    .with_label("this `%(` is never closed with `%)`"));
+                    return Err(
+                        Diag::new(Code::E0111, toks[open].span, "unterminated macro body")
+                            .with_label("this `%(` is never closed with `%)`"),
+                    );
                 }
             }
         };
@@ -304,7 +300,7 @@ impl Preprocessor<'_> {
             .get(&name)
             .filter(|m| m.name_span.file == name_span.file)
         {
-            return Err(SyntaxError::new(
+            return Err(Diag::new(
                 Code::E0111,
                 name_span,
                 format!("attempt to redefine macro '@{name}' in the same file"),
@@ -324,7 +320,7 @@ impl Preprocessor<'_> {
     }
 
     /// `@NAME` or `@NAME(a, b)`: returns the substituted body and the index after the use.
-    fn expand(&self, toks: &[Token], at: usize) -> Result<(Vec<Token>, usize), SyntaxError> {
+    fn expand(&self, toks: &[Token], at: usize) -> Result<(Vec<Token>, usize), Diag> {
         let use_tok = &toks[at];
         let name = match &use_tok.tok {
             Tok::At(name) => name.as_str(),
@@ -337,7 +333,7 @@ impl Preprocessor<'_> {
         let mut actuals: Vec<Vec<Token>> = Vec::new();
         if !m.params.is_empty() {
             if !matches!(toks.get(i).map(|t| &t.tok), Some(Tok::LParen)) {
-                return Err(SyntaxError::new(
+                return Err(Diag::new(
                     Code::E0111,
                     use_tok.span,
                     format!("macro '{name}' takes {} arguments", m.params.len()),
@@ -351,7 +347,7 @@ impl Preprocessor<'_> {
             loop {
                 i += 1;
                 let Some(t) = toks.get(i) else {
-                    return Err(SyntaxError::new(
+                    return Err(Diag::new(
                         Code::E0111,
                         toks[open].span,
                         "unterminated macro argument list",
@@ -375,7 +371,7 @@ impl Preprocessor<'_> {
             }
             i += 1;
             if actuals.len() != m.params.len() {
-                return Err(SyntaxError::new(
+                return Err(Diag::new(
                     Code::E0111,
                     use_tok.span,
                     format!(
@@ -418,14 +414,14 @@ impl Preprocessor<'_> {
     }
 }
 
-fn expected_at(toks: &[Token], i: usize, fallback: Span, msg: &str) -> SyntaxError {
+fn expected_at(toks: &[Token], i: usize, fallback: Span, msg: &str) -> Diag {
     let span = toks.get(i).map_or(fallback, |t| t.span);
-    SyntaxError::new(Code::E0111, span, msg.to_string()).with_label("in this `@define`")
+    Diag::new(Code::E0111, span, msg.to_string()).with_label("in this `@define`")
 }
 
 /// Every conditional of a token vector, by the index of its `%(`, found in one
 /// pass: nested conditionals are not rescanned level by level.
-fn conditionals(toks: &[Token]) -> Result<HashMap<usize, Conditional>, SyntaxError> {
+fn conditionals(toks: &[Token]) -> Result<HashMap<usize, Conditional>, Diag> {
     struct Open {
         at: usize,
         then_at: Option<usize>,
@@ -459,11 +455,9 @@ fn conditionals(toks: &[Token]) -> Result<HashMap<usize, Conditional>, SyntaxErr
                     continue;
                 }
                 let Some(then_at) = open.then_at else {
-                    return Err(
-                        SyntaxError::new(Code::E0110, t.span, "conditional without `%?`")
-                            .with_label("expected `%?` before this `%)`")
-                            .with_secondary(toks[open.at].span, "conditional opened here"),
-                    );
+                    return Err(Diag::new(Code::E0110, t.span, "conditional without `%?`")
+                        .with_label("expected `%?` before this `%)`")
+                        .with_secondary(toks[open.at].span, "conditional opened here"));
                 };
                 let c = Conditional {
                     cond: open.at + 1..then_at,
@@ -480,11 +474,11 @@ fn conditionals(toks: &[Token]) -> Result<HashMap<usize, Conditional>, SyntaxErr
         None => Ok(table),
         Some(open) if open.macro_body => {
             Err(
-                SyntaxError::new(Code::E0111, toks[open.at].span, "unterminated macro body")
+                Diag::new(Code::E0111, toks[open.at].span, "unterminated macro body")
                     .with_label("this `%(` is never closed with `%)`"),
             )
         }
-        Some(open) => Err(SyntaxError::new(
+        Some(open) => Err(Diag::new(
             Code::E0110,
             toks[open.at].span,
             "incomplete conditional: missing `%)`",
@@ -504,7 +498,7 @@ enum Operand {
     Name(String),
 }
 
-fn eval_condition(toks: &[Token], facts: &Facts, whole: Span) -> Result<bool, SyntaxError> {
+fn eval_condition(toks: &[Token], facts: &Facts, whole: Span) -> Result<bool, Diag> {
     let mut i = 0;
     let mut any = false;
     loop {
@@ -522,7 +516,7 @@ fn eval_condition(toks: &[Token], facts: &Facts, whole: Span) -> Result<bool, Sy
             Some(Tok::OrOr) => i += 1,
             None => return Ok(any),
             Some(_) => {
-                return Err(SyntaxError::new(
+                return Err(Diag::new(
                     Code::E0110,
                     toks[i].span,
                     "expected `&&`, `||` or `%?` in the condition",
@@ -538,9 +532,9 @@ fn eval_comparison(
     i: &mut usize,
     facts: &Facts,
     whole: Span,
-) -> Result<bool, SyntaxError> {
+) -> Result<bool, Diag> {
     let left_tok = toks.get(*i).ok_or_else(|| {
-        SyntaxError::new(Code::E0110, whole, "empty preprocessor condition")
+        Diag::new(Code::E0110, whole, "empty preprocessor condition")
             .with_label("expected a comparison such as `kernel_v >= \"5.0\"`")
     })?;
     let left = match &left_tok.tok {
@@ -555,7 +549,7 @@ fn eval_comparison(
     };
     *i += 1;
     let op_tok = toks.get(*i).ok_or_else(|| {
-        SyntaxError::new(Code::E0110, left_tok.span, "expected a comparison operator")
+        Diag::new(Code::E0110, left_tok.span, "expected a comparison operator")
             .with_label("compare this with `==`, `!=`, `<`, `<=`, `>` or `>=`")
     })?;
     let op = op_tok.tok.clone();
@@ -564,13 +558,13 @@ fn eval_comparison(
         Tok::EqEq | Tok::NotEq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
     ) {
         return Err(
-            SyntaxError::new(Code::E0110, op_tok.span, "expected a comparison operator")
+            Diag::new(Code::E0110, op_tok.span, "expected a comparison operator")
                 .with_label("expected `==`, `!=`, `<`, `<=`, `>` or `>=`"),
         );
     }
     *i += 1;
     let right_tok = toks.get(*i).ok_or_else(|| {
-        SyntaxError::new(
+        Diag::new(
             Code::E0110,
             op_tok.span,
             "expected a literal after the comparison operator",
@@ -579,7 +573,7 @@ fn eval_comparison(
     })?;
     *i += 1;
     let mismatch = |what: &str| {
-        SyntaxError::new(Code::E0110, right_tok.span, format!("expected {what}"))
+        Diag::new(Code::E0110, right_tok.span, format!("expected {what}"))
             .with_label("the two sides of this comparison have different types")
             .with_secondary(left_tok.span, "compared with this")
     };
@@ -623,7 +617,7 @@ fn eval_comparison(
                 Ok(glob(p, v))
             } else {
                 Err(
-                    SyntaxError::new(Code::E0110, op_tok.span, "expected '==' or '!='").with_label(
+                    Diag::new(Code::E0110, op_tok.span, "expected '==' or '!='").with_label(
                         "names such as `arch` and `CONFIG_*` values compare only for (in)equality",
                     ),
                 )
@@ -657,8 +651,8 @@ fn fact_operand(name: &str, facts: &Facts) -> Option<Operand> {
     })
 }
 
-fn bad_condition_start(span: Span) -> SyntaxError {
-    SyntaxError::new(
+fn bad_condition_start(span: Span) -> Diag {
+    Diag::new(
         Code::E0110,
         span,
         "expected 'arch', 'kernel_v', 'kernel_vr', 'systemtap_v', 'runtime', 'systemtap_privilege', 'guru_mode', 'CONFIG_...', or a comparison between strings or integers",
@@ -666,8 +660,8 @@ fn bad_condition_start(span: Span) -> SyntaxError {
     .with_label("a preprocessor condition cannot start with this")
 }
 
-fn bad_number(span: Span) -> SyntaxError {
-    SyntaxError::new(Code::E0104, span, "number invalid or out of range")
+fn bad_number(span: Span) -> Diag {
+    Diag::new(Code::E0104, span, "number invalid or out of range")
         .with_label("not a valid 64-bit number")
 }
 
@@ -693,9 +687,9 @@ pub fn parse_number(text: &str) -> Option<i64> {
 }
 
 /// Lexes a `$N` argument's text in place of the `$N` token.
-fn lex_argument(text: &str, at: &Token) -> Result<Vec<Token>, SyntaxError> {
+fn lex_argument(text: &str, at: &Token) -> Result<Vec<Token>, Diag> {
     let mut toks = lex(FileId(u32::MAX), text).map_err(|e| {
-        SyntaxError::new(
+        Diag::new(
             Code::E0112,
             at.span,
             format!("cannot read script argument as tokens: {}", e.message),

@@ -1,7 +1,7 @@
 //! LALRPOP errors converted, at the parser's edge, into diagnostics a person reads:
 //! what was found, what was expected, and which open construct it would close.
 
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::lexer::Token;
 use crate::source::SourceMap;
 use crate::span::Span;
@@ -10,18 +10,14 @@ use lalrpop_util::ParseError;
 
 /// `toks` are the parsed tokens after the parser took their strings: names are
 /// read back from `files` by span.
-pub fn convert(
-    e: ParseError<usize, Tok, SyntaxError>,
-    toks: &[Token],
-    files: &SourceMap,
-) -> SyntaxError {
+pub fn convert(e: ParseError<usize, Tok, Diag>, toks: &[Token], files: &SourceMap) -> Diag {
     let restored = restore_names(toks, files);
     let toks = restored.as_slice();
     match e {
         ParseError::User { error } => error,
         ParseError::InvalidToken { location } => {
             let span = toks.get(location).map_or_else(Span::default, |t| t.span);
-            SyntaxError::new(Code::E0120, span, "invalid token").with_label("not expected here")
+            Diag::new(Code::E0120, span, "invalid token").with_label("not expected here")
         }
         ParseError::UnrecognizedEof { location, expected } => {
             let last = toks.last().map_or_else(Span::default, |t| t.span);
@@ -30,7 +26,7 @@ pub fn convert(
                 ..last
             };
             let wanted = describe_expected(&expected, toks, location);
-            SyntaxError::new(
+            Diag::new(
                 Code::E0121,
                 span,
                 format!("unexpected end of input: {wanted}"),
@@ -44,13 +40,13 @@ pub fn convert(
         } => {
             let span = toks.get(l).map_or_else(Span::default, |t| t.span);
             let wanted = describe_expected(&expected, toks, l);
-            SyntaxError::new(Code::E0120, span, wanted)
+            Diag::new(Code::E0120, span, wanted)
                 .with_label(format!("found {tok}"))
                 .with_secondary_opt(open_construct(toks, l))
         }
         ParseError::ExtraToken { token: (l, tok, _) } => {
             let span = toks.get(l).map_or_else(Span::default, |t| t.span);
-            SyntaxError::new(Code::E0120, span, format!("unexpected {tok}"))
+            Diag::new(Code::E0120, span, format!("unexpected {tok}"))
                 .with_label("expected `probe`, `global`, `function`, `private` or `%{` here")
         }
     }
@@ -82,8 +78,8 @@ trait SecondaryOpt {
     fn with_secondary_opt(self, s: Option<(Span, String)>) -> Self;
 }
 
-impl SecondaryOpt for SyntaxError {
-    fn with_secondary_opt(self, s: Option<(Span, String)>) -> SyntaxError {
+impl SecondaryOpt for Diag {
+    fn with_secondary_opt(self, s: Option<(Span, String)>) -> Diag {
         match s {
             Some((span, label)) => self.with_secondary(span, label),
             None => self,

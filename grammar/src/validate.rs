@@ -2,7 +2,7 @@
 //! only in functions, and embedded C and guru-only operators only when privileged.
 
 use crate::ast::*;
-use crate::diag::{Code, Diagnostics, SyntaxError};
+use crate::diag::{Code, Diag, Diagnostics};
 use crate::span::Span;
 use crate::visit::{Visitor, walk_expr, walk_item, walk_stmt};
 
@@ -25,14 +25,14 @@ pub fn check(file: &File, privileged: bool) -> Result<(), Diagnostics> {
 struct Validator {
     privileged: bool,
     in_function: bool,
-    errors: Vec<SyntaxError>,
+    errors: Vec<Diag>,
 }
 
 impl Validator {
     fn embedded(&mut self, span: Span, what: &str) {
         if !self.privileged {
             self.errors.push(
-                SyntaxError::new(Code::E0150, span, format!("{what} in unprivileged script; need -g"))
+                Diag::new(Code::E0150, span, format!("{what} in unprivileged script; need -g"))
                     .with_label("embedded C needs guru mode")
                     .with_note("rstap parses embedded C but never runs it: scripts that need it are refused at elaboration"),
             );
@@ -42,7 +42,7 @@ impl Validator {
     fn guru_operator(&mut self, span: Span, name: &str) {
         if !self.privileged {
             self.errors.push(
-                SyntaxError::new(
+                Diag::new(
                     Code::E0150,
                     span,
                     format!("using {name} operator not permitted; need -g"),
@@ -71,7 +71,7 @@ impl Visitor for Validator {
     fn stmt(&mut self, s: &Stmt) {
         if matches!(s.node, StmtKind::Return(_)) && !self.in_function {
             self.errors.push(
-                SyntaxError::new(
+                Diag::new(
                     Code::E0140,
                     Span {
                         end: s.span.start + 6,

@@ -14,7 +14,7 @@ pub struct Cli {
     #[arg(short = 'e', value_name = "SCRIPT")]
     pub script: Option<String>,
 
-    /// Stop after pass N (1: parse tree).
+    /// Stop after pass N (1: parse tree, 2: elaboration listing).
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
     pub pass: Option<u8>,
 
@@ -25,6 +25,14 @@ pub struct Cli {
     /// List the probe points that match PP, with their variables.
     #[arg(short = 'L', value_name = "PP", conflicts_with_all = ["script", "pass"])]
     pub list_vars: Option<String>,
+
+    /// Keep code that has no effect (no elision).
+    #[arg(short = 'u')]
+    pub unoptimized: bool,
+
+    /// Suppress warnings.
+    #[arg(short = 'w')]
+    pub suppress_warnings: bool,
 
     /// Guru mode: embedded C parses (rstap still never runs it).
     #[arg(short = 'g')]

@@ -11,6 +11,7 @@ mod list;
 
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use rstap_compiler::check::{self, Library};
 use rstap_grammar::{Diagnostics, ParseOptions, SourceMap};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     }
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let mut files = SourceMap::new();
-    let macro_library = rstap_stdlib::macros()
+    let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
         .collect();
     let id = files.add(script.name.clone(), script.text);
@@ -60,21 +61,37 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         macro_library,
     };
     let ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
+    if cli.pass == Some(1) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
+        return Ok(());
+    }
+    let library = Library::load(&mut files, &opts.facts, &opts.macro_library)
+        .map_err(|d| report(&files, &d))?;
+    let kernel = kernel::LiveKernel::new(cli.verbose > 0);
+    let check_opts = check::Options {
+        unoptimized: cli.unoptimized,
+    };
+    let checked =
+        check::check(&ast, &library, &kernel, &check_opts).map_err(|d| report(&files, &d))?;
+    if !checked.warnings.0.is_empty() && !cli.suppress_warnings {
+        report(&files, &checked.warnings);
+    }
     match cli.pass {
-        Some(1) => {
+        Some(2) => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
+            let _ = out.write_all(rstap_compiler::dump::elaboration(&checked.program).as_bytes());
             Ok(())
         }
         Some(n) => {
             eprintln!(
-                "rstap: pass {n} is not available yet: this build stops after pass 1 (use -p1)"
+                "rstap: pass {n} is not available yet: this build stops after pass 2 (use -p1 or -p2)"
             );
             Err(())
         }
         None => {
             eprintln!(
-                "rstap: running scripts is not available yet: this build stops after pass 1 (use -p1)"
+                "rstap: running scripts is not available yet: this build stops after pass 2 (use -p1 or -p2)"
             );
             Err(())
         }

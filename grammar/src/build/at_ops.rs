@@ -4,7 +4,7 @@
 use super::MemberTok;
 use super::{Ctx, PResult, user};
 use crate::ast::*;
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::span::{Span, Spanned};
 
 pub fn stat_op(name: &str) -> Option<StatOp> {
@@ -34,7 +34,7 @@ impl Ctx<'_> {
         let Some(args) = args else {
             return match word.as_str() {
                 _ if is_operator_word(&word) => user(
-                    SyntaxError::new(Code::E0120, word_span, format!("expected `(` after {word}"))
+                    Diag::new(Code::E0120, word_span, format!("expected `(` after {word}"))
                         .with_label("this operator takes arguments"),
                 ),
                 _ => user(unknown_operator(&word, word_span)),
@@ -45,10 +45,9 @@ impl Ctx<'_> {
             match a {
                 Some(e) => plain.push(e),
                 None => {
-                    return user(
-                        SyntaxError::new(Code::E0120, span, "unexpected `*`")
-                            .with_label("`*` is only allowed in array indexes of `delete`, `in` and foreach slices"),
-                    );
+                    return user(Diag::new(Code::E0120, span, "unexpected `*`").with_label(
+                        "`*` is only allowed in array indexes of `delete`, `in` and foreach slices",
+                    ));
                 }
             }
         }
@@ -60,7 +59,7 @@ impl Ctx<'_> {
                     format!("{lo} to {hi}")
                 };
                 return user(
-                    SyntaxError::new(
+                    Diag::new(
                         Code::E0120,
                         span,
                         format!(
@@ -158,7 +157,7 @@ impl Ctx<'_> {
                     let v = next();
                     if !matches!(v.node, ExprKind::Var(_)) {
                         return user(
-                            SyntaxError::new(Code::E0120, v.span, "expected identifier")
+                            Diag::new(Code::E0120, v.span, "expected identifier")
                                 .with_label("@probewrite takes a variable name"),
                         );
                     }
@@ -273,8 +272,8 @@ fn is_operator_word(w: &str) -> bool {
     OPERATOR_WORDS.contains(&w)
 }
 
-fn unknown_operator(word: &str, span: Span) -> SyntaxError {
-    SyntaxError::new(Code::E0120, span, format!("unknown operator {word}"))
+fn unknown_operator(word: &str, span: Span) -> Diag {
+    Diag::new(Code::E0120, span, format!("unknown operator {word}"))
         .with_label("not an @-operator, and no macro of this name is defined above")
 }
 
@@ -292,8 +291,8 @@ fn literal_number(e: &Expr) -> PResult<i64> {
     }
 }
 
-fn expected_number(span: Span) -> SyntaxError {
-    SyntaxError::new(Code::E0120, span, "expected number")
+fn expected_number(span: Span) -> Diag {
+    Diag::new(Code::E0120, span, "expected number")
         .with_label("histogram bounds must be number literals")
 }
 
@@ -301,7 +300,7 @@ fn literal_string(e: &Expr) -> PResult<Spanned<String>> {
     match &e.node {
         ExprKind::Str(s) => Ok(Spanned::new(s.clone(), e.span)),
         _ => user(
-            SyntaxError::new(Code::E0120, e.span, "expected literal string")
+            Diag::new(Code::E0120, e.span, "expected literal string")
                 .with_label("this argument must be a string literal"),
         ),
     }

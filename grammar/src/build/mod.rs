@@ -2,13 +2,13 @@
 //! parse time (number ranges, print formats, @-operator arity, sort directives).
 
 use crate::ast::*;
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::preprocess::parse_number;
 use crate::span::{Span, Spanned};
 use crate::token::Tok;
 use lalrpop_util::ParseError;
 
-pub type PResult<T> = Result<T, ParseError<usize, Tok, SyntaxError>>;
+pub type PResult<T> = Result<T, ParseError<usize, Tok, Diag>>;
 
 /// What the actions need: the tokens' spans (locations are token indices).
 #[derive(Debug)]
@@ -51,7 +51,7 @@ pub fn prepend<T>(first: T, rest: Vec<T>) -> Vec<T> {
     v
 }
 
-fn user<T>(e: SyntaxError) -> PResult<T> {
+fn user<T>(e: Diag) -> PResult<T> {
     Err(ParseError::User { error: e })
 }
 
@@ -95,8 +95,8 @@ impl Ctx<'_> {
         r: usize,
         msg: impl Into<String>,
         label: impl Into<String>,
-    ) -> SyntaxError {
-        SyntaxError::new(code, self.span(l, r), msg).with_label(label)
+    ) -> Diag {
+        Diag::new(code, self.span(l, r), msg).with_label(label)
     }
 
     pub fn global(
@@ -119,7 +119,7 @@ impl Ctx<'_> {
         }
         if let (Some(_), Some(init)) = (size, &init) {
             return user(
-                SyntaxError::new(
+                Diag::new(
                     Code::E0140,
                     init.span,
                     "only scalar globals can be initialized",
@@ -168,14 +168,14 @@ impl Ctx<'_> {
             && p.node <= 0
         {
             return user(
-                SyntaxError::new(Code::E0140, p.span, "specified priority must be > 0")
+                Diag::new(Code::E0140, p.span, "specified priority must be > 0")
                     .with_label("overload priorities start at 1"),
             );
         }
         for (k, p) in params.iter().enumerate() {
             if let Some(first) = params[..k].iter().find(|q| q.name.node == p.name.node) {
                 return user(
-                    SyntaxError::new(Code::E0140, p.name.span, "duplicate parameter names")
+                    Diag::new(Code::E0140, p.name.span, "duplicate parameter names")
                         .with_label(format!("`{}` is already a parameter", p.name.node))
                         .with_secondary(first.name.span, "first declared here"),
                 );
@@ -208,7 +208,7 @@ impl Ctx<'_> {
         if let Some((op, d)) = h.agg {
             let Some(stat) = stat_op(&op.node) else {
                 return user(
-                    SyntaxError::new(
+                    Diag::new(
                         Code::E0140,
                         op.span,
                         format!("`{}` is not an aggregate operator", op.node),
@@ -222,7 +222,7 @@ impl Ctx<'_> {
         }
         if let [(_, first), (_, second), ..] = marks.as_slice() {
             return user(
-                SyntaxError::new(Code::E0140, second.span, "multiple sort directives")
+                Diag::new(Code::E0140, second.span, "multiple sort directives")
                     .with_label("a foreach can sort by one thing only")
                     .with_secondary(first.span, "first sort directive"),
             );
@@ -370,7 +370,7 @@ impl Ctx<'_> {
                     let dollars = name.len() - base.len();
                     if dollars > 0 && (k + 1 != n || dollars > 2 || pretty > 0) {
                         return user(
-                            SyntaxError::new(Code::E0120, span, "unexpected `$` in a member chain")
+                            Diag::new(Code::E0120, span, "unexpected `$` in a member chain")
                                 .with_label(
                                     "`$` and `$$` (pretty printing) may only end the chain",
                                 ),
@@ -386,7 +386,7 @@ impl Ctx<'_> {
                 MemberTok::Index(e) => {
                     if pretty > 0 {
                         return user(
-                            SyntaxError::new(
+                            Diag::new(
                                 Code::E0120,
                                 e.span,
                                 "member access after a pretty-print `$`",
@@ -480,7 +480,7 @@ impl Ctx<'_> {
         let chain = match members {
             Some(m) if pretty > 0 => {
                 return user(
-                    SyntaxError::new(
+                    Diag::new(
                         Code::E0120,
                         self.span(l + 1, r),
                         "member access after a pretty-print `$`",

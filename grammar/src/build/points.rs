@@ -3,7 +3,7 @@
 
 use super::{Ctx, PResult, user};
 use crate::ast::*;
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::preprocess::parse_number;
 use crate::span::{Span, Spanned};
 
@@ -34,7 +34,7 @@ impl Ctx<'_> {
         for name in &names {
             if name.optional || name.sufficient {
                 return user(
-                    SyntaxError::new(
+                    Diag::new(
                         Code::E0140,
                         name.span,
                         "probe point alias name cannot be optional nor sufficient",
@@ -44,7 +44,7 @@ impl Ctx<'_> {
             }
             if let Some(c) = name.components.iter().find(|c| c.name.starts_with('{')) {
                 return user(
-                    SyntaxError::new(Code::E0140, c.span, "expected probe point specifier")
+                    Diag::new(Code::E0140, c.span, "expected probe point specifier")
                         .with_label("an alias name cannot use brace expansion"),
                 );
             }
@@ -70,7 +70,7 @@ fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
             .find(|c| c.name.starts_with('{') && c.name.contains(['?', '!']))
         {
             return user(
-                SyntaxError::new(
+                Diag::new(
                     Code::E0140,
                     c.span,
                     "'?', '!' or condition must only be specified in suffix",
@@ -85,7 +85,7 @@ fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
             .any(|e| e.components.iter().any(|c| c.name.is_empty()))
         {
             return user(
-                SyntaxError::new(Code::E0140, span, "expected identifier or '*' or '{'")
+                Diag::new(Code::E0140, span, "expected identifier or '*' or '{'")
                     .with_label("a brace expansion here makes an empty probe point component"),
             );
         }

@@ -4,7 +4,7 @@
 use super::MemberTok;
 use super::{Ctx, PResult, user};
 use crate::ast::*;
-use crate::diag::{Code, SyntaxError};
+use crate::diag::{Code, Diag};
 use crate::format::parse_format;
 use crate::span::Spanned;
 
@@ -54,7 +54,7 @@ impl Ctx<'_> {
                 }) => {
                     if needs_format && let Err(e) = parse_format(&s) {
                         return user(
-                            SyntaxError::new(Code::E0130, span, e.message()).with_label(
+                            Diag::new(Code::E0130, span, e.message()).with_label(
                                 "see `man 3stap printf` for the directives stap accepts",
                             ),
                         );
@@ -65,15 +65,15 @@ impl Ctx<'_> {
                     let at = other.map_or(span, |e| e.span);
                     let what = if needs_format { "format" } else { "delimiter" };
                     return user(
-                        SyntaxError::new(Code::E0130, at, "expected literal string").with_label(
-                            format!("the {what} of this print call must be a string literal"),
-                        ),
+                        Diag::new(Code::E0130, at, "expected literal string").with_label(format!(
+                            "the {what} of this print call must be a string literal"
+                        )),
                     );
                 }
             }
             if needs_delim && args.len() < 2 {
                 return user(
-                    SyntaxError::new(
+                    Diag::new(
                         Code::E0130,
                         span,
                         "expected at least two values after the delimiter",
@@ -83,7 +83,7 @@ impl Ctx<'_> {
             }
         } else if args.is_empty() && matches!(kind, PrintKind::Print | PrintKind::Sprint) {
             return user(
-                SyntaxError::new(Code::E0130, span, "expected literal string or number")
+                Diag::new(Code::E0130, span, "expected literal string or number")
                     .with_label("print needs at least one value"),
             );
         }

@@ -1,0 +1,471 @@
+//! Probe-point resolution: a point as written → the concrete attach points it
+//! names on this kernel, through aliases (`=` prologue, `+=` epilogue, suffixes
+//! after an alias name, wildcards over alias names) and the built-in families.
+//! `?` makes a point that matches nothing silent; `!` also skips the alternatives
+//! after a point that resolved.
+
+use super::code::Code;
+use super::{Checker, Decl, suggest};
+use crate::hir::{PointKind, TimerUnit};
+use crate::kernel::TracepointId;
+use crate::tracepoint::TracepointFormat;
+use rstap_grammar::ast::{self, AliasKind, Component, Literal, ProbePoint};
+use rstap_grammar::dump::points_text;
+use rstap_grammar::facts::fnmatch;
+use rstap_grammar::{Diag, Span};
+
+/// One concrete probe a written point resolved to.
+pub(super) struct Derived<'a> {
+    pub kind: PointKind,
+    pub name: String,
+    pub origin: String,
+    /// Alias bodies that run before the script's body (innermost alias first).
+    pub prologue: Vec<&'a ast::Block>,
+    /// Alias bodies that run after it (innermost alias last).
+    pub epilogue: Vec<&'a ast::Block>,
+    pub condition: Option<&'a ast::Expr>,
+    pub tracepoint: Option<TracepointFormat>,
+    /// The point as the user wrote it.
+    pub span: Span,
+}
+
+/// Aliases nest at most this deep; deeper means an alias reaches itself.
+const MAX_ALIAS_DEPTH: usize = 32;
+
+/// The families rstap knows, by first component (for "similar:" suggestions).
+const FAMILIES: &[&str] = &[
+    "begin", "end", "error", "never", "timer", "kernel", "kprobe", "module", "process", "perf",
+];
+
+/// The context of one expansion: how we got here.
+struct Path<'a> {
+    origin: String,
+    prologue: Vec<&'a ast::Block>,
+    epilogue: Vec<&'a ast::Block>,
+    condition: Option<&'a ast::Expr>,
+    depth: usize,
+    /// The user's point, for diagnostics.
+    span: Span,
+}
+
+impl<'a> Checker<'a> {
+    /// Resolves the points of one `probe` statement. Unresolvable points are
+    /// reported (unless optional) and yield nothing.
+    pub(super) fn resolve_points(&mut self, points: &'a [ProbePoint]) -> Vec<Derived<'a>> {
+        let origin = points_text(points, ",");
+        let mut out = Vec::new();
+        for p in points {
+            let path = Path {
+                origin: origin.clone(),
+                prologue: Vec::new(),
+                epilogue: Vec::new(),
+                condition: p.condition.as_ref(),
+                depth: 0,
+                span: p.span,
+            };
+            let before = out.len();
+            self.resolve(p, &p.components, &path, &mut out);
+            if out.len() > before && p.sufficient {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Resolves `components` (a point, perhaps with an alias's suffix appended).
+    fn resolve(
+        &mut self,
+        point: &ProbePoint,
+        components: &[Component],
+        path: &Path<'a>,
+        out: &mut Vec<Derived<'a>>,
+    ) {
+        let optional = point.optional || point.sufficient;
+        let before = out.len();
+        let errors = self.diags.len();
+        if path.depth > MAX_ALIAS_DEPTH {
+            self.error(
+                Diag::new(
+                    Code::E0212,
+                    path.span,
+                    "probe alias expansion is too deep: an alias expands into itself",
+                )
+                .with_label("while resolving this point"),
+            );
+            return;
+        }
+        let matched_alias = self.expand_aliases(point, components, path, out);
+        if !matched_alias {
+            self.family(components, path, out);
+        }
+        if out.len() == before && self.diags.len() == errors && !optional {
+            self.no_match(components, path);
+        }
+        if optional {
+            // A `?` point that fails for any reason is silently skipped.
+            self.diags.truncate(errors);
+        }
+    }
+
+    fn no_match(&mut self, components: &[Component], path: &Path<'a>) {
+        let first = components.first().map_or("", |c| c.name.as_str());
+        let alias_heads: Vec<&str> = self
+            .decls
+            .aliases
+            .iter()
+            .flat_map(|a| a.ast.names.iter())
+            .filter_map(|n| n.components.first().map(|c| c.name.as_str()))
+            .collect();
+        let known = FAMILIES.iter().copied().chain(alias_heads);
+        let similar = suggest::similar(first, known);
+        let head_known = FAMILIES.contains(&first)
+            || self
+                .decls
+                .aliases
+                .iter()
+                .any(|a| a.ast.names.iter().any(|n| n.components[0].name == first));
+        let (code, msg) = if head_known {
+            (
+                Code::E0402,
+                format!("probe point {} matches nothing", spell(components)),
+            )
+        } else {
+            (
+                Code::E0401,
+                format!("unknown probe point {}", spell(components)),
+            )
+        };
+        let mut d = Diag::new(code, path.span, msg).with_label("no probe point matches this");
+        if let Some(n) = suggest::note(&similar) {
+            d = d.with_note(n);
+        }
+        self.error(d.with_note("append `?` to the point to allow it to match nothing"));
+    }
+
+    /// Expands every alias whose name matches a prefix of `components`; whether any did.
+    fn expand_aliases(
+        &mut self,
+        point: &ProbePoint,
+        components: &[Component],
+        path: &Path<'a>,
+        out: &mut Vec<Derived<'a>>,
+    ) -> bool {
+        let aliases: Vec<Decl<'a, ast::Alias>> = self.decls.aliases.clone();
+        let mut matched = false;
+        for alias in aliases {
+            for name in &alias.ast.names {
+                let Some(suffix) = alias_match(&name.components, components) else {
+                    continue;
+                };
+                matched = true;
+                let text = format!(
+                    "{}{}{}",
+                    spell(&name.components),
+                    match alias.ast.kind {
+                        AliasKind::Prologue => " = ",
+                        AliasKind::Epilogue => " += ",
+                    },
+                    points_text(&alias.ast.points, ", ")
+                );
+                let mut prologue = path.prologue.clone();
+                let mut epilogue = path.epilogue.clone();
+                match alias.ast.kind {
+                    AliasKind::Prologue => prologue.insert(0, &alias.ast.body),
+                    AliasKind::Epilogue => epilogue.push(&alias.ast.body),
+                }
+                if let Some(e) = &alias.ast.epilogue {
+                    epilogue.push(e);
+                }
+                let inner = Path {
+                    origin: format!("{text} <- {}", path.origin),
+                    prologue,
+                    epilogue,
+                    condition: path.condition,
+                    depth: path.depth + 1,
+                    span: path.span,
+                };
+                for target in &alias.ast.points {
+                    let mut comps = target.components.clone();
+                    comps.extend_from_slice(suffix);
+                    let before = out.len();
+                    let cond = Path {
+                        condition: target.condition.as_ref().or(inner.condition),
+                        origin: inner.origin.clone(),
+                        prologue: inner.prologue.clone(),
+                        epilogue: inner.epilogue.clone(),
+                        depth: inner.depth,
+                        span: inner.span,
+                    };
+                    self.resolve(target, &comps, &cond, out);
+                    if out.len() > before && target.sufficient {
+                        break;
+                    }
+                }
+                let _ = point;
+            }
+        }
+        matched
+    }
+
+    /// Resolves `components` as one of the built-in families.
+    fn family(&mut self, components: &[Component], path: &Path<'a>, out: &mut Vec<Derived<'a>>) {
+        let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+        let kinds = match names.as_slice() {
+            ["begin"] => self.priority(&components[0]).map(PointKind::Begin),
+            ["end"] => self.priority(&components[0]).map(PointKind::End),
+            ["error"] => self.priority(&components[0]).map(PointKind::Error),
+            ["never"] => self.no_arg(&components[0]).map(|()| PointKind::Never),
+            ["timer", "profile"] | ["timer", "profile", "tick"] => Some(PointKind::Profile),
+            ["timer", ..] => self.timer(components),
+            ["perf", "type", "config", ..] => self.perf(components),
+            ["kernel", "trace"] => {
+                self.tracepoints(&components[1], path, out);
+                return;
+            }
+            ["kernel" | "kprobe" | "module" | "process", ..] => {
+                self.unsupported_yet(components, path);
+                return;
+            }
+            _ => return,
+        };
+        if let Some(kind) = kinds {
+            out.push(self.derived(kind, spell(components), None, path));
+        }
+    }
+
+    fn derived(
+        &self,
+        kind: PointKind,
+        name: String,
+        tracepoint: Option<TracepointFormat>,
+        path: &Path<'a>,
+    ) -> Derived<'a> {
+        Derived {
+            kind,
+            name,
+            origin: path.origin.clone(),
+            prologue: path.prologue.clone(),
+            epilogue: path.epilogue.clone(),
+            condition: path.condition,
+            tracepoint,
+            span: path.span,
+        }
+    }
+
+    fn unsupported_yet(&mut self, components: &[Component], path: &Path<'a>) {
+        self.error(
+            Diag::new(
+                Code::E0406,
+                path.span,
+                format!(
+                    "probe point {} is not supported by this build yet",
+                    spell(components)
+                ),
+            )
+            .with_label("this family cannot be resolved yet")
+            .with_note("supported now: begin, end, error, never, timer.*, perf.type().config(), kernel.trace(\"system:name\")"),
+        );
+    }
+
+    /// `begin(N)`: an optional number.
+    fn priority(&mut self, c: &Component) -> Option<i64> {
+        match c.arg.as_ref().map(|a| &a.node) {
+            None => Some(0),
+            Some(Literal::Num(n)) => Some(*n),
+            Some(Literal::Str(_)) => {
+                self.bad_arg(c, "a number");
+                None
+            }
+        }
+    }
+
+    fn no_arg(&mut self, c: &Component) -> Option<()> {
+        if c.arg.is_some() {
+            self.error(
+                Diag::new(
+                    Code::E0403,
+                    c.span,
+                    format!("probe point '{}' takes no argument", c.name),
+                )
+                .with_label("remove this argument"),
+            );
+            return None;
+        }
+        Some(())
+    }
+
+    /// A component's required number argument.
+    fn number(&mut self, c: &Component) -> Option<i64> {
+        match c.arg.as_ref().map(|a| &a.node) {
+            Some(Literal::Num(n)) => Some(*n),
+            _ => {
+                self.bad_arg(c, "a number");
+                None
+            }
+        }
+    }
+
+    fn bad_arg(&mut self, c: &Component, what: &str) {
+        self.error(
+            Diag::new(
+                Code::E0403,
+                c.arg.as_ref().map_or(c.span, |a| a.span),
+                format!("probe point component '{}' needs {what} argument", c.name),
+            )
+            .with_label(format!("expected {what}")),
+        );
+    }
+
+    fn timer(&mut self, components: &[Component]) -> Option<PointKind> {
+        let unit = &components[1];
+        let (kind, scale) = match unit.name.as_str() {
+            "s" | "sec" => (TimerUnit::Ns, 1_000_000_000),
+            "ms" | "msec" => (TimerUnit::Ns, 1_000_000),
+            "us" | "usec" => (TimerUnit::Ns, 1_000),
+            "ns" | "nsec" => (TimerUnit::Ns, 1),
+            "jiffies" => (TimerUnit::Jiffies, 1),
+            "hz" => (TimerUnit::Hz, 1),
+            _ => return None,
+        };
+        let n = self.number(unit)?;
+        if n <= 0 {
+            self.error(
+                Diag::new(Code::E0403, unit.span, "a timer interval must be positive")
+                    .with_label("this interval"),
+            );
+            return None;
+        }
+        let randomize = match &components[2..] {
+            [] => 0,
+            [r] if r.name == "randomize" && kind != TimerUnit::Hz => {
+                let m = self.number(r)?;
+                if m < 0 || m >= n {
+                    self.error(
+                        Diag::new(
+                            Code::E0403,
+                            r.span,
+                            "timer randomization must be at least 0 and less than the interval",
+                        )
+                        .with_label("this randomization"),
+                    );
+                    return None;
+                }
+                m.saturating_mul(scale)
+            }
+            _ => return None,
+        };
+        Some(PointKind::Timer {
+            unit: kind,
+            interval: n.saturating_mul(scale),
+            randomize,
+        })
+    }
+
+    fn perf(&mut self, components: &[Component]) -> Option<PointKind> {
+        let ty = self.number(&components[1])?;
+        let config = self.number(&components[2])?;
+        let (mut sample, mut hz) = (None, None);
+        match &components[3..] {
+            [] => sample = Some(1_000_000),
+            [s] if s.name == "sample" => sample = Some(self.number(s)?),
+            [h] if h.name == "hz" => hz = Some(self.number(h)?),
+            _ => return None,
+        }
+        let (Ok(ty), Ok(config)) = (u32::try_from(ty), u64::try_from(config)) else {
+            self.bad_arg(&components[1], "a non-negative");
+            return None;
+        };
+        let positive = |v: Option<i64>| v.map(|n| u64::try_from(n).ok().filter(|&n| n > 0));
+        let (sample, hz) = match (positive(sample), positive(hz)) {
+            (Some(None), _) | (_, Some(None)) => {
+                self.bad_arg(&components[3], "a positive");
+                return None;
+            }
+            (s, h) => (s.flatten(), h.flatten()),
+        };
+        Some(PointKind::Perf {
+            ty,
+            config,
+            sample,
+            hz,
+        })
+    }
+
+    /// `kernel.trace("[system:]name")` with wildcards in either part.
+    fn tracepoints(&mut self, c: &Component, path: &Path<'a>, out: &mut Vec<Derived<'a>>) {
+        let Some(Literal::Str(pattern)) = c.arg.as_ref().map(|a| &a.node) else {
+            self.bad_arg(c, "a \"system:name\" string");
+            return;
+        };
+        let (sys, name) = pattern.split_once(':').unwrap_or(("*", pattern));
+        let all = match self.kernel.tracepoints() {
+            Ok(all) => all,
+            Err(e) => {
+                self.kernel_error(path.span, &e.0);
+                return;
+            }
+        };
+        let matches: Vec<TracepointId> = all
+            .into_iter()
+            .filter(|tp| fnmatch(sys, &tp.system) && fnmatch(name, &tp.name))
+            .collect();
+        for tp in matches {
+            match self.kernel.tracepoint_format(&tp) {
+                Ok(format) => {
+                    let spelled = format!("kernel.trace(\"{tp}\")");
+                    out.push(self.derived(PointKind::Tracepoint(tp), spelled, Some(format), path));
+                }
+                Err(e) => self.kernel_error(path.span, &e.0),
+            }
+        }
+    }
+
+    pub(super) fn kernel_error(&mut self, span: Span, msg: &str) {
+        self.error(
+            Diag::new(Code::E0405, span, msg.to_string())
+                .with_label("while resolving this probe point"),
+        );
+    }
+}
+
+/// Whether an alias named `name` matches the start of `point`: the components
+/// left over (a suffix to append to the alias's points), or `None`.
+fn alias_match<'p>(name: &[Component], point: &'p [Component]) -> Option<&'p [Component]> {
+    if point.len() < name.len() {
+        return None;
+    }
+    for (n, p) in name.iter().zip(point) {
+        if !fnmatch(&p.name, &n.name) || !same_arg(&n.arg, &p.arg) {
+            return None;
+        }
+    }
+    Some(&point[name.len()..])
+}
+
+fn same_arg(
+    a: &Option<rstap_grammar::Spanned<Literal>>,
+    b: &Option<rstap_grammar::Spanned<Literal>>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.node == y.node,
+        _ => false,
+    }
+}
+
+/// Components as stap spells a resolved point: `timer.ms(100)`, `kernel.trace("a:b")`.
+pub(super) fn spell(components: &[Component]) -> String {
+    let mut s = String::new();
+    for (k, c) in components.iter().enumerate() {
+        if k > 0 {
+            s.push('.');
+        }
+        s.push_str(&c.name);
+        match c.arg.as_ref().map(|a| &a.node) {
+            Some(Literal::Num(n)) => s.push_str(&format!("({n})")),
+            Some(Literal::Str(t)) => s.push_str(&format!("(\"{t}\")")),
+            None => {}
+        }
+    }
+    s
+}

@@ -1,0 +1,547 @@
+//! The typed high-level IR: a script after elaboration. Every name is resolved to
+//! an entity ID, every probe point to a concrete attach point of this kernel, every
+//! alias expanded, every tapset function the script uses linked in, and every
+//! expression carries its type. Built from the AST by `check`; the AST is never
+//! mutated.
+
+use crate::kernel::TracepointId;
+use rstap_grammar::Span;
+pub use rstap_grammar::ast::{
+    AssignOp, BinOp, CrementOp, Histogram, PrintKind, SortDir, StatOp, UnaryOp,
+};
+use std::fmt;
+
+macro_rules! entity {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+    };
+}
+
+entity!(
+    /// A global variable or array, an index into [`Program::globals`].
+    GlobalId,
+    "g"
+);
+entity!(
+    /// A script function, an index into [`Program::functions`].
+    FunctionId,
+    "fn"
+);
+entity!(
+    /// A local variable of one probe or function, an index into its `locals`.
+    LocalId,
+    "l"
+);
+
+/// A value's type. `Unknown` is a type inference has not decided yet; after
+/// checking it remains only as the return type of a function that returns nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    Unknown,
+    Long,
+    String,
+    Stats,
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Type::Unknown => "unknown",
+            Type::Long => "long",
+            Type::String => "string",
+            Type::Stats => "stats",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub globals: Vec<Global>,
+    pub functions: Vec<Function>,
+    pub probes: Vec<Probe>,
+    /// Every built-in the program calls, each once, in first-call order.
+    pub builtins: Vec<crate::builtins::Builtin>,
+}
+
+impl Program {
+    pub fn global(&self, id: GlobalId) -> &Global {
+        &self.globals[id.index()]
+    }
+
+    pub fn function(&self, id: FunctionId) -> &Function {
+        &self.functions[id.index()]
+    }
+}
+
+/// A global literal initializer (stap allows only literals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Init {
+    Long(i64),
+    /// The literal's stored spelling (C escapes as written).
+    Str(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Global {
+    pub name: String,
+    /// The value type: of the scalar, or of each array element.
+    pub ty: Type,
+    /// `Some` for an array: the type of each key column.
+    pub keys: Option<Vec<Type>>,
+    /// `global a[N]`: the maximum number of entries.
+    pub size: Option<i64>,
+    /// `global a%`: when full, the oldest entry is replaced.
+    pub wrap: bool,
+    pub init: Option<Init>,
+    /// Declared in a tapset rather than the user's script.
+    pub tapset: bool,
+    pub span: Span,
+}
+
+impl Global {
+    pub fn is_array(&self) -> bool {
+        self.keys.is_some()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    pub name: String,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: String,
+    /// The first `params.len()` entries of `locals` are the parameters.
+    pub params: usize,
+    pub locals: Vec<Local>,
+    pub ret: Type,
+    pub body: Block,
+    /// `function f:long () :PRIO`; the next overload of the same arity to run
+    /// when this one executes `next`.
+    pub next: Option<FunctionId>,
+    pub tapset: bool,
+    pub span: Span,
+}
+
+impl Function {
+    pub fn params(&self) -> &[Local] {
+        &self.locals[..self.params]
+    }
+}
+
+/// Where a probe's handler runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// In the kernel, as a BPF program.
+    Kernel,
+    /// In rstap's user-space engine.
+    User,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerUnit {
+    Jiffies,
+    Hz,
+    /// Intervals in nanoseconds.
+    Ns,
+}
+
+/// A concrete attach point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PointKind {
+    Begin(i64),
+    End(i64),
+    Error(i64),
+    Never,
+    Timer {
+        unit: TimerUnit,
+        /// In `unit`s (nanoseconds for s/ms/us/ns).
+        interval: i64,
+        randomize: i64,
+    },
+    /// Every CPU's profiling tick.
+    Profile,
+    Tracepoint(TracepointId),
+    /// `kernel.function`, `kprobe.function`, `module().function`.
+    Kprobe {
+        function: String,
+        module: Option<String>,
+        ret: bool,
+    },
+    /// `process("PATH").function("NAME")` (or `.statement(ADDR)`).
+    Uprobe {
+        binary: String,
+        symbol: String,
+        offset: u64,
+        ret: bool,
+    },
+    /// `process("PATH").mark("NAME")`.
+    Usdt {
+        binary: String,
+        provider: String,
+        name: String,
+        offset: u64,
+        semaphore: u64,
+    },
+    /// `process.begin|end`, optionally for one binary.
+    Process {
+        binary: Option<String>,
+        end: bool,
+    },
+    Perf {
+        ty: u32,
+        config: u64,
+        /// Events per sample, or `None` with `hz`.
+        sample: Option<u64>,
+        hz: Option<u64>,
+    },
+}
+
+impl PointKind {
+    pub fn context(&self) -> Context {
+        match self {
+            PointKind::Begin(_)
+            | PointKind::End(_)
+            | PointKind::Error(_)
+            | PointKind::Never
+            | PointKind::Timer { .. } => Context::User,
+            _ => Context::Kernel,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub kind: PointKind,
+    /// The point as stap prints it after resolution (`kernel.trace("sched:sched_switch")`).
+    pub name: String,
+    /// How the point was reached, as `-p2` prints it: the user's points, and any
+    /// aliases in between (`begin <- oneshot += begin <- oneshot`).
+    pub origin: String,
+    /// `PP if (cond)`: the probe runs only while the condition holds.
+    pub condition: Option<Expr>,
+    pub locals: Vec<Local>,
+    /// Stable built-ins the handler calls: each is computed once per run.
+    pub cached: Vec<crate::builtins::Builtin>,
+    pub body: Block,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Block(Block),
+    Expr(Expr),
+    If {
+        cond: Expr,
+        then: Box<Stmt>,
+        otherwise: Option<Box<Stmt>>,
+    },
+    /// `while` and `for` alike; `step` runs after the body and after `continue`.
+    Loop {
+        init: Option<Expr>,
+        cond: Option<Expr>,
+        step: Option<Expr>,
+        body: Box<Stmt>,
+    },
+    Foreach(Box<Foreach>),
+    Delete(Delete),
+    Next,
+    Break,
+    Continue,
+    Return(Option<Expr>),
+    Try {
+        body: Block,
+        var: Option<LocalId>,
+        catch: Block,
+    },
+}
+
+/// What a sorted `foreach` orders by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    Key(usize),
+    Value,
+    Stat(StatOp),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Foreach {
+    pub array: Iterable,
+    pub value: Option<LocalId>,
+    pub keys: Vec<LocalId>,
+    /// `in a[*, "x"]`: `None` matches any key.
+    pub slice: Option<Vec<Option<Expr>>>,
+    pub sort: Option<(SortBy, SortDir)>,
+    pub limit: Option<Expr>,
+    pub body: Stmt,
+}
+
+/// What `foreach` and `in` walk: a global array, or a histogram's buckets.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Iterable {
+    Array(GlobalId),
+    Hist(Box<Expr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delete {
+    /// `delete x` of a scalar: back to 0, "" or an empty aggregate.
+    Local(LocalId),
+    Global(GlobalId),
+    /// `delete a[k, *]`; `None` keys are wildcards.
+    Elements {
+        array: GlobalId,
+        keys: Vec<Option<Expr>>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    /// Unique within a program: the checker's handle on this expression's type.
+    pub id: u32,
+    pub span: Span,
+}
+
+/// Something that can be assigned to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Place {
+    Local(LocalId),
+    Global(GlobalId),
+    Element { array: GlobalId, keys: Vec<Expr> },
+}
+
+/// A value the probe's context provides (`$field`, `$return`, `$$vars`...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContextValue {
+    /// A tracepoint record field, by its index in the format's field list.
+    TracepointField(usize),
+    /// `$$name` / `$$system` of a tracepoint, or `$$name`/`$$provider` of a mark.
+    Text(String),
+    /// `$argN` of a USDT mark (1-based).
+    MarkArg(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Num(i64),
+    /// The stored spelling of a literal (C escapes as written).
+    Str(String),
+    Local(LocalId),
+    Global(GlobalId),
+    Element {
+        array: GlobalId,
+        keys: Vec<Expr>,
+    },
+    Call {
+        func: FunctionId,
+        args: Vec<Expr>,
+    },
+    Builtin {
+        func: crate::builtins::Builtin,
+        args: Vec<Expr>,
+    },
+    Print {
+        kind: PrintKind,
+        format: Option<String>,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Regex {
+        expr: Box<Expr>,
+        negated: bool,
+        pattern: String,
+    },
+    Assign {
+        op: AssignOp,
+        place: Box<Place>,
+        value: Box<Expr>,
+    },
+    Crement {
+        op: CrementOp,
+        post: bool,
+        place: Box<Place>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    In {
+        array: Iterable,
+        keys: Vec<Option<Expr>>,
+    },
+    Stat {
+        op: StatOp,
+        /// A stats global, or an element of a stats array.
+        of: Box<Expr>,
+    },
+    Hist {
+        kind: Histogram,
+        of: Box<Expr>,
+    },
+    Context(ContextValue),
+    /// `@entry(e)` in a return probe: `e` evaluated at function entry.
+    Entry(Box<Expr>),
+}
+
+/// Calls `f` on every expression in `block`, children before parents.
+pub fn for_each_expr_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
+    for s in &mut block.stmts {
+        stmt_exprs_mut(s, f);
+    }
+}
+
+fn stmt_exprs_mut(s: &mut Stmt, f: &mut dyn FnMut(&mut Expr)) {
+    match &mut s.kind {
+        StmtKind::Block(b) => for_each_expr_mut(b, f),
+        StmtKind::Expr(e) => expr_mut(e, f),
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            expr_mut(cond, f);
+            stmt_exprs_mut(then, f);
+            if let Some(o) = otherwise {
+                stmt_exprs_mut(o, f);
+            }
+        }
+        StmtKind::Loop {
+            init,
+            cond,
+            step,
+            body,
+        } => {
+            for e in [init, cond, step].into_iter().flatten() {
+                expr_mut(e, f);
+            }
+            stmt_exprs_mut(body, f);
+        }
+        StmtKind::Foreach(fe) => {
+            iterable_mut(&mut fe.array, f);
+            for e in fe.slice.iter_mut().flatten().flatten() {
+                expr_mut(e, f);
+            }
+            if let Some(l) = &mut fe.limit {
+                expr_mut(l, f);
+            }
+            stmt_exprs_mut(&mut fe.body, f);
+        }
+        StmtKind::Delete(Delete::Elements { keys, .. }) => {
+            for e in keys.iter_mut().flatten() {
+                expr_mut(e, f);
+            }
+        }
+        StmtKind::Return(Some(e)) => expr_mut(e, f),
+        StmtKind::Try { body, catch, .. } => {
+            for_each_expr_mut(body, f);
+            for_each_expr_mut(catch, f);
+        }
+        StmtKind::Delete(_)
+        | StmtKind::Return(None)
+        | StmtKind::Next
+        | StmtKind::Break
+        | StmtKind::Continue => {}
+    }
+}
+
+fn iterable_mut(i: &mut Iterable, f: &mut dyn FnMut(&mut Expr)) {
+    if let Iterable::Hist(h) = i {
+        expr_mut(h, f);
+    }
+}
+
+fn place_mut(p: &mut Place, f: &mut dyn FnMut(&mut Expr)) {
+    if let Place::Element { keys, .. } = p {
+        for k in keys {
+            expr_mut(k, f);
+        }
+    }
+}
+
+/// Calls `f` on `e` and every expression inside it, children first.
+pub fn expr_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
+    match &mut e.kind {
+        ExprKind::Num(_)
+        | ExprKind::Str(_)
+        | ExprKind::Local(_)
+        | ExprKind::Global(_)
+        | ExprKind::Context(_) => {}
+        ExprKind::Element { keys: args, .. }
+        | ExprKind::Call { args, .. }
+        | ExprKind::Builtin { args, .. }
+        | ExprKind::Print { args, .. } => {
+            for a in args {
+                expr_mut(a, f);
+            }
+        }
+        ExprKind::Unary { expr, .. }
+        | ExprKind::Regex { expr, .. }
+        | ExprKind::Stat { of: expr, .. }
+        | ExprKind::Hist { of: expr, .. }
+        | ExprKind::Entry(expr) => expr_mut(expr, f),
+        ExprKind::Binary { left, right, .. } => {
+            expr_mut(left, f);
+            expr_mut(right, f);
+        }
+        ExprKind::Assign { place, value, .. } => {
+            place_mut(place, f);
+            expr_mut(value, f);
+        }
+        ExprKind::Crement { place, .. } => place_mut(place, f),
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => {
+            expr_mut(cond, f);
+            expr_mut(then, f);
+            expr_mut(otherwise, f);
+        }
+        ExprKind::In { array, keys } => {
+            iterable_mut(array, f);
+            for k in keys.iter_mut().flatten() {
+                expr_mut(k, f);
+            }
+        }
+    }
+    f(e);
+}
