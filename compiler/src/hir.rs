@@ -296,7 +296,8 @@ pub enum SortBy {
 pub struct Foreach {
     pub array: Iterable,
     pub value: Option<LocalId>,
-    pub keys: Vec<LocalId>,
+    /// `None` for a key column whose variable nothing reads.
+    pub keys: Vec<Option<LocalId>>,
     /// `in a[*, "x"]`: `None` matches any key.
     pub slice: Option<Vec<Option<Expr>>>,
     pub sort: Option<(SortBy, SortDir)>,
@@ -327,10 +328,14 @@ pub enum Delete {
 pub struct Expr {
     pub kind: ExprKind,
     pub ty: Type,
-    /// Unique within a program: the checker's handle on this expression's type.
+    /// The checker's handle on this expression's type, unique within a program;
+    /// [`SYNTHESIZED`] for code the checker wrote itself, already typed.
     pub id: u32,
     pub span: Span,
 }
+
+/// The `id` of expressions the checker synthesizes (typed when made).
+pub const SYNTHESIZED: u32 = u32::MAX;
 
 /// Something that can be assigned to.
 #[derive(Clone, Debug, PartialEq)]
@@ -422,126 +427,147 @@ pub enum ExprKind {
     Entry(Box<Expr>),
 }
 
-/// Calls `f` on every expression in `block`, children before parents.
-pub fn for_each_expr_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
-    for s in &mut block.stmts {
-        stmt_exprs_mut(s, f);
-    }
+macro_rules! walkers {
+    ($block:ident, $stmt:ident, $place:ident, $iterable:ident, $expr:ident $(, $m:tt)?) => {
+        /// Calls `f` on every expression in `block`, children before parents.
+        pub fn $block(block: & $($m)? Block, f: &mut dyn FnMut(& $($m)? Expr)) {
+            for s in & $($m)? block.stmts {
+                $stmt(s, f);
+            }
+        }
+
+        fn $stmt(s: & $($m)? Stmt, f: &mut dyn FnMut(& $($m)? Expr)) {
+            match & $($m)? s.kind {
+                StmtKind::Block(b) => $block(b, f),
+                StmtKind::Expr(e) | StmtKind::Return(Some(e)) => $expr(e, f),
+                StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    $expr(cond, f);
+                    $stmt(then, f);
+                    if let Some(o) = otherwise {
+                        $stmt(o, f);
+                    }
+                }
+                StmtKind::Loop {
+                    init,
+                    cond,
+                    step,
+                    body,
+                } => {
+                    for e in [init, cond, step].into_iter().flatten() {
+                        $expr(e, f);
+                    }
+                    $stmt(body, f);
+                }
+                StmtKind::Foreach(fe) => {
+                    $iterable(& $($m)? fe.array, f);
+                    if let Some(slice) = & $($m)? fe.slice {
+                        for e in slice.into_iter().flatten() {
+                            $expr(e, f);
+                        }
+                    }
+                    if let Some(l) = & $($m)? fe.limit {
+                        $expr(l, f);
+                    }
+                    $stmt(& $($m)? fe.body, f);
+                }
+                StmtKind::Delete(Delete::Elements { keys, .. }) => {
+                    for e in keys.into_iter().flatten() {
+                        $expr(e, f);
+                    }
+                }
+                StmtKind::Try { body, catch, .. } => {
+                    $block(body, f);
+                    $block(catch, f);
+                }
+                StmtKind::Delete(_)
+                | StmtKind::Return(None)
+                | StmtKind::Next
+                | StmtKind::Break
+                | StmtKind::Continue => {}
+            }
+        }
+
+        fn $iterable(i: & $($m)? Iterable, f: &mut dyn FnMut(& $($m)? Expr)) {
+            if let Iterable::Hist(h) = i {
+                $expr(h, f);
+            }
+        }
+
+        fn $place(p: & $($m)? Place, f: &mut dyn FnMut(& $($m)? Expr)) {
+            if let Place::Element { keys, .. } = p {
+                for k in keys {
+                    $expr(k, f);
+                }
+            }
+        }
+
+        /// Calls `f` on `e` and every expression inside it, children first.
+        pub fn $expr(e: & $($m)? Expr, f: &mut dyn FnMut(& $($m)? Expr)) {
+            match & $($m)? e.kind {
+                ExprKind::Num(_)
+                | ExprKind::Str(_)
+                | ExprKind::Local(_)
+                | ExprKind::Global(_)
+                | ExprKind::Context(_) => {}
+                ExprKind::Element { keys: args, .. }
+                | ExprKind::Call { args, .. }
+                | ExprKind::Builtin { args, .. }
+                | ExprKind::Print { args, .. } => {
+                    for a in args {
+                        $expr(a, f);
+                    }
+                }
+                ExprKind::Unary { expr, .. }
+                | ExprKind::Regex { expr, .. }
+                | ExprKind::Stat { of: expr, .. }
+                | ExprKind::Hist { of: expr, .. }
+                | ExprKind::Entry(expr) => $expr(expr, f),
+                ExprKind::Binary { left, right, .. } => {
+                    $expr(left, f);
+                    $expr(right, f);
+                }
+                ExprKind::Assign { place, value, .. } => {
+                    $place(place, f);
+                    $expr(value, f);
+                }
+                ExprKind::Crement { place, .. } => $place(place, f),
+                ExprKind::Ternary {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    $expr(cond, f);
+                    $expr(then, f);
+                    $expr(otherwise, f);
+                }
+                ExprKind::In { array, keys } => {
+                    $iterable(array, f);
+                    for k in keys.into_iter().flatten() {
+                        $expr(k, f);
+                    }
+                }
+            }
+            f(e);
+        }
+    };
 }
 
-fn stmt_exprs_mut(s: &mut Stmt, f: &mut dyn FnMut(&mut Expr)) {
-    match &mut s.kind {
-        StmtKind::Block(b) => for_each_expr_mut(b, f),
-        StmtKind::Expr(e) => expr_mut(e, f),
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            expr_mut(cond, f);
-            stmt_exprs_mut(then, f);
-            if let Some(o) = otherwise {
-                stmt_exprs_mut(o, f);
-            }
-        }
-        StmtKind::Loop {
-            init,
-            cond,
-            step,
-            body,
-        } => {
-            for e in [init, cond, step].into_iter().flatten() {
-                expr_mut(e, f);
-            }
-            stmt_exprs_mut(body, f);
-        }
-        StmtKind::Foreach(fe) => {
-            iterable_mut(&mut fe.array, f);
-            for e in fe.slice.iter_mut().flatten().flatten() {
-                expr_mut(e, f);
-            }
-            if let Some(l) = &mut fe.limit {
-                expr_mut(l, f);
-            }
-            stmt_exprs_mut(&mut fe.body, f);
-        }
-        StmtKind::Delete(Delete::Elements { keys, .. }) => {
-            for e in keys.iter_mut().flatten() {
-                expr_mut(e, f);
-            }
-        }
-        StmtKind::Return(Some(e)) => expr_mut(e, f),
-        StmtKind::Try { body, catch, .. } => {
-            for_each_expr_mut(body, f);
-            for_each_expr_mut(catch, f);
-        }
-        StmtKind::Delete(_)
-        | StmtKind::Return(None)
-        | StmtKind::Next
-        | StmtKind::Break
-        | StmtKind::Continue => {}
-    }
-}
-
-fn iterable_mut(i: &mut Iterable, f: &mut dyn FnMut(&mut Expr)) {
-    if let Iterable::Hist(h) = i {
-        expr_mut(h, f);
-    }
-}
-
-fn place_mut(p: &mut Place, f: &mut dyn FnMut(&mut Expr)) {
-    if let Place::Element { keys, .. } = p {
-        for k in keys {
-            expr_mut(k, f);
-        }
-    }
-}
-
-/// Calls `f` on `e` and every expression inside it, children first.
-pub fn expr_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    match &mut e.kind {
-        ExprKind::Num(_)
-        | ExprKind::Str(_)
-        | ExprKind::Local(_)
-        | ExprKind::Global(_)
-        | ExprKind::Context(_) => {}
-        ExprKind::Element { keys: args, .. }
-        | ExprKind::Call { args, .. }
-        | ExprKind::Builtin { args, .. }
-        | ExprKind::Print { args, .. } => {
-            for a in args {
-                expr_mut(a, f);
-            }
-        }
-        ExprKind::Unary { expr, .. }
-        | ExprKind::Regex { expr, .. }
-        | ExprKind::Stat { of: expr, .. }
-        | ExprKind::Hist { of: expr, .. }
-        | ExprKind::Entry(expr) => expr_mut(expr, f),
-        ExprKind::Binary { left, right, .. } => {
-            expr_mut(left, f);
-            expr_mut(right, f);
-        }
-        ExprKind::Assign { place, value, .. } => {
-            place_mut(place, f);
-            expr_mut(value, f);
-        }
-        ExprKind::Crement { place, .. } => place_mut(place, f),
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            expr_mut(cond, f);
-            expr_mut(then, f);
-            expr_mut(otherwise, f);
-        }
-        ExprKind::In { array, keys } => {
-            iterable_mut(array, f);
-            for k in keys.iter_mut().flatten() {
-                expr_mut(k, f);
-            }
-        }
-    }
-    f(e);
-}
+walkers!(
+    for_each_expr,
+    stmt_exprs,
+    place_exprs,
+    iterable_exprs,
+    expr_ref
+);
+walkers!(
+    for_each_expr_mut,
+    stmt_exprs_mut,
+    place_exprs_mut,
+    iterable_exprs_mut,
+    expr_mut,
+    mut
+);

@@ -5,7 +5,7 @@ use super::code::Code;
 use super::points::Derived;
 use super::types::Var;
 use super::{Checker, Decl, suggest, var_of};
-use crate::builtins::{self, Builtin};
+use crate::builtins;
 use crate::hir::{
     self, Delete, ExprKind, FunctionId, GlobalId, Iterable, LocalId, Place, PointKind, SortBy,
     StmtKind, Type,
@@ -41,8 +41,6 @@ pub(super) struct Body<'d> {
     first_read: Vec<Option<Span>>,
     /// Arrays walked by the `foreach` loops around the current statement.
     iterating: Vec<GlobalId>,
-    /// Stable built-ins called, in first-call order.
-    pub cached: Vec<Builtin>,
     /// Values whose type must end up a plain long or string (checked at the end).
     pub value_uses: Vec<(Var, Span, Option<String>)>,
 }
@@ -58,7 +56,6 @@ impl<'d> Body<'d> {
             assigned: Vec::new(),
             first_read: Vec::new(),
             iterating: Vec::new(),
-            cached: Vec::new(),
             value_uses: Vec::new(),
         }
     }
@@ -145,14 +142,13 @@ impl<'a> Checker<'a> {
             e
         });
         let locals = self.end_body(&mut body);
-        let cached = std::mem::take(&mut body.cached);
         self.probes.push(hir::Probe {
             kind: d.kind.clone(),
             name: d.name,
             origin: d.origin,
             condition,
             locals,
-            cached,
+            cached: Vec::new(),
             body: hir::Block { stmts },
             span: d.span,
         });
@@ -307,7 +303,6 @@ impl<'a> Checker<'a> {
         let (array, key_vars, value_var) = match &f.array {
             ast::Indexable::Array(name) => {
                 let g = self.array(b, name, f.keys.len())?;
-                self.globals[g.index()].1.read = true;
                 let vars = &self.globals[g.index()].1;
                 let keys = vars
                     .keys
@@ -327,7 +322,7 @@ impl<'a> Checker<'a> {
         for (k, &kv) in f.keys.iter().zip(&key_vars) {
             let id = self.local_for_write(b, &k.node, k.span);
             self.unify(b.vars[id.index()], kv);
-            keys.push(id);
+            keys.push(Some(id));
         }
         let value = f.value.as_ref().map(|v| {
             let id = self.local_for_write(b, &v.node, v.span);
@@ -613,7 +608,6 @@ impl<'a> Checker<'a> {
             }
             Name::Global(g) => {
                 self.scalar_use(g, span);
-                self.globals[g.index()].1.read = true;
                 let var = self.globals[g.index()].1.value;
                 self.like(ExprKind::Global(g), var, span)
             }
@@ -744,7 +738,6 @@ impl<'a> Checker<'a> {
                 let Some(g) = self.array(b, name, indexes.len()) else {
                     return self.typed(ExprKind::Num(0), Type::Unknown, span);
                 };
-                self.globals[g.index()].1.read = true;
                 let keys = self
                     .keys(b, g, indexes, false)
                     .into_iter()
@@ -828,7 +821,6 @@ impl<'a> Checker<'a> {
                 let Some(g) = self.array(b, name, keys.len()) else {
                     return self.typed(ExprKind::Num(0), Type::Long, span);
                 };
-                self.globals[g.index()].1.read = true;
                 let keys = self.keys(b, g, keys, true);
                 self.typed(
                     ExprKind::In {
@@ -1022,15 +1014,6 @@ impl<'a> Checker<'a> {
         if let Some(sig) = builtins::lookup(&name.node, args.len()) {
             for (a, &(_, ty)) in lowered.iter().zip(sig.params) {
                 self.require(var_of(a), ty, a.span);
-            }
-            if !self.builtins.contains(&sig.builtin) {
-                self.builtins.push(sig.builtin);
-            }
-            if sig.stable
-                && matches!(b.owner, Owner::Probe { .. })
-                && !b.cached.contains(&sig.builtin)
-            {
-                b.cached.push(sig.builtin);
             }
             let kind = ExprKind::Builtin {
                 func: sig.builtin,

@@ -2,73 +2,60 @@
 //! the script writes but never reads: an `end` probe per such global, with the
 //! formats of stap-semantics §4.2 (arrays sorted by value, descending).
 
-use super::Checker;
 use crate::hir::{
-    self, ExprKind, GlobalId, Iterable, LocalId, PointKind, PrintKind, SortBy, SortDir, StatOp,
-    StmtKind, Type,
+    self, ExprKind, Global, GlobalId, Iterable, LocalId, PointKind, PrintKind, SortBy, SortDir,
+    StatOp, StmtKind, Type,
 };
-use rstap_grammar::Span;
-use rstap_grammar::ast::{self, BinOp};
+use rstap_grammar::ast::BinOp;
+use rstap_grammar::{FileId, Span};
 
-pub(super) fn add_unread_globals(c: &mut Checker<'_>, script: &ast::File) {
-    let shown: Vec<GlobalId> = (0..c.globals.len())
-        .map(|i| GlobalId(u32::try_from(i).unwrap_or(u32::MAX)))
-        .filter(|g| {
-            let (global, vars) = &c.globals[g.index()];
-            !global.tapset && vars.written && !vars.read && global.span.file == script.file
-        })
-        .collect();
-    for g in shown {
-        let mut d = Display {
-            c,
-            locals: Vec::new(),
-            vars: Vec::new(),
+/// An `end` probe for each global of `script` that is written and never read.
+pub(super) fn unread_globals(
+    globals: &[Global],
+    written: &[bool],
+    read: &[bool],
+    script: FileId,
+) -> Vec<hir::Probe> {
+    let mut probes = Vec::new();
+    for (i, global) in globals.iter().enumerate() {
+        if global.tapset || !written[i] || read[i] || global.span.file != script {
+            continue;
+        }
+        let unknown = global.ty == Type::Unknown
+            || global
+                .keys
+                .as_ref()
+                .is_some_and(|k| k.contains(&Type::Unknown));
+        if unknown {
+            // Reported as unresolved already.
+            continue;
+        }
+        let g = GlobalId(u32::try_from(i).unwrap_or(u32::MAX));
+        let mut d = Display { locals: Vec::new() };
+        let stmt = match &global.keys {
+            None => d.scalar(g, &global.name, global.ty, global.span),
+            Some(keys) => d.array(g, &global.name, global.ty, keys, global.span),
         };
-        let Some(body) = d.global(g) else { continue };
-        let (locals, vars) = (d.locals, d.vars);
-        let span = c.globals[g.index()].0.span;
-        c.probes.push(hir::Probe {
+        probes.push(hir::Probe {
             kind: PointKind::End(0),
             name: "end".into(),
             origin: "end".into(),
             condition: None,
-            locals,
+            locals: d.locals,
             cached: Vec::new(),
-            body,
-            span,
+            body: hir::Block { stmts: vec![stmt] },
+            span: global.span,
         });
-        c.probe_vars.push(vars);
     }
+    probes
 }
 
-struct Display<'c, 'a> {
-    c: &'c mut Checker<'a>,
+/// Builds typed HIR directly: every type here is known.
+struct Display {
     locals: Vec<hir::Local>,
-    vars: Vec<super::types::Var>,
 }
 
-impl Display<'_, '_> {
-    fn global(&mut self, g: GlobalId) -> Option<hir::Block> {
-        let (global, vars) = &self.c.globals[g.index()];
-        let name = global.name.clone();
-        let span = global.span;
-        let value = self.c.solver.get(vars.value);
-        let keys: Option<Vec<Type>> = vars
-            .keys
-            .as_ref()
-            .map(|(k, _)| k.clone())
-            .map(|k| k.into_iter().map(|v| self.c.solver.get(v)).collect());
-        if value == Type::Unknown || keys.as_ref().is_some_and(|k| k.contains(&Type::Unknown)) {
-            // Reported as unresolved elsewhere.
-            return None;
-        }
-        let stmt = match keys {
-            None => self.scalar(g, &name, value, span),
-            Some(keys) => self.array(g, &name, value, &keys, span),
-        };
-        Some(hir::Block { stmts: vec![stmt] })
-    }
-
+impl Display {
     fn scalar(&mut self, g: GlobalId, name: &str, ty: Type, span: Span) -> hir::Stmt {
         match ty {
             Type::String => {
@@ -196,7 +183,7 @@ impl Display<'_, '_> {
             kind: StmtKind::Foreach(Box::new(hir::Foreach {
                 array: Iterable::Array(g),
                 value: val,
-                keys: idx,
+                keys: idx.iter().copied().map(Some).collect(),
                 slice: None,
                 sort: Some((sort, SortDir::Descending)),
                 limit: None,
@@ -233,20 +220,21 @@ impl Display<'_, '_> {
 
     fn local(&mut self, name: &str, ty: Type, span: Span) -> LocalId {
         let id = LocalId(u32::try_from(self.locals.len()).unwrap_or(u32::MAX));
-        let var = self.c.solver.of(ty, span);
         self.locals.push(hir::Local {
             name: name.to_string(),
             ty,
             span,
         });
-        self.vars.push(var);
         id
     }
 
     fn expr(&mut self, kind: ExprKind, ty: Type, span: Span) -> hir::Expr {
-        let (id, var) = self.c.expr_var();
-        self.c.require(var, ty, span);
-        hir::Expr { kind, ty, id, span }
+        hir::Expr {
+            kind,
+            ty,
+            id: hir::SYNTHESIZED,
+            span,
+        }
     }
 
     fn printf(&mut self, format: &str, args: Vec<hir::Expr>, span: Span) -> hir::Stmt {

@@ -9,11 +9,13 @@
 mod body;
 mod code;
 mod display;
+mod elide;
 mod library;
 mod points;
 mod suggest;
 mod target;
 mod types;
+mod uses;
 
 pub use code::Code;
 pub use library::Library;
@@ -60,7 +62,6 @@ pub fn check(
         probes: Vec::new(),
         probe_vars: Vec::new(),
         value_uses: Vec::new(),
-        builtins: Vec::new(),
         script_file: script.file,
     };
     c.duplicate_globals(script);
@@ -81,9 +82,7 @@ pub fn check(
     while let Some((id, decl)) = c.pending.pop() {
         c.function_body(id, decl);
     }
-    display::add_unread_globals(&mut c, script);
-    let _keep_everything = opts.unoptimized;
-    c.finish()
+    c.finish(opts)
 }
 
 /// Every global, function and alias a script can name: its own first, then the
@@ -175,7 +174,6 @@ struct GlobalVars {
     keys: Option<(Vec<Var>, Span)>,
     /// Uses as a scalar, for the arity check.
     scalar_use: Option<Span>,
-    read: bool,
     written: bool,
 }
 
@@ -202,8 +200,6 @@ struct Checker<'a> {
     probes: Vec<hir::Probe>,
     /// The type variables of each probe's locals.
     probe_vars: Vec<Vec<Var>>,
-    /// Built-ins called, in first-call order.
-    builtins: Vec<crate::builtins::Builtin>,
     /// Values used by the script, to check they are plain values.
     value_uses: Vec<(Var, Span, Option<String>)>,
     script_file: FileId,
@@ -306,7 +302,6 @@ impl<'a> Checker<'a> {
             value,
             keys: None,
             scalar_use: None,
-            read: false,
             // An initializer is a write.
             written: g.init.is_some(),
         };
@@ -365,10 +360,12 @@ impl<'a> Checker<'a> {
     }
 
     /// Applies the solved types and reports what stayed undecided.
-    fn finish(mut self) -> Result<Checked, Diagnostics> {
+    fn finish(mut self, opts: &Options) -> Result<Checked, Diagnostics> {
         self.check_value_uses();
         let mut globals = Vec::with_capacity(self.globals.len());
+        let mut written = Vec::with_capacity(self.globals.len());
         for (mut g, vars) in std::mem::take(&mut self.globals) {
+            written.push(vars.written);
             g.ty = self.solver.get(vars.value);
             g.keys = vars
                 .keys
@@ -394,7 +391,18 @@ impl<'a> Checker<'a> {
                 hir::expr_mut(c, &mut |e| e.ty = solver.get(var_of(e)));
             }
         }
-        if probes.is_empty() && !self.diags.iter().any(Diag::is_error) {
+        let failed = self.diags.iter().any(Diag::is_error);
+        if !opts.unoptimized && !failed {
+            elide::program(&mut functions, &mut probes, &mut self.diags);
+        }
+        let uses = uses::collect(globals.len(), &functions, &mut probes);
+        probes.extend(display::unread_globals(
+            &globals,
+            &written,
+            &uses.read,
+            self.script_file,
+        ));
+        if probes.is_empty() && !failed {
             self.error(
                 Diag::new(
                     Code::E0211,
@@ -414,7 +422,7 @@ impl<'a> Checker<'a> {
                 globals,
                 functions,
                 probes,
-                builtins: self.builtins,
+                builtins: uses.builtins,
             },
             warnings: diags,
         })
@@ -475,7 +483,11 @@ impl<'a> Checker<'a> {
 
     fn apply_types(&mut self, block: &mut hir::Block) {
         let solver = &mut self.solver;
-        hir::for_each_expr_mut(block, &mut |e| e.ty = solver.get(var_of(e)));
+        hir::for_each_expr_mut(block, &mut |e| {
+            if e.id != hir::SYNTHESIZED {
+                e.ty = solver.get(var_of(e));
+            }
+        });
     }
 
     fn check_resolved(&mut self, name: &str, ty: Type, keys: Option<&[Type]>, span: Span) {

@@ -52,6 +52,10 @@ mod tests {
             "exeName",
             ["execname", "exit", "pid", "execnam", "completely_else"],
         );
-        assert_eq!(got, vec!["execname", "execnam"], "exit is too far from exeName");
+        assert_eq!(
+            got,
+            vec!["execname", "execnam"],
+            "exit is too far from exeName"
+        );
     }
 }
