@@ -6,12 +6,15 @@
 //! Globals are listed in the order the script first reaches them (probes first,
 //! then the functions they call), as stap lists them.
 
+mod arrays;
 mod body;
 mod code;
 mod display;
 mod elide;
+mod expr;
 mod library;
 mod points;
+mod print;
 mod suggest;
 mod target;
 mod types;

@@ -94,7 +94,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        let matched_alias = self.expand_aliases(point, components, path, out);
+        let matched_alias = self.expand_aliases(components, path, out);
         if !matched_alias {
             self.family(components, path, out);
         }
@@ -145,7 +145,6 @@ impl<'a> Checker<'a> {
     /// Expands every alias whose name matches a prefix of `components`; whether any did.
     fn expand_aliases(
         &mut self,
-        point: &ProbePoint,
         components: &[Component],
         path: &Path<'a>,
         out: &mut Vec<Derived<'a>>,
@@ -201,7 +200,6 @@ impl<'a> Checker<'a> {
                         break;
                     }
                 }
-                let _ = point;
             }
         }
         matched
