@@ -15,6 +15,7 @@ use rstap_compiler::check::{self, Library};
 use rstap_grammar::{Diagnostics, ParseOptions, SourceMap};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -49,6 +50,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         return list::run(pattern, cli.list_vars.is_some(), cli.verbose > 0);
     }
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
+    let started = Instant::now();
     let mut files = SourceMap::new();
     let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
@@ -68,6 +70,14 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     }
     let library = Library::load(&mut files, &opts.facts, &opts.macro_library)
         .map_err(|d| report(&files, &d))?;
+    if cli.verbose > 0 {
+        eprintln!(
+            "Pass 1: parsed user script and {} library scripts in {:.1} ms.",
+            library.files().len(),
+            ms(started)
+        );
+    }
+    let started = Instant::now();
     let kernel = kernel::LiveKernel::new(cli.verbose > 0);
     let check_opts = check::Options {
         unoptimized: cli.unoptimized,
@@ -76,6 +86,16 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         check::check(&ast, &library, &kernel, &check_opts).map_err(|d| report(&files, &d))?;
     if !checked.warnings.0.is_empty() && !cli.suppress_warnings {
         report(&files, &checked.warnings);
+    }
+    if cli.verbose > 0 {
+        let p = &checked.program;
+        eprintln!(
+            "Pass 2: analyzed script: {} probes, {} functions, {} globals in {:.1} ms.",
+            p.probes.len(),
+            p.functions.len() + p.builtins.len(),
+            p.globals.len(),
+            ms(started)
+        );
     }
     match cli.pass {
         Some(2) => {
@@ -96,6 +116,10 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Err(())
         }
     }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
 }
 
 /// Prints diagnostics to stderr, in colour when stderr is a terminal.
