@@ -6,6 +6,10 @@
 //! holds the kernel-facts interface, tracepoint layouts and probe-point listing
 //! (`-l`/`-L`); elaboration and the backends come next.
 
+pub mod btf;
+pub mod ctype;
+pub mod elf;
+pub mod kallsyms;
 pub mod kernel;
 pub mod listing;
 pub mod tracepoint;
