@@ -379,7 +379,7 @@ impl TypeGraph {
     pub fn spell(&self, id: TypeId) -> String {
         let mut out = String::new();
         let mut proto = None;
-        if !self.spell_into(id, &mut out, &mut proto, 0) {
+        if self.spell_into(id, &mut out, &mut proto, 0) != Some(true) {
             return "<unknown>".into();
         }
         let Some(proto) = proto else { return out };
@@ -402,20 +402,23 @@ impl TypeGraph {
         format!("{} ({out}) ({})", self.spell(*ret), args.join(", "))
     }
 
+    /// Appends the spelling of `id` to `out`: `Some(false)` when `id` has no C
+    /// spelling (its referrer then says `void`, as stap does), `None` when the
+    /// chain is longer than [`MAX_DEPTH`] (a cycle: the whole spelling is lost).
     fn spell_into(
         &self,
         id: TypeId,
         out: &mut String,
         proto: &mut Option<TypeId>,
         depth: usize,
-    ) -> bool {
+    ) -> Option<bool> {
         if depth > MAX_DEPTH {
-            return false;
+            return None;
         }
         let named = |out: &mut String, kind: &str, name: &str| {
             out.push_str(kind);
             out.push_str(if name.is_empty() { "{...}" } else { name });
-            true
+            Some(true)
         };
         let (inner, suffix) = match self.get(id) {
             CType::Void => return named(out, "", "void"),
@@ -430,7 +433,7 @@ impl TypeGraph {
             }
             CType::FuncProto { .. } => {
                 *proto = Some(id);
-                return true;
+                return Some(true);
             }
             CType::TypeTag { ty, .. } => return self.spell_into(*ty, out, proto, depth + 1),
             CType::Ptr(t) => {
@@ -438,7 +441,7 @@ impl TypeGraph {
                 if matches!(self.get(self.unqualify(*t)), CType::Struct { name, .. } if name == "__va_list_tag")
                 {
                     out.push_str("va_list");
-                    return true;
+                    return Some(true);
                 }
                 (*t, "*")
             }
@@ -449,14 +452,14 @@ impl TypeGraph {
             CType::Func { .. }
             | CType::Var { .. }
             | CType::Datasec { .. }
-            | CType::DeclTag { .. } => return false,
+            | CType::DeclTag { .. } => return Some(false),
         };
         let mark = out.len();
-        if !self.spell_into(inner, out, proto, depth + 1) {
+        if !self.spell_into(inner, out, proto, depth + 1)? {
             out.truncate(mark);
             out.push_str("void");
         }
         out.push_str(suffix);
-        true
+        Some(true)
     }
 }
