@@ -2,8 +2,11 @@
 //! live system (tracefs, BTF, kallsyms), and compiler tests answer from fixture
 //! files. Nothing here makes a syscall.
 
+use crate::ctype::TypeGraph;
+use crate::elf::Binary;
 use crate::tracepoint::TracepointFormat;
 use std::fmt;
+use std::sync::Arc;
 
 /// One tracepoint, `system:name` (`sched:sched_switch`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,6 +19,39 @@ impl fmt::Display for TracepointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.system, self.name)
     }
+}
+
+/// A probe-able kernel function; `module` is `None` for vmlinux itself.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KernelSymbol {
+    pub name: String,
+    pub module: Option<String>,
+}
+
+/// Which probe mechanisms the kernel offers. The live implementation says how
+/// each is detected (runtime `kernel::features`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub kprobes: bool,
+    pub kretprobes: bool,
+    pub kprobe_multi: bool,
+    pub fentry: bool,
+    pub uprobes: bool,
+    pub perf_sw: bool,
+    pub perf_hw: bool,
+}
+
+impl Features {
+    /// Every mechanism present: what a fixture kernel claims unless told otherwise.
+    pub const ALL: Features = Features {
+        kprobes: true,
+        kretprobes: true,
+        kprobe_multi: true,
+        fentry: true,
+        uprobes: true,
+        perf_sw: true,
+        perf_hw: true,
+    };
 }
 
 /// Why a kernel fact could not be had: one sentence a person can act on.
@@ -35,4 +71,20 @@ pub trait KernelInfo {
 
     /// The record layout of one tracepoint.
     fn tracepoint_format(&self, tp: &TracepointId) -> Result<TracepointFormat, KernelError>;
+
+    /// Probe-able kernel text symbols (kallsyms `t`/`T`, minus what the kernel
+    /// says cannot be probed), sorted by name, deduplicated.
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, KernelError>;
+
+    /// The kernel's BTF type graph (vmlinux), parsed once.
+    fn kernel_types(&self) -> Result<&TypeGraph, KernelError>;
+
+    /// Which probe mechanisms this kernel supports, detected without side
+    /// effects that outlive the call.
+    fn features(&self) -> Features;
+
+    /// A user binary's ELF facts. `path` is resolved as a shell does: with a `/`
+    /// it is used as is (relative to the working directory), else searched in
+    /// `$PATH`. Errors say what was tried.
+    fn user_binary(&self, path: &str) -> Result<Arc<Binary>, KernelError>;
 }

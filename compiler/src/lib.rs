@@ -3,13 +3,18 @@
 //!
 //! This crate is pure: it never makes a syscall and never depends on aya, libc or
 //! nix; kernel facts reach it through the [`kernel::KernelInfo`] trait. Today it
-//! holds the kernel-facts interface, tracepoint layouts and probe-point listing
-//! (`-l`/`-L`); elaboration and the backends come next.
+//! holds the kernel-facts interface (tracepoint layouts, BTF types, kallsyms, user
+//! ELF binaries), elaboration into a typed HIR (`check`, `-p2`) and probe-point
+//! listing (`-l`/`-L`); the backends come next.
 
+pub mod btf;
 pub mod builtins;
 pub mod check;
+pub mod ctype;
 pub mod dump;
+pub mod elf;
 pub mod hir;
+pub mod kallsyms;
 pub mod kernel;
 pub mod listing;
 pub mod tracepoint;

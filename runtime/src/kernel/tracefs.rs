@@ -1,0 +1,69 @@
+//! Where tracefs is, mounting it at /sys/kernel/tracing when no one has, and the
+//! tracepoints it lists.
+
+use rstap_compiler::kernel::{KernelError, TracepointId};
+use std::path::{Path, PathBuf};
+
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
+
+/// A tracefs that is already mounted.
+pub fn find_mounted() -> Option<PathBuf> {
+    [TRACEFS, DEBUGFS_TRACING]
+        .into_iter()
+        .find(|dir| Path::new(dir).join("events").is_dir())
+        .map(PathBuf::from)
+}
+
+pub fn find_or_mount(verbose: bool) -> Result<PathBuf, KernelError> {
+    if let Some(dir) = find_mounted() {
+        return Ok(dir);
+    }
+    mount().map_err(|e| {
+        KernelError(format!(
+            "tracefs is not mounted and mounting it at {TRACEFS} failed ({e}); mount it with `mount -t tracefs nodev {TRACEFS}` or run rstap as root"
+        ))
+    })?;
+    if verbose {
+        eprintln!("rstap: mounted tracefs at {TRACEFS}");
+    }
+    Ok(PathBuf::from(TRACEFS))
+}
+
+fn mount() -> std::io::Result<()> {
+    let c = |s: &str| std::ffi::CString::new(s).map_err(std::io::Error::other);
+    let (source, target, fstype) = (c("nodev")?, c(TRACEFS)?, c("tracefs")?);
+    #[expect(unsafe_code, reason = "mount(2) has no safe wrapper in std")]
+    // SAFETY: three valid NUL-terminated strings that outlive the call, no data argument.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// `available_events` as sorted tracepoint ids.
+pub fn tracepoints(tracefs: &Path) -> Result<Vec<TracepointId>, KernelError> {
+    let path = tracefs.join("available_events");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| KernelError(format!("cannot read {}: {e}", path.display())))?;
+    let mut tps: Vec<TracepointId> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(s, n)| TracepointId {
+            system: s.to_string(),
+            name: n.to_string(),
+        })
+        .collect();
+    tps.sort();
+    Ok(tps)
+}
