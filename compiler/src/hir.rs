@@ -354,6 +354,10 @@ pub enum ContextValue {
     Text(String),
     /// `$argN` of a USDT mark (1-based).
     MarkArg(usize),
+    /// Argument `n` (0-based) of the probed function, read from its register.
+    FunctionArg(usize),
+    /// `$return` of a return probe.
+    ReturnValue,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -425,6 +429,15 @@ pub enum ExprKind {
     Context(ContextValue),
     /// `@entry(e)` in a return probe: `e` evaluated at function entry.
     Entry(Box<Expr>),
+    /// `size` bytes (1, 2, 4 or 8) at an address, sign-extended when `signed`:
+    /// what `$p->field` becomes. A fault is a runtime error.
+    Load {
+        addr: Box<Expr>,
+        size: u8,
+        signed: bool,
+        /// In the traced process's memory rather than the kernel's.
+        user: bool,
+    },
 }
 
 macro_rules! walkers {
@@ -525,7 +538,8 @@ macro_rules! walkers {
                 | ExprKind::Regex { expr, .. }
                 | ExprKind::Stat { of: expr, .. }
                 | ExprKind::Hist { of: expr, .. }
-                | ExprKind::Entry(expr) => $expr(expr, f),
+                | ExprKind::Entry(expr)
+                | ExprKind::Load { addr: expr, .. } => $expr(expr, f),
                 ExprKind::Binary { left, right, .. } => {
                     $expr(left, f);
                     $expr(right, f);

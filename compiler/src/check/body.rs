@@ -2,13 +2,12 @@
 //! function, built-in) and every typing fact handed to the solver as it is seen.
 
 use super::code::Code;
-use super::points::Derived;
+use super::points::{Derived, ProbeFacts};
 use super::types::Var;
 use super::{Checker, Decl, var_of};
 use crate::hir::{
     self, Delete, FunctionId, GlobalId, Iterable, LocalId, PointKind, SortBy, StmtKind, Type,
 };
-use crate::tracepoint::TracepointFormat;
 use rstap_grammar::ast::{self};
 use rstap_grammar::{Diag, FileId, Span};
 use std::collections::HashMap;
@@ -17,7 +16,7 @@ use std::collections::HashMap;
 pub(super) enum Owner<'d> {
     Probe {
         kind: &'d PointKind,
-        tracepoint: Option<&'d TracepointFormat>,
+        facts: &'d ProbeFacts,
         /// The script's own handler (without alias bodies), for `@probewrite`.
         user_body: &'d ast::Block,
     },
@@ -105,7 +104,7 @@ impl<'a> Checker<'a> {
     pub(super) fn derived_probe(&mut self, p: &'a ast::Probe, d: Derived<'a>) {
         let owner = Owner::Probe {
             kind: &d.kind,
-            tracepoint: d.tracepoint.as_ref(),
+            facts: &d.facts,
             user_body: &p.body,
         };
         let mut body = Body::new(p.span.file, owner);

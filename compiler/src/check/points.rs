@@ -24,9 +24,31 @@ pub(super) struct Derived<'a> {
     /// Alias bodies that run after it (innermost alias last).
     pub epilogue: Vec<&'a ast::Block>,
     pub condition: Option<&'a ast::Expr>,
-    pub tracepoint: Option<TracepointFormat>,
+    pub facts: ProbeFacts,
     /// The point as the user wrote it.
     pub span: Span,
+}
+
+/// What a probe's context offers its handler (`$` target variables).
+pub(super) enum ProbeFacts {
+    /// begin, end, timers, perf: nothing.
+    None,
+    Tracepoint(TracepointFormat),
+    /// A kernel function: its BTF prototype when the kernel has one.
+    KernelFunction {
+        sig: Option<crate::ctype::FuncSig>,
+        ret: bool,
+    },
+    /// A user function: arguments by register.
+    UserFunction {
+        ret: bool,
+    },
+    /// A USDT mark and how many arguments it has.
+    Mark {
+        provider: String,
+        name: String,
+        args: usize,
+    },
 }
 
 /// Aliases nest at most this deep; deeper means an alias reaches itself.
@@ -38,14 +60,14 @@ const FAMILIES: &[&str] = &[
 ];
 
 /// The context of one expansion: how we got here.
-struct Path<'a> {
+pub(super) struct Path<'a> {
     origin: String,
     prologue: Vec<&'a ast::Block>,
     epilogue: Vec<&'a ast::Block>,
     condition: Option<&'a ast::Expr>,
     depth: usize,
     /// The user's point, for diagnostics.
-    span: Span,
+    pub span: Span,
 }
 
 impl<'a> Checker<'a> {
@@ -142,6 +164,29 @@ impl<'a> Checker<'a> {
         self.error(d.with_note("append `?` to the point to allow it to match nothing"));
     }
 
+    /// A family point whose pattern matched none of `candidates` (unless the
+    /// point is optional, which the caller's error truncation takes care of).
+    pub(super) fn nothing_matched<'c>(
+        &mut self,
+        components: &[Component],
+        path: &Path<'a>,
+        pattern: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) {
+        let mut d = Diag::new(
+            Code::E0402,
+            path.span,
+            format!("probe point {} matches nothing", spell(components)),
+        )
+        .with_label("nothing on this system has this name");
+        if !pattern.contains(['*', '?', '['])
+            && let Some(n) = suggest::note(&suggest::similar(pattern, candidates))
+        {
+            d = d.with_note(n);
+        }
+        self.error(d.with_note("append `?` to the point to allow it to match nothing"));
+    }
+
     /// Expands every alias whose name matches a prefix of `components`; whether any did.
     fn expand_aliases(
         &mut self,
@@ -217,25 +262,29 @@ impl<'a> Checker<'a> {
             ["timer", ..] => self.timer(components),
             ["perf", "type", "config", ..] => self.perf(components),
             ["kernel", "trace"] => {
-                self.tracepoints(&components[1], path, out);
+                self.tracepoints(components, path, out);
                 return;
             }
-            ["kernel" | "kprobe" | "module" | "process", ..] => {
-                self.unsupported_yet(components, path);
+            ["kernel" | "kprobe" | "module", ..] => {
+                self.kernel_family(components, path, out);
+                return;
+            }
+            ["process", ..] => {
+                self.process_family(components, path, out);
                 return;
             }
             _ => return,
         };
         if let Some(kind) = kinds {
-            out.push(self.derived(kind, spell(components), None, path));
+            out.push(self.derived(kind, spell(components), ProbeFacts::None, path));
         }
     }
 
-    fn derived(
+    pub(super) fn derived(
         &self,
         kind: PointKind,
         name: String,
-        tracepoint: Option<TracepointFormat>,
+        facts: ProbeFacts,
         path: &Path<'a>,
     ) -> Derived<'a> {
         Derived {
@@ -245,23 +294,17 @@ impl<'a> Checker<'a> {
             prologue: path.prologue.clone(),
             epilogue: path.epilogue.clone(),
             condition: path.condition,
-            tracepoint,
+            facts,
             span: path.span,
         }
     }
 
-    fn unsupported_yet(&mut self, components: &[Component], path: &Path<'a>) {
+    /// A point of a family (or form) rstap does not support: why, in one sentence.
+    pub(super) fn unsupported(&mut self, span: Span, what: String, why: &str) {
         self.error(
-            Diag::new(
-                Code::E0406,
-                path.span,
-                format!(
-                    "probe point {} is not supported by this build yet",
-                    spell(components)
-                ),
-            )
-            .with_label("this family cannot be resolved yet")
-            .with_note("supported now: begin, end, error, never, timer.*, perf.type().config(), kernel.trace(\"system:name\")"),
+            Diag::new(Code::E0406, span, what)
+                .with_label("not supported")
+                .with_note(why.to_string()),
         );
     }
 
@@ -293,7 +336,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A component's required number argument.
-    fn number(&mut self, c: &Component) -> Option<i64> {
+    pub(super) fn number(&mut self, c: &Component) -> Option<i64> {
         match c.arg.as_ref().map(|a| &a.node) {
             Some(Literal::Num(n)) => Some(*n),
             _ => {
@@ -303,7 +346,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn bad_arg(&mut self, c: &Component, what: &str) {
+    pub(super) fn bad_arg(&mut self, c: &Component, what: &str) {
         self.error(
             Diag::new(
                 Code::E0403,
@@ -390,7 +433,13 @@ impl<'a> Checker<'a> {
     }
 
     /// `kernel.trace("[system:]name")` with wildcards in either part.
-    fn tracepoints(&mut self, c: &Component, path: &Path<'a>, out: &mut Vec<Derived<'a>>) {
+    fn tracepoints(
+        &mut self,
+        components: &[Component],
+        path: &Path<'a>,
+        out: &mut Vec<Derived<'a>>,
+    ) {
+        let c = &components[1];
         let Some(Literal::Str(pattern)) = c.arg.as_ref().map(|a| &a.node) else {
             self.bad_arg(c, "a \"system:name\" string");
             return;
@@ -404,14 +453,24 @@ impl<'a> Checker<'a> {
             }
         };
         let matches: Vec<TracepointId> = all
-            .into_iter()
+            .iter()
             .filter(|tp| fnmatch(sys, &tp.system) && fnmatch(name, &tp.name))
+            .cloned()
             .collect();
+        if matches.is_empty() {
+            let names = all.iter().map(|tp| tp.name.as_str());
+            return self.nothing_matched(components, path, name, names);
+        }
         for tp in matches {
             match self.kernel.tracepoint_format(&tp) {
                 Ok(format) => {
                     let spelled = format!("kernel.trace(\"{tp}\")");
-                    out.push(self.derived(PointKind::Tracepoint(tp), spelled, Some(format), path));
+                    out.push(self.derived(
+                        PointKind::Tracepoint(tp),
+                        spelled,
+                        ProbeFacts::Tracepoint(format),
+                        path,
+                    ));
                 }
                 Err(e) => self.kernel_error(path.span, &e.0),
             }

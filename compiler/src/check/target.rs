@@ -1,28 +1,38 @@
 //! `$name` target variables: what the probe's context provides. Tracepoints
-//! give their record fields (`$field`), `$$name`, `$$system`, `$$vars` and
-//! `$$parms`; other contexts arrive with their families.
+//! give their record fields (`$field`), `$$name`, `$$system`, `$$vars`; kernel
+//! functions their BTF-typed parameters and `$return` (members through
+//! [`super::members`]); user functions `$argN` and `$return` by register; USDT
+//! marks `$argN`, `$$name`, `$$provider`.
 
 use super::Checker;
 use super::body::{Body, Owner};
 use super::code::Code;
+use super::members::scalar_type;
+use super::points::ProbeFacts;
 use super::suggest;
+use crate::ctype::FuncSig;
 use crate::hir::{self, ContextValue, ExprKind, PointKind, Type};
 use crate::tracepoint::{FieldKind, TracepointFormat, VarType};
 use rstap_grammar::ast::{PrintKind, TargetChain};
 use rstap_grammar::{Diag, Span};
+
+/// Where register-passed arguments come from.
+#[derive(Clone, Copy)]
+enum Registers {
+    Function { ret: bool },
+    Mark { args: usize },
+}
 
 impl<'a> Checker<'a> {
     pub(super) fn target(
         &mut self,
         b: &mut Body<'_>,
         name: &str,
-        chain: &TargetChain,
+        chain: &'a TargetChain,
         span: Span,
     ) -> hir::Expr {
-        let (kind, tracepoint) = match &b.owner {
-            Owner::Probe {
-                kind, tracepoint, ..
-            } => (*kind, *tracepoint),
+        let (kind, facts) = match &b.owner {
+            Owner::Probe { kind, facts, .. } => (*kind, *facts),
             Owner::Function { .. } => {
                 return self.no_target(
                     span,
@@ -31,34 +41,201 @@ impl<'a> Checker<'a> {
                 );
             }
         };
-        let Some(format) = tracepoint else {
-            return self.no_target(
+        match facts {
+            ProbeFacts::Tracepoint(format) => {
+                if !chain.members.is_empty() || chain.addr_of || chain.pretty > 0 {
+                    return self.no_target(
+                        span,
+                        format!("member access on '{name}' needs the tracepoint's BTF types, which this build does not read yet"),
+                        "read the field as a plain value",
+                    );
+                }
+                let PointKind::Tracepoint(tp) = kind else {
+                    return self.no_target(span, format!("'{name}' is not available here"), "");
+                };
+                match name {
+                    "$$name" => self.text(tp.name.clone(), span),
+                    "$$system" => self.text(tp.system.clone(), span),
+                    "$$vars" | "$$parms" => self.all_fields(format, span),
+                    _ => self.field(format, name.trim_start_matches('$'), span),
+                }
+            }
+            ProbeFacts::KernelFunction { sig, ret } => {
+                self.function_target(b, sig.as_ref(), *ret, name, chain, span)
+            }
+            ProbeFacts::UserFunction { ret } => {
+                self.register_target(Registers::Function { ret: *ret }, name, chain, span)
+            }
+            ProbeFacts::Mark {
+                provider,
+                name: mark,
+                args,
+            } => match name {
+                "$$name" => self.text(mark.clone(), span),
+                "$$provider" => self.text(provider.clone(), span),
+                "$$parms" | "$$vars" => {
+                    let values = (1..=*args)
+                        .map(|i| (format!("arg{i}"), ContextValue::MarkArg(i)))
+                        .collect();
+                    self.hex_listing(values, span)
+                }
+                _ => self.register_target(Registers::Mark { args: *args }, name, chain, span),
+            },
+            ProbeFacts::None => self.no_target(
                 span,
                 format!("target variable '{name}' is not available in this probe"),
                 "only probes on kernel or process events have target variables",
+            ),
+        }
+    }
+
+    /// `$param`, `$return`, `$$parms`, `$$return` of a kernel function, typed by BTF.
+    fn function_target(
+        &mut self,
+        b: &mut Body<'_>,
+        sig: Option<&FuncSig>,
+        ret: bool,
+        name: &str,
+        chain: &'a TargetChain,
+        span: Span,
+    ) -> hir::Expr {
+        let Some(sig) = sig else {
+            return self.no_target(
+                span,
+                format!("'{name}' is unknown: the kernel's BTF has no prototype for this function"),
+                "read arguments by position with the register helpers instead",
             );
         };
+        let Ok(types) = self.kernel.kernel_types() else {
+            return self.no_target(span, format!("'{name}' needs the kernel's BTF"), "");
+        };
+        match name {
+            "$$parms" | "$$vars" => {
+                let values = sig
+                    .params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, t))| scalar_type(types, *t).is_some())
+                    .map(|(i, (n, _))| (n.clone(), ContextValue::FunctionArg(i)))
+                    .collect();
+                return self.hex_listing(values, span);
+            }
+            "$$return" if ret => {
+                return self.hex_listing(vec![("return".into(), ContextValue::ReturnValue)], span);
+            }
+            _ => {}
+        }
+        let bare = name.trim_start_matches('$');
+        let (value, ty) = if bare == "return" && ret {
+            (ContextValue::ReturnValue, sig.ret)
+        } else if let Some(i) = sig.params.iter().position(|(n, _)| n == bare) {
+            (ContextValue::FunctionArg(i), sig.params[i].1)
+        } else {
+            let names: Vec<&str> = sig.params.iter().map(|(n, _)| n.as_str()).collect();
+            let similar = suggest::similar(bare, names.iter().copied());
+            let note = suggest::note(&similar)
+                .unwrap_or_else(|| format!("its parameters: ${}", names.join(", $")));
+            return self.no_target(
+                span,
+                format!("this function has no parameter '{bare}'"),
+                &note,
+            );
+        };
+        if scalar_type(types, ty).is_none() && chain.members.is_empty() {
+            return self.no_target(
+                span,
+                format!(
+                    "'{name}' is a {} passed by value, which rstap cannot read",
+                    types.spell(ty)
+                ),
+                "",
+            );
+        }
+        let start = self.context(value, Type::Long, span);
+        self.member_chain(b, types, start, ty, chain, name)
+    }
+
+    /// `$argN` (and `$return`) read from registers: user functions and marks.
+    fn register_target(
+        &mut self,
+        regs: Registers,
+        name: &str,
+        chain: &TargetChain,
+        span: Span,
+    ) -> hir::Expr {
         if !chain.members.is_empty() || chain.addr_of || chain.pretty > 0 {
             return self.no_target(
                 span,
-                format!("member access on '{name}' needs the tracepoint's BTF types, which this build does not read yet"),
-                "read the field as a plain value",
+                format!(
+                    "member access on '{name}' needs type information this probe does not have"
+                ),
+                "read memory with user_long(), user_int(), user_string() instead",
             );
         }
-        let PointKind::Tracepoint(tp) = kind else {
-            return self.no_target(span, format!("'{name}' is not available here"), "");
+        let bare = name.trim_start_matches('$');
+        let (limit, ret) = match regs {
+            // The x86-64 calling convention passes six arguments in registers.
+            Registers::Function { ret } => (6, ret),
+            Registers::Mark { args } => (args, false),
         };
-        match name {
-            "$$name" => {
-                let n = tp.name.clone();
-                self.text(n, span)
+        if bare == "return" && ret {
+            return self.context(ContextValue::ReturnValue, Type::Long, span);
+        }
+        match bare
+            .strip_prefix("arg")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) if (1..=limit).contains(&n) => {
+                let value = match regs {
+                    Registers::Function { .. } => ContextValue::FunctionArg(n - 1),
+                    Registers::Mark { .. } => ContextValue::MarkArg(n),
+                };
+                self.context(value, Type::Long, span)
             }
-            "$$system" => {
-                let s = tp.system.clone();
-                self.text(s, span)
+            _ => {
+                let and_return = if ret { " and $return" } else { "" };
+                self.no_target(
+                    span,
+                    format!("'{name}' is not available in this probe"),
+                    &format!("without DWARF this probe offers $arg1 to $arg{limit}{and_return}"),
+                )
             }
-            "$$vars" | "$$parms" => self.all_fields(format, span),
-            _ => self.field(format, name.trim_start_matches('$'), span),
+        }
+    }
+
+    fn context(&mut self, value: ContextValue, ty: Type, span: Span) -> hir::Expr {
+        let (id, var) = self.expr_var();
+        self.require(var, ty, span);
+        hir::Expr {
+            kind: ExprKind::Context(value),
+            ty: Type::Unknown,
+            id,
+            span,
+        }
+    }
+
+    /// `name=0x.. name=0x..` of context values, as `$$parms` prints them.
+    fn hex_listing(&mut self, values: Vec<(String, ContextValue)>, span: Span) -> hir::Expr {
+        let format = values
+            .iter()
+            .map(|(n, _)| format!("{n}=%#x"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let args = values
+            .into_iter()
+            .map(|(_, v)| self.context(v, Type::Long, span))
+            .collect();
+        let (id, var) = self.expr_var();
+        self.require(var, Type::String, span);
+        hir::Expr {
+            kind: ExprKind::Print {
+                kind: PrintKind::Sprintf,
+                format: Some(format),
+                args,
+            },
+            ty: Type::Unknown,
+            id,
+            span,
         }
     }
 
