@@ -145,6 +145,19 @@ impl<'a> Checker<'a> {
                 self.typed(ExprKind::Num(i64::from(written)), Type::Long, span)
             }
             ast::ExprKind::Entry(inner) => self.entry(b, inner, span),
+            ast::ExprKind::Cast {
+                expr,
+                ty,
+                module,
+                chain,
+            } => {
+                let addr = self.value(b, expr);
+                self.require(var_of(&addr), Type::Long, expr.span);
+                let module = module.as_ref().map(|m| m.node.as_str());
+                let mut e = self.cast(b, addr, &ty.node, module, chain);
+                e.span = span;
+                e
+            }
             ast::ExprKind::Embedded(_) => {
                 self.error(
                     Diag::new(

@@ -38,7 +38,67 @@ impl<'a> Checker<'a> {
         chain: &'a TargetChain,
         what: &str,
     ) -> hir::Expr {
-        let span = value.span;
+        self.walk_chain(b, types, At::Value(value, ty), chain, what)
+    }
+
+    /// `@cast(addr, "type"[, "module"])` and its member chain: `addr` points to a
+    /// kernel object of the named type.
+    pub(super) fn cast(
+        &mut self,
+        b: &mut Body<'_>,
+        addr: hir::Expr,
+        ty: &str,
+        module: Option<&str>,
+        chain: &'a TargetChain,
+    ) -> hir::Expr {
+        let span = addr.span;
+        let kernel_module = module.is_none_or(|m| {
+            m.split(':').any(|part| {
+                part.split('<')
+                    .next()
+                    .is_some_and(|k| k.is_empty() || k == "kernel")
+            })
+        });
+        if !kernel_module {
+            return self.member_error(
+                span,
+                format!("@cast to a type of \"{}\" needs its DWARF; rstap knows only the kernel's BTF types", module.unwrap_or("")),
+                "cast to a kernel type: @cast(p, \"task_struct\")",
+            );
+        }
+        let Ok(types) = self.kernel.kernel_types() else {
+            return self.member_error(span, "@cast needs the kernel's BTF".into(), "");
+        };
+        let Some(target) = types.struct_named(ty).or_else(|| types.typedef_named(ty)) else {
+            return self.member_error(
+                span,
+                format!("the kernel's BTF has no type named '{ty}'"),
+                "name a struct, union or typedef of the kernel: \"task_struct\", \"struct sk_buff\"",
+            );
+        };
+        if chain.members.is_empty() && !chain.addr_of {
+            return addr;
+        }
+        let at = At::Object {
+            addr,
+            ty: target,
+            bits: None,
+        };
+        self.walk_chain(b, types, at, chain, &format!("@cast(..., \"{ty}\")"))
+    }
+
+    fn walk_chain(
+        &mut self,
+        b: &mut Body<'_>,
+        types: &TypeGraph,
+        mut at: At,
+        chain: &'a TargetChain,
+        what: &str,
+    ) -> hir::Expr {
+        let span = match &at {
+            At::Value(v, _) => v.span,
+            At::Object { addr, .. } => addr.span,
+        };
         if chain.pretty > 0 {
             return self.member_error(
                 span,
@@ -46,7 +106,6 @@ impl<'a> Checker<'a> {
                 "print the members you need with printf",
             );
         }
-        let mut at = At::Value(value, ty);
         let mut spelled = what.to_string();
         for m in &chain.members {
             let next = match m {
