@@ -6,7 +6,7 @@ use super::code::Code;
 use super::types::Var;
 use super::{Checker, suggest, var_of};
 use crate::builtins;
-use crate::hir::{self, ExprKind, LocalId, PointKind, Type};
+use crate::hir::{self, ExprKind, FunctionId, LocalId, PointKind, Type};
 use rstap_grammar::ast::{self, AssignOp, BinOp};
 use rstap_grammar::{Diag, Span};
 
@@ -303,6 +303,50 @@ impl<'a> Checker<'a> {
         self.typed(kind, result, span)
     }
 
+    /// Links the definitions of arity `arity` among `candidates` in priority
+    /// order (`:PRIO`, default 0 for the script and 1 for tapsets), as far as
+    /// `next` can reach: each is linked only if the one before it can execute
+    /// `next`. They share one signature. The first to run, if any.
+    fn overloads(
+        &mut self,
+        candidates: &[super::Decl<'a, ast::Function>],
+        arity: usize,
+    ) -> Option<FunctionId> {
+        let mut same: Vec<_> = candidates
+            .iter()
+            .filter(|d| d.ast.params.len() == arity)
+            .copied()
+            .collect();
+        same.sort_by_key(|d| {
+            d.ast
+                .priority
+                .as_ref()
+                .map_or(i64::from(d.tapset), |p| p.node)
+        });
+        let reachable = same
+            .iter()
+            .position(|d| !has_next(d.ast))
+            .map_or(same.len(), |last| last + 1);
+        let ids: Vec<FunctionId> = same
+            .into_iter()
+            .take(reachable)
+            .map(|d| self.link_function(d))
+            .collect();
+        for pair in ids.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            self.functions[a.index()].0.next = Some(b);
+            let (va, vb) = (
+                self.functions[a.index()].1.clone(),
+                self.functions[b.index()].1.clone(),
+            );
+            self.unify(va.ret, vb.ret);
+            for (pa, pb) in va.params.iter().zip(&vb.params) {
+                self.unify(*pa, *pb);
+            }
+        }
+        ids.first().copied()
+    }
+
     pub(super) fn call(
         &mut self,
         b: &mut Body<'_>,
@@ -312,8 +356,7 @@ impl<'a> Checker<'a> {
     ) -> hir::Expr {
         let lowered: Vec<hir::Expr> = args.iter().map(|a| self.value(b, a)).collect();
         let candidates = self.decls.functions(&name.node, b.file);
-        if let Some(decl) = candidates.iter().find(|d| d.ast.params.len() == args.len()) {
-            let id = self.link_function(*decl);
+        if let Some(id) = self.overloads(&candidates, args.len()) {
             let vars = self.functions[id.index()].1.clone();
             for (a, p) in lowered.iter().zip(&vars.params) {
                 self.unify(var_of(a), *p);
@@ -429,6 +472,23 @@ impl<'a> Checker<'a> {
         let v = var_of(&x);
         self.like(ExprKind::Entry(Box::new(x)), v, span)
     }
+}
+
+/// Whether a function's body contains `next` (passing control to the next overload).
+fn has_next(f: &ast::Function) -> bool {
+    struct Finder(bool);
+    impl rstap_grammar::visit::Visitor for Finder {
+        fn stmt(&mut self, s: &ast::Stmt) {
+            self.0 |= matches!(s.node, ast::StmtKind::Next);
+            rstap_grammar::visit::walk_stmt(self, s);
+        }
+    }
+    let ast::FunctionBody::Script(body) = &f.body else {
+        return false;
+    };
+    let mut finder = Finder(false);
+    rstap_grammar::visit::Visitor::block(&mut finder, body);
+    finder.0
 }
 
 /// Whether a block assigns the variable `name` (for `@probewrite`).

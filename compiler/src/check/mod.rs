@@ -401,6 +401,18 @@ impl<'a> Checker<'a> {
             elide::program(&mut functions, &mut probes, &mut self.diags);
         }
         let uses = uses::collect(globals.len(), &functions, &mut probes);
+        for ((g, &w), &r) in globals.iter().zip(&written).zip(&uses.read) {
+            if r && !w && !g.tapset {
+                self.warn(
+                    Diag::new(
+                        Code::E0209,
+                        g.span,
+                        format!("never-assigned global variable '{}'", g.name),
+                    )
+                    .with_label("read, but nothing assigns it: it stays 0 or \"\""),
+                );
+            }
+        }
         probes.extend(display::unread_globals(
             &globals,
             &written,
