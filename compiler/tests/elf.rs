@@ -101,6 +101,10 @@ fn system_binaries_parse() {
         };
         let bin = elf::parse(path, &bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(bin.path, path);
+        // The caller's buffer need not be aligned.
+        let mut shifted = vec![0];
+        shifted.extend(&bytes);
+        assert_eq!(elf::parse(path, &shifted[1..]), Ok(bin), "{path} at an odd address");
     }
 }
 
