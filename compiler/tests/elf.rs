@@ -104,7 +104,11 @@ fn system_binaries_parse() {
         // The caller's buffer need not be aligned.
         let mut shifted = vec![0];
         shifted.extend(&bytes);
-        assert_eq!(elf::parse(path, &shifted[1..]), Ok(bin), "{path} at an odd address");
+        assert_eq!(
+            elf::parse(path, &shifted[1..]),
+            Ok(bin),
+            "{path} at an odd address"
+        );
     }
 }
 
