@@ -11,7 +11,8 @@
 //! and reference (bad input is an `Err`, never a panic) and reads both byte
 //! orders. Measured on the 6.18 test VM in a release build: the 5.5 MB vmlinux
 //! BTF (126,586 types) becomes a graph with its name indexes in 30 ms (best of
-//! 10 runs).
+//! 10 runs); btf-rs 2.0.0 takes 58 ms on the same blob just to index it
+//! (`Btf::from_bytes` plus one lookup), before any type is decoded.
 //!
 //! Layout reference: the kernel's Documentation/bpf/btf.rst.
 

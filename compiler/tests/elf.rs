@@ -1,40 +1,22 @@
 //! User binaries: function symbols, SDT notes and their file offsets, read from a
 //! program the system's C compiler builds from `fixtures/elf/usdt.c`.
 
+mod support;
+
 use object::{Object, ObjectSection};
 use rstap_compiler::elf::{self, Binary, UsdtArg, UsdtLoc, parse_usdt_args};
-use std::path::PathBuf;
-use std::process::Command;
+use rstap_compiler::kernel::KernelInfo;
+use std::sync::Arc;
+use support::FixtureKernel;
 
-/// Builds `usdt.c` with `flags`; `None` (after saying why) where there is no C
-/// compiler or no <sys/sdt.h>, unless CI requires the test to run.
-fn build(name: &str, flags: &[&str]) -> Option<(Binary, Vec<u8>)> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/elf/usdt.c");
-    let dir = std::env::temp_dir().join(format!("rstap-elf-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
-    let out = dir.join(name);
-    let built = Command::new("cc")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .output();
-    match built {
-        Ok(o) if o.status.success() => {}
-        other => {
-            let why = format!(
-                "cannot build the SDT test program (needs cc and systemtap-sdt-dev): {other:?}"
-            );
-            if std::env::var("RSTAP_REQUIRE_KERNEL_TESTS").is_ok_and(|v| v == "1") {
-                panic!("required test cannot run: {why}");
-            }
-            println!("skipped: {why}");
-            return None;
-        }
-    }
+/// The program built with `flags`, read through the fixture kernel.
+fn build(name: &str, flags: &[&str]) -> Option<(Arc<Binary>, Vec<u8>)> {
+    let out = support::usdt_program(name, flags)?;
     let bytes = std::fs::read(&out).unwrap_or_else(|e| panic!("cannot read {out:?}: {e}"));
     let path = out.display().to_string();
-    let bin = elf::parse(&path, &bytes).unwrap_or_else(|e| panic!("{path} does not parse: {e}"));
+    let bin = FixtureKernel::new()
+        .user_binary(&path)
+        .unwrap_or_else(|e| panic!("{path} does not parse: {e}"));
     Some((bin, bytes))
 }
 
@@ -119,6 +101,14 @@ fn system_binaries_parse() {
         };
         let bin = elf::parse(path, &bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(bin.path, path);
+        // The caller's buffer need not be aligned.
+        let mut shifted = vec![0];
+        shifted.extend(&bytes);
+        assert_eq!(
+            elf::parse(path, &shifted[1..]),
+            Ok(bin),
+            "{path} at an odd address"
+        );
     }
 }
 

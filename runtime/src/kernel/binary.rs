@@ -16,10 +16,13 @@ pub fn resolve(path: &str) -> Result<PathBuf, KernelError> {
         PathBuf::from(path)
     } else {
         let search = std::env::var("PATH").unwrap_or_default();
-        let tried: Vec<PathBuf> = search
-            .split(':')
-            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(path))
-            .collect();
+        let mut tried: Vec<PathBuf> = Vec::new();
+        for dir in search.split(':') {
+            let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(path);
+            if !tried.contains(&candidate) {
+                tried.push(candidate);
+            }
+        }
         match tried.iter().find(|p| is_executable(p)) {
             Some(p) => p.clone(),
             None => {
