@@ -2,6 +2,8 @@
 //! program the system's C compiler builds from `fixtures/elf/usdt.c`.
 
 mod support;
+#[path = "support/usdt.rs"]
+mod usdt;
 
 use object::{Object, ObjectSection};
 use rstap_compiler::elf::{self, Binary, UsdtArg, UsdtLoc, parse_usdt_args};
@@ -11,7 +13,7 @@ use support::FixtureKernel;
 
 /// The program built with `flags`, read through the fixture kernel.
 fn build(name: &str, flags: &[&str]) -> Option<(Arc<Binary>, Vec<u8>)> {
-    let out = support::usdt_program(name, flags)?;
+    let out = usdt::usdt_program(name, flags)?;
     let bytes = std::fs::read(&out).unwrap_or_else(|e| panic!("cannot read {out:?}: {e}"));
     let path = out.display().to_string();
     let bin = FixtureKernel::new()

@@ -2,6 +2,8 @@
 //! families this build cannot list yet.
 
 mod support;
+#[path = "support/usdt.rs"]
+mod usdt;
 
 use rstap_compiler::listing::{ListError, list};
 use rstap_grammar::ast::Item;
@@ -152,7 +154,7 @@ fn selecting_functions_by_source_file_is_refused() {
 
 #[test]
 fn process_functions_and_marks() {
-    let Some(prog) = support::usdt_program("listing", &["-O2"]) else {
+    let Some(prog) = usdt::usdt_program("listing", &["-O2"]) else {
         return;
     };
     let path = prog.display().to_string();

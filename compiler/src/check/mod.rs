@@ -14,6 +14,7 @@ mod elide;
 mod expr;
 mod families;
 mod library;
+mod list;
 mod members;
 mod points;
 mod print;
@@ -24,6 +25,7 @@ mod uses;
 
 pub use code::Code;
 pub use library::Library;
+pub use list::list_aliases;
 
 use crate::hir::{self, FunctionId, GlobalId, Program, Type};
 use crate::kernel::KernelInfo;

@@ -487,7 +487,10 @@ impl<'a> Checker<'a> {
 
 /// Whether an alias named `name` matches the start of `point`: the components
 /// left over (a suffix to append to the alias's points), or `None`.
-fn alias_match<'p>(name: &[Component], point: &'p [Component]) -> Option<&'p [Component]> {
+pub(super) fn alias_match<'p>(
+    name: &[Component],
+    point: &'p [Component],
+) -> Option<&'p [Component]> {
     if point.len() < name.len() {
         return None;
     }
