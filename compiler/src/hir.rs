@@ -438,6 +438,13 @@ pub enum ExprKind {
         /// In the traced process's memory rather than the kernel's.
         user: bool,
     },
+    /// The NUL-terminated string of at most `len` bytes at an address (a
+    /// `char[N]` member). A fault is a runtime error.
+    LoadString {
+        addr: Box<Expr>,
+        len: u32,
+        user: bool,
+    },
 }
 
 macro_rules! walkers {
@@ -539,7 +546,8 @@ macro_rules! walkers {
                 | ExprKind::Stat { of: expr, .. }
                 | ExprKind::Hist { of: expr, .. }
                 | ExprKind::Entry(expr)
-                | ExprKind::Load { addr: expr, .. } => $expr(expr, f),
+                | ExprKind::Load { addr: expr, .. }
+                | ExprKind::LoadString { addr: expr, .. } => $expr(expr, f),
                 ExprKind::Binary { left, right, .. } => {
                     $expr(left, f);
                     $expr(right, f);

@@ -154,9 +154,7 @@ impl<'a> Checker<'a> {
                 let addr = self.value(b, expr);
                 self.require(var_of(&addr), Type::Long, expr.span);
                 let module = module.as_ref().map(|m| m.node.as_str());
-                let mut e = self.cast(b, addr, &ty.node, module, chain);
-                e.span = span;
-                e
+                self.cast(b, addr, &ty.node, module, chain, span)
             }
             ast::ExprKind::Embedded(_) => {
                 self.error(

@@ -9,7 +9,6 @@ use super::body::Body;
 use super::code::Code;
 use super::types::Var;
 use super::var_of;
-use crate::builtins::Builtin;
 use crate::ctype::{CType, TypeGraph, TypeId};
 use crate::hir::{self, ExprKind, Type};
 use rstap_grammar::ast::{BinOp, Member, TargetChain};
@@ -50,8 +49,8 @@ impl<'a> Checker<'a> {
         ty: &str,
         module: Option<&str>,
         chain: &'a TargetChain,
+        span: Span,
     ) -> hir::Expr {
-        let span = addr.span;
         let kernel_module = module.is_none_or(|m| {
             m.split(':').any(|part| {
                 part.split('<')
@@ -79,6 +78,7 @@ impl<'a> Checker<'a> {
         if chain.members.is_empty() && !chain.addr_of {
             return addr;
         }
+        let addr = hir::Expr { span, ..addr };
         let at = At::Object {
             addr,
             ty: target,
@@ -280,13 +280,15 @@ impl<'a> Checker<'a> {
                 }
             }
             CType::Ptr(_) => self.load(addr, 8, false, span),
-            CType::Array { elem, .. } if is_char(types, *elem) => {
+            CType::Array { elem, len } if is_char(types, *elem) => {
+                let len = *len;
                 let (id, var) = self.expr_var();
                 self.require(var, Type::String, span);
                 hir::Expr {
-                    kind: ExprKind::Builtin {
-                        func: Builtin::KernelString,
-                        args: vec![addr],
+                    kind: ExprKind::LoadString {
+                        addr: Box::new(addr),
+                        len,
+                        user: false,
                     },
                     ty: Type::Unknown,
                     id,

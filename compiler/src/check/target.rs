@@ -128,6 +128,12 @@ impl<'a> Checker<'a> {
         let bare = name.trim_start_matches('$');
         let (value, ty) = if bare == "return" && ret {
             (ContextValue::ReturnValue, sig.ret)
+        } else if bare == "return" {
+            return self.no_target(
+                span,
+                "$return is only available in .return probes".into(),
+                "probe kernel.function(\"NAME\").return to see the return value",
+            );
         } else if let Some(i) = sig.params.iter().position(|(n, _)| n == bare) {
             (ContextValue::FunctionArg(i), sig.params[i].1)
         } else {
