@@ -73,3 +73,32 @@ pub fn fixture_flags(text: &str) -> (Vec<String>, bool) {
     }
     (args, guru)
 }
+
+fn tracefs_readable() -> bool {
+    [
+        "/sys/kernel/tracing/available_events",
+        "/sys/kernel/debug/tracing/available_events",
+    ]
+    .iter()
+    .any(|p| std::fs::read_to_string(p).is_ok())
+        || std::fs::metadata("/sys/kernel/tracing").is_ok_and(|_| is_root())
+}
+
+/// True when the kernel tests can run; otherwise reports the skip (or fails in CI).
+pub fn tracefs_or_skip() -> bool {
+    let ok = tracefs_readable();
+    if !ok {
+        skip_or_fail("tracefs is not readable here (needs root)");
+    }
+    ok
+}
+
+/// rstap mounts tracefs itself, but only root may.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
