@@ -84,8 +84,11 @@ builtins! {
     TextStr "text_str" (input: String) -> String;
     TextStrn "text_strn" (input: String, len: Long, quoted: Long) -> String;
     UserString "user_string" (addr: Long) -> String;
+    UserStringOr "user_string" (addr: Long, err_msg: String) -> String;
     UserStringN "user_string_n" (addr: Long, n: Long) -> String;
+    UserStringNOr "user_string_n" (addr: Long, n: Long, err_msg: String) -> String;
     KernelString "kernel_string" (addr: Long) -> String;
+    KernelStringOr "kernel_string" (addr: Long, err_msg: String) -> String;
     KernelStringN "kernel_string_n" (addr: Long, n: Long) -> String;
     UserLong "user_long" (addr: Long) -> Long;
     UserInt "user_int" (addr: Long) -> Long;
@@ -108,6 +111,8 @@ builtins! {
     Usymname "usymname" (addr: Long) -> String;
     Usymdata "usymdata" (addr: Long) -> String;
     ErrnoStr "errno_str" (err: Long) -> String;
+    Matched "matched" (n: Long) -> String;
+    Ngroups "ngroups" () -> Long;
     UserMode "user_mode" () -> Long;
     NumOnlineCpus "num_online_cpus" () -> Long;
 }

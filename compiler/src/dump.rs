@@ -28,8 +28,8 @@ pub fn elaboration(p: &Program) -> String {
     let mut functions: Vec<_> = p
         .functions
         .iter()
-        .map(|f| (f.name.as_str(), Some(f)))
-        .chain(p.builtins.iter().map(|b| (b.name(), None)))
+        .map(|f| (f.name.as_str(), Listed::Script(f)))
+        .chain(p.builtins.iter().map(|b| (b.name(), Listed::Builtin(*b))))
         .collect();
     functions.sort_by(|a, b| a.0.cmp(b.0));
     if !functions.is_empty() {
@@ -37,15 +37,16 @@ pub fn elaboration(p: &Program) -> String {
     }
     for (name, f) in functions {
         match f {
-            Some(f) => {
+            Listed::Script(f) => {
                 let params: Vec<String> = f.params().iter().map(local).collect();
                 let _ = writeln!(out, "{name}:{} ({})", f.ret, params.join(", "));
                 locals(&mut out, &f.locals[f.params..], &[]);
             }
-            None => {
-                if let Some((ret, params)) = builtin_signature(name) {
-                    let _ = writeln!(out, "{name}:{ret} ({params})");
-                }
+            Listed::Builtin(b) => {
+                let sig = b.signature();
+                let params: Vec<String> =
+                    sig.params.iter().map(|(n, t)| format!("{n}:{t}")).collect();
+                let _ = writeln!(out, "{name}:{} ({})", sig.ret, params.join(", "));
             }
         }
     }
@@ -70,6 +71,12 @@ pub fn elaboration(p: &Program) -> String {
     out
 }
 
+/// A function in the listing: the script's or tapsets', or a built-in.
+enum Listed<'p> {
+    Script(&'p crate::hir::Function),
+    Builtin(crate::builtins::Builtin),
+}
+
 fn local(l: &Local) -> String {
     format!("{}:{}", l.name, l.ty)
 }
@@ -85,14 +92,4 @@ fn locals(out: &mut String, locals: &[Local], extra: &[String]) {
     for e in extra {
         let _ = writeln!(out, "  {e}");
     }
-}
-
-/// A built-in's return type and parameter list as `-p2` prints them.
-fn builtin_signature(name: &str) -> Option<(crate::hir::Type, String)> {
-    (0..8).find_map(|arity| {
-        crate::builtins::lookup(name, arity).map(|s| {
-            let params: Vec<String> = s.params.iter().map(|(n, t)| format!("{n}:{t}")).collect();
-            (s.ret, params.join(", "))
-        })
-    })
 }

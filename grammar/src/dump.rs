@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 /// The whole dump of one file, `name` as the user gave it (`<input>` for `-e`).
 pub fn dump(file: &File, name: &str) -> String {
-    let mut p = Printer { out: String::new() };
+    let mut p = Printer::new();
     p.out.push_str("# parse tree dump\n");
     let _ = writeln!(p.out, "# file {name}");
     for item in &file.items {
@@ -43,14 +43,35 @@ pub fn dump(file: &File, name: &str) -> String {
 /// Probe points as stap prints them, joined by `sep` (`,` in a probe, `, ` in an
 /// alias), with `!`/`?` and any `if` condition.
 pub fn points_text(points: &[ProbePoint], sep: &str) -> String {
-    let mut p = Printer { out: String::new() };
+    let mut p = Printer::new();
+    p.points(points, sep);
+    p.out
+}
+
+/// [`points_text`] with variables in conditions renamed by `rename` where it answers.
+pub fn points_text_renamed(points: &[ProbePoint], sep: &str, rename: Rename) -> String {
+    let mut p = Printer {
+        out: String::new(),
+        rename: Some(rename),
+    };
     p.points(points, sep);
     p.out
 }
 
 /// An expression as `-p1` prints it (fully parenthesized).
 pub fn expr_text(e: &Expr) -> String {
-    let mut p = Printer { out: String::new() };
+    let mut p = Printer::new();
+    p.expr(e);
+    p.out
+}
+
+/// An expression as `-p1` prints it, with variables renamed by `rename` where it
+/// answers.
+pub fn expr_text_renamed(e: &Expr, rename: Rename) -> String {
+    let mut p = Printer {
+        out: String::new(),
+        rename: Some(rename),
+    };
     p.expr(e);
     p.out
 }
@@ -89,11 +110,23 @@ pub fn quote_format(stored: &str) -> String {
     s
 }
 
+/// How variable names are printed: as written, or renamed (stap's `-p2` shows
+/// globals in probe conditions as `__global_NAME`).
+pub type Rename = Box<dyn Fn(&str) -> Option<String>>;
+
 struct Printer {
     out: String,
+    rename: Option<Rename>,
 }
 
 impl Printer {
+    fn new() -> Printer {
+        Printer {
+            out: String::new(),
+            rename: None,
+        }
+    }
+
     fn global(&mut self, g: &Global) {
         let _ = write!(self.out, "global {}", g.name.node);
         if g.wrap {
@@ -396,7 +429,10 @@ impl Printer {
                 let _ = write!(self.out, "{n}");
             }
             ExprKind::Str(s) => self.out.push_str(&quote(s)),
-            ExprKind::Var(name) => self.out.push_str(name),
+            ExprKind::Var(name) => match self.rename.as_ref().and_then(|r| r(name)) {
+                Some(renamed) => self.out.push_str(&renamed),
+                None => self.out.push_str(name),
+            },
             ExprKind::Index { base, indexes } => {
                 self.indexable(base);
                 self.index_list(indexes);

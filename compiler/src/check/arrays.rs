@@ -1,7 +1,7 @@
 //! Global arrays and statistics: arity, key columns, indexing, `in`,
 //! histograms, assignable places, and writes during `foreach`.
 
-use super::body::{Body, Name};
+use super::body::{Body, Name, Owner};
 use super::code::Code;
 use super::types::Var;
 use super::{Checker, var_of};
@@ -48,22 +48,26 @@ impl<'a> Checker<'a> {
         name: &ast::Ident,
         arity: usize,
     ) -> Option<GlobalId> {
-        let g = match self.name(b, &name.node, name.span) {
-            Name::Global(g) => g,
-            Name::Local(_) => {
-                // `name` became a local by this very lookup or an earlier use.
-                self.error(
-                    Diag::new(
-                        Code::E0203,
-                        name.span,
-                        format!(
-                            "unresolved arity-{arity} global array '{}': missing global declaration?",
-                            name.node
-                        ),
-                    )
-                    .with_label("arrays must be declared with `global`")
-                    .with_note(format!("add `global {}` at the top level", name.node)),
+        // An array is never a local: look the name up without making one.
+        let global = match b.names.get(name.node.as_str()) {
+            Some(_) => None,
+            None => self.decls.global(&name.node, b.file),
+        };
+        let g = match global {
+            Some(decl) => self.link_global(decl),
+            None => {
+                let msg = format!(
+                    "unresolved arity-{arity} global array '{}': missing global declaration?",
+                    name.node
                 );
+                // Once per array is enough.
+                if !self.diags.iter().any(|d| d.message == msg) {
+                    self.error(
+                        Diag::new(Code::E0203, name.span, msg)
+                            .with_label("arrays must be declared with `global`")
+                            .with_note(format!("add `global {}` at the top level", name.node)),
+                    );
+                }
                 return None;
             }
         };
@@ -307,6 +311,12 @@ impl<'a> Checker<'a> {
     /// Records a write of `g`, refusing one inside a `foreach` over it.
     pub(super) fn written(&mut self, b: &mut Body<'_>, g: GlobalId, span: Span) {
         self.globals[g.index()].1.written = true;
+        if let Owner::Function { id, .. } = b.owner {
+            let writes = &mut self.functions[id.index()].1.writes;
+            if !writes.contains(&g) {
+                writes.push(g);
+            }
+        }
         if b.iterating.contains(&g) {
             let name = self.globals[g.index()].0.name.clone();
             self.error(

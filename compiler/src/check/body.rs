@@ -21,6 +21,7 @@ pub(super) enum Owner<'d> {
         user_body: &'d ast::Block,
     },
     Function {
+        id: FunctionId,
         ret: Var,
     },
 }
@@ -37,8 +38,6 @@ pub(super) struct Body<'d> {
     pub first_read: Vec<Option<Span>>,
     /// Arrays walked by the `foreach` loops around the current statement.
     pub iterating: Vec<GlobalId>,
-    /// Values whose type must end up a plain long or string (checked at the end).
-    pub value_uses: Vec<(Var, Span, Option<String>)>,
 }
 
 impl<'d> Body<'d> {
@@ -52,7 +51,6 @@ impl<'d> Body<'d> {
             assigned: Vec::new(),
             first_read: Vec::new(),
             iterating: Vec::new(),
-            value_uses: Vec::new(),
         }
     }
 
@@ -155,7 +153,7 @@ impl<'a> Checker<'a> {
     pub(super) fn function_body(&mut self, id: FunctionId, decl: Decl<'a, ast::Function>) {
         let f = decl.ast;
         let vars = self.functions[id.index()].1.clone();
-        let mut body = Body::new(decl.file, Owner::Function { ret: vars.ret });
+        let mut body = Body::new(decl.file, Owner::Function { id, ret: vars.ret });
         for (p, &v) in f.params.iter().zip(&vars.params) {
             let l = body.add_local(&p.name.node, v, p.name.span);
             body.set_assigned(l);
@@ -196,8 +194,6 @@ impl<'a> Checker<'a> {
                 .with_label("read here, but nothing assigns it"),
             );
         }
-        let uses = std::mem::take(&mut body.value_uses);
-        self.value_uses.extend(uses);
         std::mem::take(&mut body.locals)
     }
 
@@ -275,11 +271,14 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn return_stmt(&mut self, b: &mut Body<'_>, e: Option<&'a ast::Expr>) -> StmtKind {
-        let Owner::Function { ret } = b.owner else {
+        let Owner::Function { ret, .. } = b.owner else {
             // The parser rejects `return` in probes; an alias body cannot hold one either.
             return StmtKind::Return(None);
         };
         let value = e.map(|e| {
+            if let Owner::Function { id, .. } = b.owner {
+                self.functions[id.index()].1.returns_value = true;
+            }
             let v = self.value(b, e);
             self.unify(ret, var_of(&v));
             v

@@ -16,11 +16,11 @@ impl<'a> Checker<'a> {
     pub(super) fn value(&mut self, b: &mut Body<'_>, e: &'a ast::Expr) -> hir::Expr {
         let v = self.expr(b, e);
         let call = match &v.kind {
-            ExprKind::Call { func, .. } => Some(self.functions[func.index()].0.name.clone()),
-            ExprKind::Builtin { func, .. } => Some(func.name().to_string()),
+            ExprKind::Call { func, .. } => Some(super::Callee::Script(*func)),
+            ExprKind::Builtin { func, .. } => Some(super::Callee::Builtin(*func)),
             _ => None,
         };
-        b.value_uses.push((var_of(&v), e.span, call));
+        self.value_uses.push((var_of(&v), e.span, call));
         v
     }
 
@@ -355,6 +355,13 @@ impl<'a> Checker<'a> {
         let lowered: Vec<hir::Expr> = args.iter().map(|a| self.value(b, a)).collect();
         let candidates = self.decls.functions(&name.node, b.file);
         if let Some(id) = self.overloads(&candidates, args.len()) {
+            if let Owner::Function { id: caller, .. } = b.owner {
+                self.functions[caller.index()].1.calls.push(id);
+            }
+            if !b.iterating.is_empty() {
+                self.foreach_calls
+                    .push((id, name.span, b.iterating.clone()));
+            }
             let vars = self.functions[id.index()].1.clone();
             for (a, p) in lowered.iter().zip(&vars.params) {
                 self.unify(var_of(a), *p);
@@ -375,16 +382,8 @@ impl<'a> Checker<'a> {
             };
             return self.typed(kind, sig.ret, span);
         }
-        let arities: Vec<usize> = candidates
-            .iter()
-            .map(|d| d.ast.params.len())
-            .chain(
-                builtins::names()
-                    .filter(|n| *n == name.node)
-                    .filter_map(|n| builtins::lookup(n, 0).map(|s| s.params.len())),
-            )
-            .collect();
-        if arities.is_empty() && !builtins::names().any(|n| n == name.node) {
+        let known = !candidates.is_empty() || builtins::names().any(|n| n == name.node);
+        if !known {
             let known: Vec<String> = self
                 .decls
                 .functions

@@ -70,6 +70,7 @@ pub fn check(
         probe_vars: Vec::new(),
         value_uses: Vec::new(),
         script_file: script.file,
+        foreach_calls: Vec::new(),
     };
     c.duplicate_globals(script);
     for item in &script.items {
@@ -191,6 +192,18 @@ struct FunctionVars {
     ret: Var,
     /// Every local, parameters first.
     locals: Vec<Var>,
+    /// Globals the body writes itself, and the functions it calls.
+    writes: Vec<GlobalId>,
+    calls: Vec<FunctionId>,
+    /// The body has a `return EXPR`.
+    returns_value: bool,
+}
+
+/// What a call expression calls.
+#[derive(Clone, Copy, Debug)]
+enum Callee {
+    Script(FunctionId),
+    Builtin(crate::builtins::Builtin),
 }
 
 struct Checker<'a> {
@@ -208,8 +221,10 @@ struct Checker<'a> {
     /// The type variables of each probe's locals.
     probe_vars: Vec<Vec<Var>>,
     /// Values used by the script, to check they are plain values.
-    value_uses: Vec<(Var, Span, Option<String>)>,
+    value_uses: Vec<(Var, Span, Option<Callee>)>,
     script_file: FileId,
+    /// Calls made inside `foreach` loops, with the arrays being walked.
+    foreach_calls: Vec<(FunctionId, Span, Vec<GlobalId>)>,
 }
 
 impl<'a> Checker<'a> {
@@ -359,6 +374,9 @@ impl<'a> Checker<'a> {
                 params,
                 ret,
                 locals: Vec::new(),
+                writes: Vec::new(),
+                calls: Vec::new(),
+                returns_value: false,
             },
         ));
         self.function_ids.insert(key, id);
@@ -369,6 +387,7 @@ impl<'a> Checker<'a> {
     /// Applies the solved types and reports what stayed undecided.
     fn finish(mut self, opts: &Options) -> Result<Checked, Diagnostics> {
         self.check_value_uses();
+        self.check_foreach_calls();
         let mut globals = Vec::with_capacity(self.globals.len());
         let mut written = Vec::with_capacity(self.globals.len());
         for (mut g, vars) in std::mem::take(&mut self.globals) {
@@ -474,10 +493,52 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A function called inside `foreach` must not write, itself or through the
+    /// functions it calls, an array being walked.
+    fn check_foreach_calls(&mut self) {
+        for (callee, span, walked) in std::mem::take(&mut self.foreach_calls) {
+            let mut seen = vec![false; self.functions.len()];
+            let mut stack = vec![callee];
+            while let Some(f) = stack.pop() {
+                if std::mem::replace(&mut seen[f.index()], true) {
+                    continue;
+                }
+                let vars = &self.functions[f.index()].1;
+                if let Some(g) = vars.writes.iter().find(|g| walked.contains(g)) {
+                    let array = self.globals[g.index()].0.name.clone();
+                    let func = self.functions[callee.index()].0.name.clone();
+                    self.error(
+                        Diag::new(
+                            Code::E0207,
+                            span,
+                            format!("function call modifies '{array}' during 'foreach' iteration"),
+                        )
+                        .with_label(format!("'{func}' writes '{array}'"))
+                        .with_note(
+                            "collect the changes in another array and apply them after the loop",
+                        ),
+                    );
+                    break;
+                }
+                stack.extend(vars.calls.iter().copied());
+            }
+        }
+    }
+
     /// Values the script uses must exist and be plain longs or strings.
     fn check_value_uses(&mut self) {
         for (v, span, call) in std::mem::take(&mut self.value_uses) {
-            match (self.solver.get(v), call) {
+            let void = match call {
+                Some(Callee::Script(f)) => {
+                    let (func, vars) = &self.functions[f.index()];
+                    (!vars.returns_value).then(|| func.name.clone())
+                }
+                Some(Callee::Builtin(b)) => {
+                    (b.signature().ret == Type::Unknown).then(|| b.name().to_string())
+                }
+                None => None,
+            };
+            match (self.solver.get(v), void) {
                 (Type::Unknown, Some(name)) => self.error(
                     Diag::new(
                         Code::E0306,

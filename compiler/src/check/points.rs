@@ -10,7 +10,7 @@ use crate::hir::{PointKind, TimerUnit};
 use crate::kernel::TracepointId;
 use crate::tracepoint::TracepointFormat;
 use rstap_grammar::ast::{self, AliasKind, Component, Literal, ProbePoint};
-use rstap_grammar::dump::points_text;
+use rstap_grammar::dump::{expr_text_renamed, points_text_renamed};
 use rstap_grammar::facts::fnmatch;
 use rstap_grammar::{Diag, Span};
 
@@ -65,6 +65,8 @@ pub(super) struct Path<'a> {
     prologue: Vec<&'a ast::Block>,
     epilogue: Vec<&'a ast::Block>,
     condition: Option<&'a ast::Expr>,
+    /// `!` or `?` of the point being resolved, which its concrete points keep.
+    mark: &'static str,
     depth: usize,
     /// The user's point, for diagnostics.
     pub span: Span,
@@ -74,7 +76,7 @@ impl<'a> Checker<'a> {
     /// Resolves the points of one `probe` statement. Unresolvable points are
     /// reported (unless optional) and yield nothing.
     pub(super) fn resolve_points(&mut self, points: &'a [ProbePoint]) -> Vec<Derived<'a>> {
-        let origin = points_text(points, ",");
+        let origin = points_text_renamed(points, ",", self.global_renamer());
         let mut out = Vec::new();
         for p in points {
             let path = Path {
@@ -82,6 +84,7 @@ impl<'a> Checker<'a> {
                 prologue: Vec::new(),
                 epilogue: Vec::new(),
                 condition: p.condition.as_ref(),
+                mark: mark(p),
                 depth: 0,
                 span: p.span,
             };
@@ -209,7 +212,7 @@ impl<'a> Checker<'a> {
                         AliasKind::Prologue => " = ",
                         AliasKind::Epilogue => " += ",
                     },
-                    points_text(&alias.ast.points, ", ")
+                    points_text_renamed(&alias.ast.points, ", ", self.global_renamer())
                 );
                 let mut prologue = path.prologue.clone();
                 let mut epilogue = path.epilogue.clone();
@@ -225,6 +228,7 @@ impl<'a> Checker<'a> {
                     prologue,
                     epilogue,
                     condition: path.condition,
+                    mark: path.mark,
                     depth: path.depth + 1,
                     span: path.span,
                 };
@@ -237,6 +241,7 @@ impl<'a> Checker<'a> {
                         origin: inner.origin.clone(),
                         prologue: inner.prologue.clone(),
                         epilogue: inner.epilogue.clone(),
+                        mark: mark(target),
                         depth: inner.depth,
                         span: inner.span,
                     };
@@ -287,6 +292,13 @@ impl<'a> Checker<'a> {
         facts: ProbeFacts,
         path: &Path<'a>,
     ) -> Derived<'a> {
+        let mut name = format!("{name}{}", path.mark);
+        if let Some(c) = path.condition {
+            name.push_str(&format!(
+                " if ({})",
+                expr_text_renamed(c, self.global_renamer())
+            ));
+        }
         Derived {
             kind,
             name,
@@ -297,6 +309,13 @@ impl<'a> Checker<'a> {
             facts,
             span: path.span,
         }
+    }
+
+    /// Prints globals as stap's `-p2` does in probe conditions: `__global_NAME`.
+    fn global_renamer(&self) -> rstap_grammar::dump::Rename {
+        let globals: std::collections::HashSet<String> =
+            self.decls.globals.keys().map(|k| k.to_string()).collect();
+        Box::new(move |n: &str| globals.contains(n).then(|| format!("__global_{n}")))
     }
 
     /// A point of a family (or form) rstap does not support: why, in one sentence.
@@ -380,12 +399,13 @@ impl<'a> Checker<'a> {
             [] => 0,
             [r] if r.name == "randomize" && kind != TimerUnit::Hz => {
                 let m = self.number(r)?;
-                if m < 0 || m >= n {
+                // stap bounds the spread only for jiffies; hrtimers clamp it.
+                if m < 0 || (kind == TimerUnit::Jiffies && m > n) {
                     self.error(
                         Diag::new(
                             Code::E0403,
                             r.span,
-                            "timer randomization must be at least 0 and less than the interval",
+                            "timer randomization must be at least 0 and, for jiffies, at most the interval",
                         )
                         .with_label("this randomization"),
                     );
@@ -482,6 +502,17 @@ impl<'a> Checker<'a> {
             Diag::new(Code::E0405, span, msg.to_string())
                 .with_label("while resolving this probe point"),
         );
+    }
+}
+
+/// The marker a point's concrete points keep in their names.
+fn mark(p: &ProbePoint) -> &'static str {
+    if p.sufficient {
+        "!"
+    } else if p.optional {
+        "?"
+    } else {
+        ""
     }
 }
 

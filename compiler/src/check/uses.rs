@@ -3,7 +3,7 @@
 //! handler calls directly (computed once per run).
 
 use crate::builtins::Builtin;
-use crate::hir::{self, ExprKind, Function, Iterable, Probe, StmtKind};
+use crate::hir::{self, Delete, ExprKind, Function, Iterable, Probe, StmtKind};
 
 pub(super) struct Uses {
     /// Per global: read as a value somewhere (an assignment target is not a read).
@@ -95,8 +95,12 @@ impl Uses {
                 self.walked(body);
                 self.walked(catch);
             }
+            // stap counts a `delete` as a use: such a global is not displayed.
+            StmtKind::Delete(Delete::Global(g) | Delete::Elements { array: g, .. }) => {
+                self.read[g.index()] = true;
+            }
             StmtKind::Expr(_)
-            | StmtKind::Delete(_)
+            | StmtKind::Delete(Delete::Local(_))
             | StmtKind::Return(_)
             | StmtKind::Next
             | StmtKind::Break
