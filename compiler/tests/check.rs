@@ -81,7 +81,10 @@ fn snapshot_name(path: &Path) -> String {
 #[test]
 fn ok_fixtures_elaborate() {
     let all = fixtures("ok");
-    assert!(!all.is_empty(), "no ok fixtures found");
+    assert!(
+        !all.is_empty() || std::env::var_os("FIXTURE").is_some(),
+        "no ok fixtures found"
+    );
     for path in all {
         let (checked, files) = run(&path);
         let checked = checked.unwrap_or_else(|d| {
@@ -103,7 +106,10 @@ fn ok_fixtures_elaborate() {
 #[test]
 fn err_fixtures_are_rejected() {
     let all = fixtures("err");
-    assert!(!all.is_empty(), "no err fixtures found");
+    assert!(
+        !all.is_empty() || std::env::var_os("FIXTURE").is_some(),
+        "no err fixtures found"
+    );
     for path in all {
         let (checked, files) = run(&path);
         let diags = match checked {

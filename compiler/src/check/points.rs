@@ -522,15 +522,19 @@ pub(super) fn alias_match<'p>(
     name: &[Component],
     point: &'p [Component],
 ) -> Option<&'p [Component]> {
-    if point.len() < name.len() {
-        return None;
+    let (Some(n), Some(p)) = (name.first(), point.first()) else {
+        // The whole name matched: what is left of the point is the suffix.
+        return name.is_empty().then_some(point);
+    };
+    if p.name == "**" && p.arg.is_none() {
+        // `**` stands for any number of the alias's components.
+        return (0..=name.len()).find_map(|k| alias_match(&name[k..], &point[1..]));
     }
-    for (n, p) in name.iter().zip(point) {
-        if !fnmatch(&p.name, &n.name) || !same_arg(&n.arg, &p.arg) {
-            return None;
-        }
+    if fnmatch(&p.name, &n.name) && same_arg(&n.arg, &p.arg) {
+        alias_match(&name[1..], &point[1..])
+    } else {
+        None
     }
-    Some(&point[name.len()..])
 }
 
 fn same_arg(

@@ -41,6 +41,10 @@ impl<'a> Checker<'a> {
                 );
             }
         };
+        if name == "$$locals" && !matches!(facts, ProbeFacts::None) {
+            // Locals of the probed code come from DWARF, which rstap does not read.
+            return self.text(String::new(), span);
+        }
         match facts {
             ProbeFacts::Tracepoint(format) => {
                 if !chain.members.is_empty() || chain.addr_of || chain.pretty > 0 {
