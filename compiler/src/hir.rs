@@ -421,10 +421,17 @@ pub enum ExprKind {
         op: StatOp,
         /// A stats global, or an element of a stats array.
         of: Box<Expr>,
+        /// `@variance(s, shift)`.
+        shift: Option<Box<Expr>>,
     },
     Hist {
         kind: Histogram,
         of: Box<Expr>,
+    },
+    /// `@hist_log(s)[i]`: the count in bucket `i` of a histogram.
+    HistBucket {
+        hist: Box<Expr>,
+        bucket: Box<Expr>,
     },
     Context(ContextValue),
     /// `@entry(e)` in a return probe: `e` evaluated at function entry.
@@ -543,12 +550,21 @@ macro_rules! walkers {
                 }
                 ExprKind::Unary { expr, .. }
                 | ExprKind::Regex { expr, .. }
-                | ExprKind::Stat { of: expr, .. }
                 | ExprKind::Hist { of: expr, .. }
                 | ExprKind::Entry(expr)
                 | ExprKind::Load { addr: expr, .. }
                 | ExprKind::LoadString { addr: expr, .. } => $expr(expr, f),
-                ExprKind::Binary { left, right, .. } => {
+                ExprKind::Stat { of, shift, .. } => {
+                    $expr(of, f);
+                    if let Some(s) = shift {
+                        $expr(s, f);
+                    }
+                }
+                ExprKind::Binary { left, right, .. }
+                | ExprKind::HistBucket {
+                    hist: left,
+                    bucket: right,
+                } => {
                     $expr(left, f);
                     $expr(right, f);
                 }

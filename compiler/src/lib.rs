@@ -17,6 +17,7 @@ pub mod hir;
 pub mod kallsyms;
 pub mod kernel;
 pub mod listing;
+pub mod mir;
 pub mod tracepoint;
 
 pub use rstap_grammar as grammar;

@@ -97,21 +97,27 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             ms(started)
         );
     }
+    if cli.pass == Some(2) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(rstap_compiler::dump::elaboration(&checked.program).as_bytes());
+        return Ok(());
+    }
+    let mir = rstap_compiler::mir::lower(&checked.program);
     match cli.pass {
-        Some(2) => {
+        Some(3) => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(rstap_compiler::dump::elaboration(&checked.program).as_bytes());
+            let _ = write!(out, "{mir}");
             Ok(())
         }
         Some(n) => {
             eprintln!(
-                "rstap: pass {n} is not available yet: this build stops after pass 2 (use -p1 or -p2)"
+                "rstap: pass {n} is not available yet: this build stops after pass 3 (use -p1, -p2 or -p3)"
             );
             Err(())
         }
         None => {
             eprintln!(
-                "rstap: running scripts is not available yet: this build stops after pass 2 (use -p1 or -p2)"
+                "rstap: running scripts is not available yet: this build stops after pass 3 (use -p1, -p2 or -p3)"
             );
             Err(())
         }

@@ -161,15 +161,17 @@ impl<'a> Checker<'a> {
                 let Some(h) = self.hist(b, h) else {
                     return self.typed(ExprKind::Num(0), Type::Long, span);
                 };
-                let bucket = indexes.first().and_then(Option::as_ref);
-                let bucket = bucket.map(|k| {
-                    let e = self.value(b, k);
-                    self.require(var_of(&e), Type::Long, k.span);
+                let Some(Some(bucket)) = indexes.first() else {
+                    return self.typed(ExprKind::Num(0), Type::Long, span);
+                };
+                let bucket = {
+                    let e = self.value(b, bucket);
+                    self.require(var_of(&e), Type::Long, bucket.span);
                     e
-                });
-                let kind = ExprKind::In {
-                    array: Iterable::Hist(Box::new(h)),
-                    keys: vec![bucket],
+                };
+                let kind = ExprKind::HistBucket {
+                    hist: Box::new(h),
+                    bucket: Box::new(bucket),
                 };
                 self.typed(kind, Type::Long, span)
             }

@@ -81,6 +81,7 @@ impl Display {
                 ExprKind::Stat {
                     op,
                     of: Box::new(x),
+                    shift: None,
                 },
                 Type::Long,
                 span,
@@ -210,6 +211,7 @@ impl Display {
                 ExprKind::Stat {
                     op,
                     of: Box::new(x),
+                    shift: None,
                 },
                 Type::Long,
                 span,

@@ -114,13 +114,15 @@ impl<'a> Checker<'a> {
             }
             ast::ExprKind::Stat { op, expr, shift } => {
                 let of = self.stats_operand(b, expr);
-                if let Some(s) = shift {
+                let shift = shift.as_ref().map(|s| {
                     let s = self.value(b, s);
                     self.require(var_of(&s), Type::Long, s.span);
-                }
+                    Box::new(s)
+                });
                 let kind = ExprKind::Stat {
                     op: *op,
                     of: Box::new(of),
+                    shift,
                 };
                 self.typed(kind, Type::Long, span)
             }
