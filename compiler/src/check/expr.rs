@@ -49,6 +49,22 @@ impl<'a> Checker<'a> {
 
     pub(super) fn expr(&mut self, b: &mut Body<'_>, e: &'a ast::Expr) -> hir::Expr {
         let span = e.span;
+        // `@defined(x) ? a : b` is settled here: the branch not taken is never
+        // resolved (so `a` may name what does not exist), as stap does.
+        if let ast::ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } = &e.node
+            && let ast::ExprKind::Defined(inner) = &cond.node
+        {
+            let chosen = if self.defined(b, inner) {
+                then
+            } else {
+                otherwise
+            };
+            return self.expr(b, chosen);
+        }
         match &e.node {
             ast::ExprKind::Num(n) => self.typed(ExprKind::Num(*n), Type::Long, span),
             ast::ExprKind::Str(s) => self.typed(ExprKind::Str(s.clone()), Type::String, span),

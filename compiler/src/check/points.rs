@@ -197,14 +197,19 @@ impl<'a> Checker<'a> {
         path: &Path<'a>,
         out: &mut Vec<Derived<'a>>,
     ) -> bool {
-        let aliases: Vec<Decl<'a, ast::Alias>> = self.decls.aliases.clone();
-        let mut matched = false;
-        for alias in aliases {
+        let mut matches: Vec<(Decl<'a, ast::Alias>, &'a ProbePoint, &[Component])> = Vec::new();
+        for alias in self.decls.aliases.clone() {
             for name in &alias.ast.names {
-                let Some(suffix) = alias_match(&name.components, components) else {
-                    continue;
-                };
-                matched = true;
+                if let Some(suffix) = alias_match(&name.components, components) {
+                    matches.push((alias, name, suffix));
+                }
+            }
+        }
+        // stap keeps aliases by name, so a wildcard meets them in name order.
+        matches.sort_by_cached_key(|(_, name, _)| spell(&name.components));
+        let matched = !matches.is_empty();
+        for (alias, name, suffix) in matches {
+            {
                 let text = format!(
                     "{}{}{}",
                     spell(&name.components),
@@ -527,8 +532,8 @@ pub(super) fn alias_match<'p>(
         return name.is_empty().then_some(point);
     };
     if p.name == "**" && p.arg.is_none() {
-        // `**` stands for any number of the alias's components.
-        return (0..=name.len()).find_map(|k| alias_match(&name[k..], &point[1..]));
+        // As in stap, `**` ends a point and stands for the rest of the alias name.
+        return (point.len() == 1).then_some(&point[1..]);
     }
     if fnmatch(&p.name, &n.name) && same_arg(&n.arg, &p.arg) {
         alias_match(&name[1..], &point[1..])

@@ -4,7 +4,8 @@
 
 use super::{
     Block, BlockId, Body, CmpOp, FmtPiece, FuncId, Function, Global, GlobalKind, Inst, IterId,
-    IterSource, PrintSpec, Probe, Program, Reg, SortKey, Term, Ty, UnOp, Value, decode_escapes,
+    IterSource, PrintSpec, Probe, Program, Reg, SortKey, StatsSpec, Term, Ty, UnOp, Value,
+    decode_escapes,
 };
 use crate::hir::{
     self, AssignOp, BinOp, CrementOp, Delete, Expr, ExprKind, GlobalId, Histogram, Iterable, Place,
@@ -15,7 +16,7 @@ use rstap_grammar::format::{Piece, parse_format};
 
 /// Lowers a checked program.
 pub fn lower(p: &hir::Program) -> Program {
-    let hists = histograms(p);
+    let specs = stats_specs(p);
     let globals = p
         .globals
         .iter()
@@ -23,7 +24,7 @@ pub fn lower(p: &hir::Program) -> Program {
         .map(|(i, g)| Global {
             name: g.name.clone(),
             kind: match g.ty {
-                Type::Stats => GlobalKind::Stats(hists[i].clone()),
+                Type::Stats => GlobalKind::Stats(specs[i].clone()),
                 Type::String => GlobalKind::Value(Ty::Str),
                 Type::Long | Type::Unknown => GlobalKind::Value(Ty::Long),
             },
@@ -98,16 +99,28 @@ fn ty(t: Type) -> Ty {
     }
 }
 
-/// The histograms each stats global is printed or walked with.
-fn histograms(p: &hir::Program) -> Vec<Vec<Histogram>> {
-    let mut out = vec![Vec::new(); p.globals.len()];
-    let mut note = |e: &Expr| {
-        if let ExprKind::Hist { kind, of } = &e.kind
-            && let Some(g) = global_of(of)
-            && !out[g.index()].contains(kind)
-        {
-            out[g.index()].push(kind.clone());
+/// What each stats global keeps: the histograms it is printed or walked with, and
+/// its `@variance` shift.
+fn stats_specs(p: &hir::Program) -> Vec<StatsSpec> {
+    let mut out = vec![StatsSpec::default(); p.globals.len()];
+    let mut note = |e: &Expr| match &e.kind {
+        ExprKind::Hist { kind, of } => {
+            if let Some(g) = global_of(of)
+                && !out[g.index()].hists.contains(kind)
+            {
+                out[g.index()].hists.push(kind.clone());
+            }
         }
+        ExprKind::Stat {
+            op: hir::StatOp::Variance,
+            of,
+            shift: Some(shift),
+        } => {
+            if let (Some(g), ExprKind::Num(n)) = (global_of(of), &shift.kind) {
+                out[g.index()].variance_shift = u32::try_from(*n).unwrap_or(0);
+            }
+        }
+        _ => {}
     };
     for f in &p.functions {
         hir::for_each_expr(&f.body, &mut note);
@@ -873,21 +886,7 @@ impl<'p> Builder<'p> {
                 hist: hist.clone(),
                 at: e.span,
             });
-            if matches!(kind, PrintKind::Println) {
-                let nl = self.reg(Ty::Str);
-                self.emit(Inst::Str {
-                    dst: nl,
-                    bytes: Vec::new(),
-                });
-                self.emit(Inst::Print {
-                    dst: None,
-                    spec: PrintSpec {
-                        kind: PrintKind::Println,
-                        format: Vec::new(),
-                    },
-                    args: vec![nl],
-                });
-            }
+            // print and println of a histogram alike: the chart ends in a blank line.
             return None;
         }
         let args = args.iter().map(|a| self.value(a)).collect();

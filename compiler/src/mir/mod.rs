@@ -94,9 +94,17 @@ pub struct Global {
 pub enum GlobalKind {
     /// A long or string scalar, or an array of them (with keys).
     Value(Ty),
-    /// A statistics aggregate (or an array of them) and the histograms the
-    /// script reads from it.
-    Stats(Vec<Histogram>),
+    /// A statistics aggregate (or an array of them).
+    Stats(StatsSpec),
+}
+
+/// What an aggregate keeps besides count, sum, min and max.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatsSpec {
+    /// The histograms the script reads from it.
+    pub hists: Vec<Histogram>,
+    /// The `shift` of `@variance(s, shift)` (stap applies it as values arrive).
+    pub variance_shift: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

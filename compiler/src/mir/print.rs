@@ -40,9 +40,14 @@ fn global(g: &Global) -> String {
     let mut s = format!("global {}: ", g.name);
     match &g.kind {
         GlobalKind::Value(t) => s.push_str(ty(*t)),
-        GlobalKind::Stats(h) if h.is_empty() => s.push_str("stats"),
-        GlobalKind::Stats(h) => {
-            let _ = write!(s, "stats {h:?}");
+        GlobalKind::Stats(spec) => {
+            s.push_str("stats");
+            for h in &spec.hists {
+                let _ = write!(s, " {h:?}");
+            }
+            if spec.variance_shift > 0 {
+                let _ = write!(s, " variance<<{}", spec.variance_shift);
+            }
         }
     }
     if !g.keys.is_empty() {
