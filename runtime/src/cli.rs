@@ -26,6 +26,27 @@ pub struct Cli {
     #[arg(short = 'L', value_name = "PP", conflicts_with_all = ["script", "pass"])]
     pub list_vars: Option<String>,
 
+    /// Stop after SECS seconds.
+    #[arg(short = 'T', value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+
+    /// Run CMD (with /bin/sh -c) once the probes are in place; stop when it exits.
+    /// Its pid is target().
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
+
+    /// Set target() to PID.
+    #[arg(short = 'x', value_name = "PID")]
+    pub target: Option<i64>,
+
+    /// Write the script's output to FILE.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<String>,
+
+    /// Set a limit: MAXSTRINGLEN, MAXMAPENTRIES, MAXACTION, MAXNESTING (NAME=VALUE).
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    pub defines: Vec<String>,
+
     /// Keep code that has no effect (no elision).
     #[arg(short = 'u')]
     pub unoptimized: bool,

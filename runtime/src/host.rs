@@ -45,3 +45,12 @@ fn kernel_config(release: &str) -> Option<String> {
     }
     std::fs::read_to_string(format!("/boot/config-{release}")).ok()
 }
+
+/// The kernel's tick rate (CONFIG_HZ), for jiffies timers and `HZ()`.
+pub fn config_hz() -> Option<i64> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let text = kernel_config(release.trim())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("CONFIG_HZ="))
+        .and_then(|v| v.trim().parse().ok())
+}

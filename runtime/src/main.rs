@@ -5,9 +5,14 @@
 //! later passes.
 
 mod cli;
+mod engine;
 mod host;
 mod kernel;
 mod list;
+mod output;
+mod session;
+mod stats;
+mod symbols;
 
 use clap::Parser;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
@@ -115,13 +120,39 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             );
             Err(())
         }
-        None => {
-            eprintln!(
-                "rstap: running scripts is not available yet: this build stops after pass 3 (use -p1, -p2 or -p3)"
-            );
-            Err(())
+        None => session::run(&mir, &files, &run_options(cli)?),
+    }
+}
+
+/// Pass 5's options from the command line.
+fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
+    let mut limits = engine::Limits::default();
+    for d in &cli.defines {
+        let Some((name, value)) = d.split_once('=') else {
+            eprintln!("rstap: -D {d}: expected NAME=VALUE");
+            return Err(());
+        };
+        let Ok(n) = value.parse::<u64>() else {
+            eprintln!("rstap: -D {d}: the value must be a non-negative number");
+            return Err(());
+        };
+        let size = usize::try_from(n).unwrap_or(usize::MAX);
+        match name {
+            "MAXSTRINGLEN" => limits.max_string = size.max(1),
+            "MAXMAPENTRIES" => limits.max_map_entries = size,
+            "MAXACTION" | "MAXACTION_INTERRUPTIBLE" => limits.max_action = n,
+            "MAXNESTING" => limits.max_nesting = size,
+            // Other stap tunables have no meaning here; accept them as stap does.
+            _ => {}
         }
     }
+    Ok(session::RunOptions {
+        limits,
+        timeout: cli.timeout.map(std::time::Duration::from_secs),
+        command: cli.command.clone(),
+        target: cli.target,
+        output: cli.output.clone(),
+    })
 }
 
 fn ms(since: Instant) -> f64 {

@@ -1,0 +1,344 @@
+//! Built-in functions as the user-space engine runs them: begin, end and timer
+//! handlers run in rstap's own process, so `pid()` and `execname()` describe
+//! rstap (as stap's describe its stapio); strings and clocks behave as stap's.
+
+use super::value::Value;
+use super::{Engine, Fault};
+use rstap_compiler::builtins::Builtin;
+use rstap_grammar::Span;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+impl Engine<'_> {
+    pub(super) fn builtin(
+        &mut self,
+        b: Builtin,
+        args: &[Value],
+        at: Span,
+    ) -> Result<Option<Value>, Fault> {
+        let long = |i: usize| args.get(i).map_or(0, Value::long);
+        let bytes = |i: usize| args.get(i).map_or(&[][..], Value::bytes);
+        let n = |v: i64| Ok(Some(Value::Long(v)));
+        match b {
+            Builtin::Exit => {
+                self.exit = true;
+                Ok(None)
+            }
+            Builtin::Error => Err(Fault::new(
+                String::from_utf8_lossy(bytes(0)).into_owned(),
+                Some(at),
+            )),
+            Builtin::Warn => {
+                self.warnings
+                    .push(String::from_utf8_lossy(bytes(0)).into_owned());
+                Ok(None)
+            }
+            Builtin::Log => {
+                self.out.extend_from_slice(bytes(0));
+                self.out.push(b'\n');
+                Ok(None)
+            }
+            Builtin::Abort => {
+                self.exit = true;
+                Err(Fault::abort())
+            }
+            Builtin::Execname | Builtin::Pexecname => Ok(Some(Value::Str(self.host.comm.clone()))),
+            Builtin::Pid | Builtin::Tid | Builtin::StpPid => n(self.host.pid),
+            Builtin::Ppid => n(self.host.ppid),
+            Builtin::Pgrp | Builtin::Sid => n(self.host.pid),
+            Builtin::Uid | Builtin::Euid => n(self.host.uid),
+            Builtin::Gid | Builtin::Egid => n(self.host.gid),
+            Builtin::Cpu => n(self.host.cpu()),
+            Builtin::Target => n(self.host.target),
+            Builtin::IsReturn | Builtin::UserMode => n(0),
+            Builtin::GettimeofdayS => n(wall_ns() / 1_000_000_000),
+            Builtin::GettimeofdayMs => n(wall_ns() / 1_000_000),
+            Builtin::GettimeofdayUs => n(wall_ns() / 1_000),
+            Builtin::GettimeofdayNs => n(wall_ns()),
+            Builtin::LocalClockNs | Builtin::KtimeGetNs | Builtin::GetCycles => n(mono_ns()),
+            Builtin::CpuClockNs => n(mono_ns()),
+            Builtin::LocalClockUs => n(mono_ns() / 1_000),
+            Builtin::LocalClockMs => n(mono_ns() / 1_000_000),
+            Builtin::LocalClockS => n(mono_ns() / 1_000_000_000),
+            Builtin::Jiffies => n(mono_ns() / (1_000_000_000 / self.host.hz.max(1))),
+            Builtin::Hz => n(self.host.hz),
+            Builtin::NumOnlineCpus => n(self.host.cpus),
+            Builtin::Randint => {
+                let max = long(0);
+                if max <= 0 {
+                    return Err(Fault::new("randint: invalid range", Some(at)));
+                }
+                n(self.random().rem_euclid(max))
+            }
+            Builtin::Strlen => n(i64::try_from(bytes(0).len()).unwrap_or(i64::MAX)),
+            Builtin::Substr => Ok(Some(Value::Str(substr(bytes(0), long(1), long(2))))),
+            Builtin::Stringat => {
+                let s = bytes(0);
+                match usize::try_from(long(1)).ok().and_then(|i| s.get(i)) {
+                    Some(&c) => n(i64::from(c)),
+                    None => Err(Fault::new("Position out of bounds", Some(at))),
+                }
+            }
+            Builtin::Isinstr => n(i64::from(find(bytes(0), bytes(1)).is_some())),
+            Builtin::Strtol => n(strtol(bytes(0), long(1))),
+            Builtin::StrReplace => Ok(Some(Value::Str(self.clip(replace(
+                bytes(0),
+                bytes(1),
+                bytes(2),
+            ))))),
+            Builtin::TextStr => Ok(Some(Value::Str(self.clip(text_strn(
+                bytes(0),
+                usize::MAX,
+                false,
+            ))))),
+            Builtin::TextStrn => {
+                let len = usize::try_from(long(1))
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .unwrap_or(usize::MAX);
+                Ok(Some(Value::Str(self.clip(text_strn(
+                    bytes(0),
+                    len,
+                    long(2) != 0,
+                )))))
+            }
+            Builtin::ErrnoStr => Ok(Some(Value::Str(errno_name(long(0)).into_bytes()))),
+            Builtin::Matched => {
+                let i = usize::try_from(long(0)).ok();
+                match i.and_then(|i| self.captures.get(i)) {
+                    Some(c) => Ok(Some(Value::Str(c.clone()))),
+                    None => Err(Fault::new("matched: no such subexpression", Some(at))),
+                }
+            }
+            Builtin::Ngroups => n(i64::try_from(self.captures.len()).unwrap_or(0)),
+            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc => {
+                Ok(Some(Value::Str(self.probe_name.clone().into_bytes())))
+            }
+            Builtin::UserStringOr | Builtin::KernelStringOr | Builtin::UserStringNOr => {
+                // User-space handlers have no traced memory: the fallback text.
+                let msg = args.last().map_or(&[][..], Value::bytes).to_vec();
+                Ok(Some(Value::Str(msg)))
+            }
+            Builtin::UserString
+            | Builtin::UserStringN
+            | Builtin::KernelString
+            | Builtin::KernelStringN => Err(Fault::new(
+                format!(
+                    "kernel string copy fault at 0x{:x} [man error::fault]",
+                    long(0)
+                ),
+                Some(at),
+            )),
+            Builtin::UserLong
+            | Builtin::UserInt
+            | Builtin::UserShort
+            | Builtin::UserChar
+            | Builtin::KernelLong
+            | Builtin::KernelInt
+            | Builtin::KernelShort
+            | Builtin::KernelChar
+            | Builtin::KernelPointer => Err(Fault::new(
+                format!("read fault [man error::fault] at 0x{:x}", long(0)),
+                Some(at),
+            )),
+            Builtin::Symname | Builtin::Symdata | Builtin::Usymname | Builtin::Usymdata => {
+                Ok(Some(Value::Str(self.symbols.name(long(0)))))
+            }
+            Builtin::PrintBacktrace | Builtin::PrintUbacktrace => Ok(None),
+            Builtin::Backtrace | Builtin::Ubacktrace => Ok(Some(Value::Str(Vec::new()))),
+        }
+    }
+
+    /// A 64-bit pseudo-random number (xorshift, seeded from the clock).
+    fn random(&mut self) -> i64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 1) as i64
+    }
+}
+
+fn wall_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn mono_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec)
+}
+
+/// stap's substr: `length` bytes from `start` (0-based); out of range gives "".
+fn substr(s: &[u8], start: i64, length: i64) -> Vec<u8> {
+    let (Ok(start), Ok(length)) = (usize::try_from(start), usize::try_from(length)) else {
+        return Vec::new();
+    };
+    if start >= s.len() {
+        return Vec::new();
+    }
+    let end = start.saturating_add(length).min(s.len());
+    s[start..end].to_vec()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn replace(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return s.to_vec();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// strtol as C does it: leading space, a sign, an optional 0x/0 prefix for base
+/// 16/8 (or base 0), digits until the first that does not belong.
+fn strtol(s: &[u8], base: i64) -> i64 {
+    let mut i = 0;
+    while s.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut base = u32::try_from(base).unwrap_or(10);
+    let hex_prefix = s.get(i) == Some(&b'0') && matches!(s.get(i + 1), Some(b'x' | b'X'));
+    if (base == 16 || base == 0) && hex_prefix {
+        i += 2;
+        base = 16;
+    } else if base == 0 {
+        base = if s.get(i) == Some(&b'0') { 8 } else { 10 };
+    }
+    if !(2..=36).contains(&base) {
+        return 0;
+    }
+    let mut v: i64 = 0;
+    while let Some(d) = s.get(i).and_then(|&c| (c as char).to_digit(base)) {
+        v = v
+            .saturating_mul(i64::from(base))
+            .saturating_add(i64::from(d));
+        i += 1;
+    }
+    if neg { v.wrapping_neg() } else { v }
+}
+
+/// One byte as text_str shows it: printable ASCII as is, the rest as C escapes.
+fn escaped(c: u8) -> Vec<u8> {
+    match c {
+        b'\n' => b"\\n".to_vec(),
+        b'\t' => b"\\t".to_vec(),
+        b'\r' => b"\\r".to_vec(),
+        b'"' => b"\\\"".to_vec(),
+        b'\\' => b"\\\\".to_vec(),
+        0x20..=0x7e => vec![c],
+        _ => format!("\\{c:03o}").into_bytes(),
+    }
+}
+
+/// text_str / text_strn: the escaped text in at most `max` bytes of output. Quoted,
+/// the quotes count, and a cut string ends in `"...` within the limit.
+fn text_strn(s: &[u8], max: usize, quoted: bool) -> Vec<u8> {
+    let pieces: Vec<Vec<u8>> = s.iter().map(|&c| escaped(c)).collect();
+    let full: usize = pieces.iter().map(Vec::len).sum();
+    let room = if quoted { max.saturating_sub(2) } else { max };
+    let cut = full > room;
+    // A cut quoted string also needs room for the `...`.
+    let budget = if quoted && cut {
+        max.saturating_sub(5)
+    } else {
+        room
+    };
+    let mut out = Vec::new();
+    if quoted {
+        out.push(b'"');
+    }
+    for p in &pieces {
+        if out.len() - usize::from(quoted) + p.len() > budget {
+            break;
+        }
+        out.extend_from_slice(p);
+    }
+    if quoted {
+        out.push(b'"');
+        if cut {
+            out.extend_from_slice(b"...");
+        }
+    }
+    out
+}
+
+/// The errno name stap prints (`ENOENT`), or the number.
+fn errno_name(n: i64) -> String {
+    const NAMES: &[&str] = &[
+        "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
+        "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
+        "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
+        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE",
+    ];
+    let i = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+    NAMES
+        .get(i)
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| n.to_string(), |s| (*s).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_functions_follow_stap() {
+        assert_eq!(substr(b"hello", 1, 3), b"ell");
+        assert_eq!(substr(b"hello", 4, 10), b"o");
+        assert_eq!(substr(b"hello", 9, 1), b"");
+        assert_eq!(substr(b"hello", -1, 1), b"");
+        assert_eq!(strtol(b"  -42xyz", 10), -42);
+        assert_eq!(strtol(b"0x1f", 16), 31);
+        assert_eq!(strtol(b"0x1f", 0), 31);
+        assert_eq!(strtol(b"017", 0), 15);
+        assert_eq!(replace(b"a-b-c", b"-", b"+="), b"a+=b+=c");
+        assert_eq!(text_strn(b"a\n\x01", usize::MAX, false), b"a\\n\\001");
+        assert_eq!(text_strn(b"hello world", 8, true), b"\"hel\"...");
+        assert_eq!(text_strn(b"hello world", 11, true), b"\"hello \"...");
+        assert_eq!(text_strn(b"hi", 10, true), b"\"hi\"");
+        assert_eq!(text_strn(b"hello world", 5, false), b"hello");
+        assert_eq!(errno_name(2), "ENOENT");
+        assert_eq!(errno_name(-2), "ENOENT");
+        assert_eq!(errno_name(9999), "9999");
+    }
+}

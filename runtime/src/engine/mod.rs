@@ -1,0 +1,302 @@
+//! The user-space engine: runs the MIR of user-context handlers (begin, end,
+//! error, never, timers) over globals it holds itself. The interpreter is in
+//! [`interp`], the built-ins in [`builtins`], the globals in [`store`].
+
+mod builtins;
+mod interp;
+pub mod store;
+pub mod value;
+
+use crate::output::{self, Arg};
+use crate::stats::{HistSpec, Stat, StatError, StatSpec};
+use crate::symbols::Symbols;
+use interp::Flow;
+use rstap_compiler::hir::{Histogram, PrintKind, StatOp};
+use rstap_compiler::mir::{self, FmtPiece, PrintSpec};
+use rstap_grammar::Span;
+use rstap_grammar::format::Width;
+use store::Store;
+use value::Value;
+
+/// A runtime error: stap's message, and where it happened when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub msg: String,
+    pub at: Option<Span>,
+    /// `abort()`: the handler stops at once, no `catch` sees it, and it is not
+    /// an error: the session ends normally.
+    pub abort: bool,
+}
+
+impl Fault {
+    pub fn new(msg: impl Into<String>, at: Option<Span>) -> Fault {
+        Fault {
+            msg: msg.into(),
+            at,
+            abort: false,
+        }
+    }
+
+    fn abort() -> Fault {
+        Fault {
+            abort: true,
+            ..Fault::new("abort", None)
+        }
+    }
+}
+
+/// stap's limits, changed with `-D NAME=VALUE`.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Statements one handler may execute (MAXACTION_INTERRUPTIBLE for user-context handlers).
+    pub max_action: u64,
+    pub max_nesting: usize,
+    pub max_string: usize,
+    pub max_map_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_action: 10_000,
+            max_nesting: 10,
+            max_string: 512,
+            max_map_entries: 2048,
+        }
+    }
+}
+
+/// What the built-ins report about the process running the handlers.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub comm: Vec<u8>,
+    pub pid: i64,
+    pub ppid: i64,
+    pub uid: i64,
+    pub gid: i64,
+    /// `target()`: the `-c` child or `-x` pid, else 0.
+    pub target: i64,
+    pub hz: i64,
+    pub cpus: i64,
+}
+
+impl Host {
+    pub fn cpu(&self) -> i64 {
+        #[expect(unsafe_code, reason = "sched_getcpu has no safe wrapper in std")]
+        // SAFETY: sched_getcpu takes no arguments and only returns a number.
+        let c = unsafe { libc::sched_getcpu() };
+        i64::from(c.max(0))
+    }
+}
+
+pub struct Engine<'p> {
+    prog: &'p mir::Program,
+    pub store: Store,
+    /// Script output not yet written.
+    pub out: Vec<u8>,
+    /// `exit()` was called.
+    pub exit: bool,
+    /// `warn()` messages not yet reported.
+    pub warnings: Vec<String>,
+    pub limits: Limits,
+    pub host: Host,
+    pub symbols: Symbols,
+    depth: usize,
+    actions: u64,
+    captures: Vec<Vec<u8>>,
+    regexes: std::collections::HashMap<String, Result<regex::bytes::Regex, String>>,
+    probe_name: String,
+    rng: u64,
+}
+
+impl<'p> Engine<'p> {
+    pub fn new(prog: &'p mir::Program, limits: Limits, host: Host) -> Engine<'p> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x2545_f491, |d| d.as_nanos() as u64)
+            | 1;
+        Engine {
+            prog,
+            store: Store::new(&prog.globals, limits.max_map_entries),
+            out: Vec::new(),
+            exit: false,
+            warnings: Vec::new(),
+            limits,
+            host,
+            symbols: Symbols::default(),
+            depth: 0,
+            actions: 0,
+            captures: Vec::new(),
+            regexes: std::collections::HashMap::new(),
+            probe_name: String::new(),
+            rng: seed,
+        }
+    }
+
+    /// Runs probe `index`'s handler once.
+    pub fn run_probe(&mut self, index: usize) -> Result<(), Fault> {
+        let Some(p) = self.prog.probes.get(index) else {
+            return Ok(());
+        };
+        self.actions = 0;
+        self.depth = 0;
+        self.captures.clear();
+        self.probe_name = p.name.clone();
+        match self.run_body(&p.body, &[], Vec::new())? {
+            Flow::Return(_) | Flow::Next => Ok(()),
+        }
+    }
+
+    /// Matches `text` against an extended regular expression, keeping the groups
+    /// for `matched()`.
+    fn regex_match(&mut self, pattern: &str, text: &[u8]) -> Result<bool, Fault> {
+        let re = self
+            .regexes
+            .entry(pattern.to_string())
+            .or_insert_with(|| regex::bytes::Regex::new(pattern).map_err(|e| e.to_string()));
+        let re = match re {
+            Ok(re) => re,
+            Err(e) => return Err(Fault::new(format!("invalid regular expression: {e}"), None)),
+        };
+        match re.captures(text) {
+            Some(c) => {
+                self.captures = c
+                    .iter()
+                    .map(|m| m.map_or(Vec::new(), |m| m.as_bytes().to_vec()))
+                    .collect();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// stap's refusal to start with a linear histogram it cannot build.
+pub fn check_histograms(prog: &mir::Program) -> Result<(), String> {
+    for g in &prog.globals {
+        if let mir::GlobalKind::Stats(spec) = &g.kind {
+            for h in &spec.hists {
+                hist_spec(h).validate().map_err(|e| e.message())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What an aggregate of a global keeps, from the program's spec.
+pub fn stat_spec(spec: &mir::StatsSpec) -> StatSpec {
+    StatSpec {
+        hist: spec.hists.first().map(hist_spec),
+        variance_shift: spec.variance_shift,
+    }
+}
+
+fn hist_spec(h: &Histogram) -> HistSpec {
+    match h {
+        Histogram::Log => HistSpec::Log,
+        Histogram::Linear { start, stop, step } => HistSpec::Linear {
+            start: *start,
+            stop: *stop,
+            interval: *step,
+        },
+    }
+}
+
+fn arg(v: &Value) -> Arg<'_> {
+    match v {
+        Value::Long(n) => Arg::Long(*n),
+        Value::Str(s) => Arg::Str(s),
+    }
+}
+
+/// `@count(s)` and friends; an empty aggregate is an error except for @count
+/// and @sum. A scalar's @variance combines CPUs as stap does for scalars.
+fn aggregate(stat: Option<&Stat>, op: StatOp, scalar: bool, at: Span) -> Result<i64, Fault> {
+    let Some(s) = stat else {
+        return match op {
+            StatOp::Count | StatOp::Sum => Ok(0),
+            _ => Err(Fault::new("empty aggregate", Some(at))),
+        };
+    };
+    let r = match op {
+        StatOp::Count => Ok(s.count()),
+        StatOp::Sum => Ok(s.sum()),
+        StatOp::Min => s.min(),
+        StatOp::Max => s.max(),
+        StatOp::Avg => s.avg(),
+        StatOp::Variance if scalar => s.scalar().variance(),
+        StatOp::Variance => s.variance(),
+    };
+    r.map_err(|e: StatError| Fault::new(e.message(), Some(at)))
+}
+
+/// `@hist_*(s)[i]`: errors for an empty aggregate or an index past the buckets.
+fn bucket_count(s: Option<&Stat>, i: i64, at: Span) -> Result<i64, Fault> {
+    let Some(s) = s else {
+        return Err(Fault::new(StatError::Empty.message(), Some(at)));
+    };
+    s.bucket(i).map_err(|e| Fault::new(e.message(), Some(at)))
+}
+
+/// `foreach (b in @hist_*(s))`: every bucket index with its count.
+fn hist_entries(s: &Stat, _hist: &Histogram) -> Vec<(i64, i64)> {
+    (0..s.bucket_count())
+        .map(|i| {
+            let i = i64::try_from(i).unwrap_or(i64::MAX);
+            (i, s.bucket(i).unwrap_or(0))
+        })
+        .collect()
+}
+
+fn render_hist(out: &mut Vec<u8>, s: &Stat, _hist: &Histogram) {
+    output::hist::render(out, s);
+}
+
+/// The bytes one print-family call produces.
+fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
+    let mut out = Vec::new();
+    let delimiter = || match spec.format.first() {
+        Some(FmtPiece::Lit(d)) => d.as_slice(),
+        _ => &[][..],
+    };
+    let values: Vec<Arg<'_>> = args.iter().map(arg).collect();
+    match spec.kind {
+        PrintKind::Print | PrintKind::Sprint => {
+            output::print_values(&mut out, &values, None, false)
+        }
+        PrintKind::Println | PrintKind::Sprintln => {
+            output::print_values(&mut out, &values, None, true);
+        }
+        PrintKind::Printd | PrintKind::Sprintd => {
+            output::print_values(&mut out, &values, Some(delimiter()), false);
+        }
+        PrintKind::Printdln | PrintKind::Sprintdln => {
+            output::print_values(&mut out, &values, Some(delimiter()), true);
+        }
+        PrintKind::Printf | PrintKind::Sprintf => {
+            let mut next = args.iter();
+            for piece in &spec.format {
+                match piece {
+                    FmtPiece::Lit(b) => out.extend_from_slice(b),
+                    FmtPiece::Conv(c) => {
+                        let mut star = || next.next().map(Value::long);
+                        let width = match c.width {
+                            Width::Arg => star(),
+                            Width::Fixed(w) => Some(i64::from(w)),
+                            Width::None => None,
+                        };
+                        let precision = match c.precision {
+                            Width::Arg => star(),
+                            Width::Fixed(p) => Some(i64::from(p)),
+                            Width::None => None,
+                        };
+                        let a = next.next().map_or(Arg::Long(0), arg);
+                        output::printf::conversion(&mut out, c, width, precision, a)
+                            .map_err(|e| Fault::new(e.message(), None))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,332 @@
+//! One run of a script (pass 5): begin probes in priority order, then timers
+//! until `exit()`, SIGINT/SIGTERM, `-T`, or the `-c` child's exit; then end probes
+//! (error probes instead after a runtime error), unread globals, and the summary.
+//! Errors are reported as stap reports them: `ERROR: <msg> near <token> at
+//! FILE:LINE:COL`, then `WARNING: Number of errors: N, skipped probes: M`.
+
+use crate::engine::{Engine, Fault, Host, Limits};
+use rstap_compiler::hir::{PointKind, TimerUnit};
+use rstap_compiler::mir;
+use rstap_grammar::{SourceMap, Span};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What `rstap` was asked to do besides the script.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub limits: Limits,
+    /// `-T SECS`.
+    pub timeout: Option<Duration>,
+    /// `-c CMD`.
+    pub command: Option<String>,
+    /// `-x PID`.
+    pub target: Option<i64>,
+    /// `-o FILE`.
+    pub output: Option<String>,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        #[expect(
+            unsafe_code,
+            reason = "installing a signal handler has no safe wrapper in std"
+        )]
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, handler);
+        }
+    }
+}
+
+/// Runs `prog`. `Err` means the run failed (exit status 1); everything it had to
+/// say is already on stderr.
+pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<(), ()> {
+    if let Some(p) = prog
+        .probes
+        .iter()
+        .find(|p| p.context == mir::Context::Kernel)
+    {
+        eprintln!(
+            "rstap: probe {} runs in the kernel, and this build cannot load BPF programs yet: only begin, end, error, never and timer probes run",
+            p.name
+        );
+        return Err(());
+    }
+    if let Err(msg) = crate::engine::check_histograms(prog) {
+        eprintln!("ERROR: {msg}");
+        return Err(());
+    }
+    let mut out: Box<dyn Write> = match &opts.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("rstap: cannot open output file '{path}': {e}");
+                return Err(());
+            }
+        },
+        None => Box::new(std::io::stdout()),
+    };
+    install_signals();
+    let mut s = Session {
+        engine: Engine::new(prog, opts.limits, host(opts.target.unwrap_or(0))),
+        files,
+        errors: 0,
+        out: &mut out,
+    };
+    let by_priority = |want: fn(&PointKind) -> Option<i64>| {
+        let mut v: Vec<(i64, usize)> = prog
+            .probes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| want(&p.kind).map(|prio| (prio, i)))
+            .collect();
+        v.sort_by_key(|&(prio, _)| prio);
+        v.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
+    };
+    let begins = by_priority(|k| match k {
+        PointKind::Begin(p) => Some(*p),
+        _ => None,
+    });
+    for i in begins {
+        if s.stopping() {
+            break;
+        }
+        s.fire(i);
+    }
+    let mut child = None;
+    if !s.stopping()
+        && let Some(cmd) = &opts.command
+    {
+        match std::process::Command::new("/bin/sh")
+            .args(["-c", cmd])
+            .spawn()
+        {
+            Ok(c) => {
+                s.engine.host.target = i64::from(c.id());
+                child = Some(c);
+            }
+            Err(e) => {
+                eprintln!("rstap: cannot start command '{cmd}': {e}");
+                s.errors += 1;
+            }
+        }
+    }
+    s.run_timers(prog, opts.timeout.map(|t| Instant::now() + t), &mut child);
+    let ends = by_priority(|k| match k {
+        PointKind::End(p) => Some(*p),
+        _ => None,
+    });
+    let errors = by_priority(|k| match k {
+        PointKind::Error(p) => Some(*p),
+        _ => None,
+    });
+    let (last, failed) = if s.errors > 0 {
+        (errors, true)
+    } else {
+        (ends, false)
+    };
+    for i in last {
+        s.engine.exit = false;
+        s.fire(i);
+        if s.errors > 0 && !failed {
+            // An error in an end probe ends the end phase too.
+            break;
+        }
+    }
+    s.flush();
+    if let Some(mut c) = child {
+        let _ = c.wait();
+    }
+    if s.errors > 0 {
+        eprintln!("WARNING: Number of errors: {}, skipped probes: 0", s.errors);
+        return Err(());
+    }
+    Ok(())
+}
+
+struct Session<'p, 'o> {
+    engine: Engine<'p>,
+    files: &'p SourceMap,
+    errors: u64,
+    out: &'o mut Box<dyn Write>,
+}
+
+impl Session<'_, '_> {
+    /// Whether the run is ending: `exit()`, a signal, or an error.
+    fn stopping(&self) -> bool {
+        self.engine.exit || self.errors > 0 || STOP.load(Ordering::SeqCst)
+    }
+
+    /// Runs one handler, reporting its error and keeping what it printed.
+    fn fire(&mut self, probe: usize) {
+        let result = self.engine.run_probe(probe);
+        self.flush();
+        for w in std::mem::take(&mut self.engine.warnings) {
+            eprintln!("WARNING: {w}");
+        }
+        match result {
+            Err(fault) if fault.abort => {}
+            Err(fault) => {
+                self.report(&fault);
+                self.errors += 1;
+            }
+            Ok(()) => {}
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.engine.out.is_empty() {
+            let _ = self.out.write_all(&self.engine.out);
+            self.engine.out.clear();
+        }
+        let _ = self.out.flush();
+    }
+
+    fn report(&self, fault: &Fault) {
+        match fault.at {
+            Some(at) => eprintln!("ERROR: {} near {}", fault.msg, near(self.files, at)),
+            None => eprintln!("ERROR: {}", fault.msg),
+        }
+    }
+
+    /// Fires timers until the run should stop.
+    fn run_timers(
+        &mut self,
+        prog: &mir::Program,
+        deadline: Option<Instant>,
+        child: &mut Option<std::process::Child>,
+    ) {
+        let start = Instant::now();
+        let hz = self.engine.host.hz.max(1);
+        let mut timers: Vec<(usize, Duration, Duration, Instant)> = prog
+            .probes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p.kind {
+                PointKind::Timer {
+                    unit,
+                    interval,
+                    randomize,
+                } => {
+                    let ns = |n: i64| match unit {
+                        TimerUnit::Ns => n,
+                        TimerUnit::Jiffies => n.saturating_mul(1_000_000_000 / hz),
+                        TimerUnit::Hz => 1_000_000_000 / n.max(1),
+                    };
+                    let period =
+                        Duration::from_nanos(u64::try_from(ns(interval)).unwrap_or(1).max(1));
+                    let spread = Duration::from_nanos(u64::try_from(ns(randomize)).unwrap_or(0));
+                    Some((i, period, spread, start + period))
+                }
+                _ => None,
+            })
+            .collect();
+        loop {
+            if self.stopping() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            if let Some(c) = child
+                && matches!(c.try_wait(), Ok(Some(_)))
+            {
+                return;
+            }
+            let now = Instant::now();
+            let next = timers.iter().map(|t| t.3).min();
+            let wake = [next, deadline]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now + Duration::from_millis(100));
+            // Wake at least every 100 ms to notice signals and the child.
+            let nap = wake
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100));
+            if !nap.is_zero() {
+                std::thread::sleep(nap);
+                continue;
+            }
+            for t in timers.iter_mut() {
+                if t.3 <= Instant::now() && !self.stopping() {
+                    self.fire(t.0);
+                    let jitter = self.jitter(t.2);
+                    t.3 += t.1;
+                    t.3 = t.3.checked_add(jitter).unwrap_or(t.3);
+                }
+            }
+        }
+    }
+
+    /// A random extra delay within `spread` (timer `.randomize`).
+    fn jitter(&mut self, spread: Duration) -> Duration {
+        if spread.is_zero() {
+            return Duration::ZERO;
+        }
+        let nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
+        let r = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+        Duration::from_nanos(r % nanos.max(1))
+    }
+}
+
+/// `operator '/' at t.stp:3:12`: stap's description of the token at `at`.
+fn near(files: &SourceMap, at: Span) -> String {
+    let text = files.text(at.file);
+    let token = text.get(at.range()).unwrap_or("").trim();
+    let first: String = match token.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@' => token
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '@'))
+            .collect(),
+        Some(c) if c.is_ascii_digit() => token
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect(),
+        Some(_) => token.chars().take(1).collect(),
+        None => String::new(),
+    };
+    let kind = match first.chars().next() {
+        Some(c) if c.is_ascii_digit() => "number",
+        Some('"') => "string",
+        Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@' => "identifier",
+        _ => "operator",
+    };
+    let (line, col) = files.line_col(at.file, at.start);
+    format!("{kind} '{first}' at {}:{line}:{col}", files.name(at.file))
+}
+
+/// The facts built-ins report about rstap's own process.
+fn host(target: i64) -> Host {
+    #[expect(
+        unsafe_code,
+        reason = "getppid/getuid/getgid/sysconf have no safe wrappers in std"
+    )]
+    // SAFETY: these calls take no pointers and cannot fail.
+    let (ppid, uid, gid, cpus) = unsafe {
+        (
+            libc::getppid(),
+            libc::getuid(),
+            libc::getgid(),
+            libc::sysconf(libc::_SC_NPROCESSORS_ONLN),
+        )
+    };
+    let hz = crate::host::config_hz().unwrap_or(250);
+    Host {
+        comm: b"rstap".to_vec(),
+        pid: i64::from(std::process::id()),
+        ppid: i64::from(ppid),
+        uid: i64::from(uid),
+        gid: i64::from(gid),
+        target,
+        hz,
+        cpus: i64::from(cpus as i32),
+    }
+}
