@@ -8,6 +8,7 @@
 //! listing (`-l`/`-L`); the backends come next.
 
 pub mod btf;
+pub mod backend;
 pub mod builtins;
 pub mod check;
 pub mod ctype;

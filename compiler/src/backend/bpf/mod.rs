@@ -1,0 +1,4 @@
+//! The BPF backend: kernel-context handlers of the MIR as BPF programs in an ELF
+//! relocatable object that aya loads.
+
+pub mod insn;

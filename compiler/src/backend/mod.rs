@@ -1,0 +1,3 @@
+//! Backends: MIR in, something the runtime loads out.
+
+pub mod bpf;
