@@ -1,11 +1,11 @@
 //! `rstap -l PP` / `-L PP`: print the matching probe points, one per line: the
 //! tapset aliases the pattern names, else the kernel's and binaries' points.
 
-use crate::kernel::LiveKernel;
 use rstap_compiler::check::{Library, list_aliases};
 use rstap_compiler::listing::{ListError, list};
 use rstap_grammar::ast::Item;
 use rstap_grammar::{ParseOptions, SourceMap};
+use rstap_runtime::kernel::LiveKernel;
 use std::io::Write;
 
 /// Exit status as stap's: success when anything matched.
@@ -13,13 +13,13 @@ pub fn run(pattern: &str, vars: bool, verbose: bool) -> Result<(), ()> {
     let mut files = SourceMap::new();
     let id = files.add("<pattern>", format!("probe {pattern} {{}}"));
     let ast = rstap_grammar::parse(&files, id, &ParseOptions::default())
-        .map_err(|d| crate::report(&files, &d))?;
+        .map_err(|d| rstap_runtime::report(&files, &d))?;
     let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
         .collect();
-    let facts = crate::host::facts(false);
-    let library =
-        Library::load(&mut files, &facts, &macro_library).map_err(|d| crate::report(&files, &d))?;
+    let facts = rstap_runtime::host::facts(false);
+    let library = Library::load(&mut files, &facts, &macro_library)
+        .map_err(|d| rstap_runtime::report(&files, &d))?;
     let kernel = LiveKernel::new(verbose);
     let mut lines = Vec::new();
     for item in &ast.items {

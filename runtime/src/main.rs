@@ -1,24 +1,15 @@
-//! rstap: SystemTap scripts on a modern kernel, with one binary.
-//!
-//! This crate is the only one that talks to the kernel. Today it runs pass 1
-//! (`-p1`, the parse tree); elaboration, code generation and the runtime arrive in
-//! later passes.
+//! rstap: SystemTap scripts on a modern kernel, with one binary. The command
+//! line and the passes in order; everything that runs lives in the library.
 
 mod cli;
-mod engine;
-mod host;
-mod kernel;
 mod list;
-mod output;
-mod session;
-mod stats;
-mod symbols;
+
+use rstap_runtime::{engine, host, kernel, report, session};
 
 use clap::Parser;
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rstap_compiler::check::{self, Library};
-use rstap_grammar::{Diagnostics, ParseOptions, SourceMap};
-use std::io::{IsTerminal, Write};
+use rstap_grammar::{ParseOptions, SourceMap};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -120,7 +111,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             );
             Err(())
         }
-        None => session::run(&mir, &files, &run_options(cli)?),
+        None => session::run(&mir, &files, &run_options(cli)?).map_err(|_| ()),
     }
 }
 
@@ -157,27 +148,4 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
-}
-
-/// Prints diagnostics to stderr, in colour when stderr is a terminal.
-pub fn report(files: &SourceMap, diags: &Diagnostics) {
-    let choice = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    };
-    if choice == ColorChoice::Never {
-        eprint!("{}", diags.render(files));
-        return;
-    }
-    let mut stream = StandardStream::stderr(choice);
-    let config = codespan_reporting::term::Config::default();
-    for d in &diags.0 {
-        let _ = codespan_reporting::term::emit_to_write_style(
-            &mut stream,
-            &config,
-            files,
-            &d.to_diagnostic(),
-        );
-    }
 }

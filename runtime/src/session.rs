@@ -46,9 +46,12 @@ fn install_signals() {
     }
 }
 
-/// Runs `prog`. `Err` means the run failed (exit status 1); everything it had to
-/// say is already on stderr.
-pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<(), ()> {
+/// A run that failed (exit status 1); what went wrong is already on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failed;
+
+/// Runs `prog`.
+pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<(), Failed> {
     if let Some(p) = prog
         .probes
         .iter()
@@ -58,18 +61,18 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
             "rstap: probe {} runs in the kernel, and this build cannot load BPF programs yet: only begin, end, error, never and timer probes run",
             p.name
         );
-        return Err(());
+        return Err(Failed);
     }
     if let Err(msg) = crate::engine::check_histograms(prog) {
         eprintln!("ERROR: {msg}");
-        return Err(());
+        return Err(Failed);
     }
     let mut out: Box<dyn Write> = match &opts.output {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
                 eprintln!("rstap: cannot open output file '{path}': {e}");
-                return Err(());
+                return Err(Failed);
             }
         },
         None => Box::new(std::io::stdout()),
@@ -147,7 +150,7 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
     }
     if s.errors > 0 {
         eprintln!("WARNING: Number of errors: {}, skipped probes: 0", s.errors);
-        return Err(());
+        return Err(Failed);
     }
     Ok(())
 }

@@ -401,13 +401,6 @@ impl Stat {
     /// Folds another CPU's share of the same array element into this one, as stap
     /// does for arrays of aggregates (`_new_map_copy_stat`): the first non-empty
     /// share is copied, later ones are combined with the total-variance formula.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "per-CPU map values are merged once the BPF runtime reads them"
-        )
-    )]
     pub fn merge(&mut self, other: &Stat) {
         if other.count == 0 {
             return;

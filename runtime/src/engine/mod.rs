@@ -89,6 +89,7 @@ impl Host {
     }
 }
 
+#[derive(Debug)]
 pub struct Engine<'p> {
     prog: &'p mir::Program,
     pub store: Store,
