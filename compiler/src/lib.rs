@@ -7,8 +7,8 @@
 //! ELF binaries), elaboration into a typed HIR (`check`, `-p2`) and probe-point
 //! listing (`-l`/`-L`); the backends come next.
 
-pub mod btf;
 pub mod backend;
+pub mod btf;
 pub mod builtins;
 pub mod check;
 pub mod ctype;

@@ -112,7 +112,16 @@ impl Insn {
     pub fn encode(self) -> [u8; 8] {
         let [o0, o1] = self.off.to_le_bytes();
         let [i0, i1, i2, i3] = self.imm.to_le_bytes();
-        [self.code, (self.src << 4) | (self.dst & 0x0f), o0, o1, i0, i1, i2, i3]
+        [
+            self.code,
+            (self.src << 4) | (self.dst & 0x0f),
+            o0,
+            o1,
+            i0,
+            i1,
+            i2,
+            i3,
+        ]
     }
 
     pub fn alu_imm(op: Alu, dst: u8, imm: i32) -> Insn {
@@ -169,7 +178,13 @@ impl Insn {
 
     /// `lock *(u64 *)(dst + off) += src`.
     pub fn atomic_add(dst: u8, off: i16, src: u8) -> Insn {
-        Insn::new(STX | ATOMIC | Size::DW as u8, dst, src, off, Alu::Add as i32)
+        Insn::new(
+            STX | ATOMIC | Size::DW as u8,
+            dst,
+            src,
+            off,
+            Alu::Add as i32,
+        )
     }
 
     pub fn jump(off: i16) -> Insn {
@@ -229,7 +244,10 @@ mod tests {
         assert_eq!(Insn::mov_imm(0, 1).encode(), [0xb7, 0x00, 0, 0, 1, 0, 0, 0]);
         assert_eq!(Insn::exit().encode(), [0x95, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Insn::call(14).encode(), [0x85, 0, 0, 0, 14, 0, 0, 0]);
-        assert_eq!(Insn::alu_reg(Alu::Add, 1, 2).encode(), [0x0f, 0x21, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::alu_reg(Alu::Add, 1, 2).encode(),
+            [0x0f, 0x21, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(
             Insn::load(Size::DW, 1, 10, -8).encode(),
             [0x79, 0xa1, 0xf8, 0xff, 0, 0, 0, 0]
