@@ -1,4 +1,6 @@
 //! The BPF backend: kernel-context handlers of the MIR as BPF programs in an ELF
 //! relocatable object that aya loads.
 
+pub mod codegen;
 pub mod insn;
+pub mod layout;

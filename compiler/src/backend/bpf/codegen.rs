@@ -1,0 +1,686 @@
+//! MIR → BPF for kernel-context handlers, in two steps: instructions over
+//! stack slots with jumps to block labels, then label resolution ("nothing moves
+//! after this point"). Every MIR register lives in an 8-byte stack slot; a
+//! register used in one block only shares slots with other such registers once
+//! its last use is past, so a handler fits the 512-byte stack. r6 holds the
+//! context pointer; r0–r5 are scratch around each instruction.
+//!
+//! This first version covers what counting and aggregating scripts need: long
+//! arithmetic and comparisons, branches and loops, long scalars, long-keyed
+//! arrays and aggregates (count, sum, min, max), tracepoint fields, and the
+//! task/time built-ins. Anything else is refused with a sentence naming it.
+
+use super::insn::{Alu, Insn, Jmp, Size, helper};
+use super::layout::{GlobalMap, StatLayout, Storage, global_map};
+use crate::builtins::Builtin;
+use crate::hir::{BinOp, ContextValue, PointKind};
+use crate::kernel::KernelInfo;
+use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
+use crate::tracepoint::TracepointFormat;
+use rstap_grammar::Span;
+use std::collections::HashMap;
+
+/// BPF's stack.
+const STACK: usize = 512;
+/// Scratch bytes below the register slots: a map key or a fresh aggregate.
+const SCRATCH: usize = 64;
+
+/// Why a handler cannot become BPF (yet): a sentence, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodegenError {
+    pub msg: String,
+    pub at: Option<Span>,
+}
+
+impl CodegenError {
+    fn new(msg: impl Into<String>, at: Option<Span>) -> CodegenError {
+        CodegenError {
+            msg: msg.into(),
+            at,
+        }
+    }
+}
+
+/// One kernel-context handler as BPF instructions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// Its index in the MIR's probes.
+    pub probe: usize,
+    pub insns: Vec<Insn>,
+    /// `Insn::ld_map` immediates name indexes into [`Compiled::maps`].
+    pub maps: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compiled {
+    /// The map of each global the programs use (`None`: user context only).
+    pub maps: Vec<Option<GlobalMap>>,
+    pub programs: Vec<Program>,
+}
+
+/// Compiles every kernel-context probe of `prog`.
+pub fn compile(
+    prog: &mir::Program,
+    kernel: &dyn KernelInfo,
+    max_entries: u32,
+) -> Result<Compiled, CodegenError> {
+    let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
+    let mut programs = Vec::new();
+    for (i, probe) in prog.probes.iter().enumerate() {
+        if probe.context != Context::Kernel {
+            continue;
+        }
+        let format = match &probe.kind {
+            PointKind::Tracepoint(tp) => Some(
+                kernel
+                    .tracepoint_format(tp)
+                    .map_err(|e| CodegenError::new(e.0, None))?,
+            ),
+            _ => None,
+        };
+        let mut g = Gen::new(prog, &probe.body, format.as_ref(), &mut maps, max_entries)?;
+        g.body()?;
+        programs.push(Program {
+            probe: i,
+            insns: g.finish(),
+            maps: g.used,
+        });
+    }
+    Ok(Compiled { maps, programs })
+}
+
+struct Gen<'a> {
+    prog: &'a mir::Program,
+    body: &'a Body,
+    format: Option<&'a TracepointFormat>,
+    maps: &'a mut Vec<Option<GlobalMap>>,
+    max_entries: u32,
+    insns: Vec<Insn>,
+    /// Jumps to patch: instruction index and target block.
+    fixups: Vec<(usize, usize)>,
+    starts: Vec<usize>,
+    /// Stack offset (from r10) of each register.
+    slot: Vec<i16>,
+    used: Vec<usize>,
+}
+
+impl<'a> Gen<'a> {
+    fn new(
+        prog: &'a mir::Program,
+        body: &'a Body,
+        format: Option<&'a TracepointFormat>,
+        maps: &'a mut Vec<Option<GlobalMap>>,
+        max_entries: u32,
+    ) -> Result<Gen<'a>, CodegenError> {
+        let slot = assign_slots(body)?;
+        Ok(Gen {
+            prog,
+            body,
+            format,
+            maps,
+            max_entries,
+            insns: Vec::new(),
+            fixups: Vec::new(),
+            starts: Vec::new(),
+            slot,
+            used: Vec::new(),
+        })
+    }
+
+    fn emit(&mut self, i: Insn) {
+        self.insns.push(i);
+    }
+
+    fn emit2(&mut self, pair: [Insn; 2]) {
+        self.insns.extend(pair);
+    }
+
+    fn load(&mut self, dst: u8, r: Reg) {
+        let off = self.slot[r.index()];
+        self.emit(Insn::load(Size::DW, dst, 10, off));
+    }
+
+    fn store(&mut self, r: Reg, src: u8) {
+        let off = self.slot[r.index()];
+        self.emit(Insn::store(Size::DW, 10, off, src));
+    }
+
+    /// A jump (or conditional jump) to block `target`, patched in `finish`.
+    fn jump_to(&mut self, i: Insn, target: usize) {
+        self.fixups.push((self.insns.len(), target));
+        self.emit(i);
+    }
+
+    fn body(&mut self) -> Result<(), CodegenError> {
+        self.emit(Insn::mov_reg(6, 1));
+        // Locals start at 0, and the verifier refuses reads of unwritten stack.
+        let mut slots: Vec<i16> = self.slot.clone();
+        slots.sort_unstable();
+        slots.dedup();
+        for off in slots {
+            self.emit(Insn::store_imm(Size::DW, 10, off, 0));
+        }
+        for b in &self.body.blocks {
+            if b.catch.is_some() {
+                return Err(CodegenError::new(
+                    "try/catch is not supported in kernel-context probes yet",
+                    None,
+                ));
+            }
+        }
+        for (i, block) in self.body.blocks.iter().enumerate() {
+            self.starts.push(self.insns.len());
+            for inst in &block.insts {
+                self.inst(inst)?;
+            }
+            self.term(&block.term, i)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Vec<Insn> {
+        for &(at, target) in &self.fixups {
+            let dest = self.starts.get(target).copied().unwrap_or(self.insns.len());
+            let off = i64::try_from(dest).unwrap_or(0) - i64::try_from(at).unwrap_or(0) - 1;
+            self.insns[at].off = i16::try_from(off).unwrap_or(i16::MAX);
+        }
+        std::mem::take(&mut self.insns)
+    }
+
+    fn term(&mut self, t: &Term, block: usize) -> Result<(), CodegenError> {
+        match t {
+            Term::Jump(b) => {
+                if b.index() != block + 1 {
+                    self.jump_to(Insn::jump(0), b.index());
+                }
+            }
+            Term::Branch {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.load(1, *cond);
+                self.jump_to(Insn::jump_imm(Jmp::Jne, 1, 0, 0), then.index());
+                self.jump_to(Insn::jump(0), otherwise.index());
+            }
+            Term::Return(_) | Term::Next => {
+                self.emit(Insn::mov_imm(0, 0));
+                self.emit(Insn::exit());
+            }
+            Term::IterNext { .. } => {
+                return Err(CodegenError::new(
+                    "foreach is not supported in kernel-context probes yet",
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn unsupported<T>(&self, what: &str, at: Option<Span>) -> Result<T, CodegenError> {
+        Err(CodegenError::new(
+            format!("{what} is not supported in kernel-context probes yet"),
+            at,
+        ))
+    }
+
+    fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
+        for r in regs_of(inst) {
+            if self.body.ty(r) == Ty::Str {
+                return self.unsupported("a string value", span_of(inst));
+            }
+        }
+        match inst {
+            Inst::Const { dst, value } => self.constant(*dst, *value),
+            Inst::Move { dst, src } => {
+                self.load(1, *src);
+                self.store(*dst, 1);
+            }
+            Inst::Unary { dst, op, src } => {
+                self.load(1, *src);
+                match op {
+                    UnOp::Neg => self.emit(Insn::alu_imm(Alu::Neg, 1, 0)),
+                    UnOp::BitNot => self.emit(Insn::alu_imm(Alu::Xor, 1, -1)),
+                    UnOp::Not => {
+                        self.emit(Insn::mov_imm(0, 1));
+                        self.emit(Insn::jump_imm(Jmp::Jeq, 1, 0, 1));
+                        self.emit(Insn::mov_imm(0, 0));
+                        self.emit(Insn::mov_reg(1, 0));
+                    }
+                }
+                self.store(*dst, 1);
+            }
+            Inst::Binary { dst, op, a, b, at } => self.binary(*dst, *op, *a, *b, *at)?,
+            Inst::Compare { dst, op, a, b } => {
+                self.load(1, *a);
+                self.load(2, *b);
+                let j = match op {
+                    CmpOp::Eq => Jmp::Jeq,
+                    CmpOp::Ne => Jmp::Jne,
+                    CmpOp::Lt => Jmp::Jslt,
+                    CmpOp::Le => Jmp::Jsle,
+                    CmpOp::Gt => Jmp::Jsgt,
+                    CmpOp::Ge => Jmp::Jsge,
+                };
+                self.emit(Insn::mov_imm(0, 1));
+                self.emit(Insn::jump_reg(j, 1, 2, 1));
+                self.emit(Insn::mov_imm(0, 0));
+                self.store(*dst, 0);
+            }
+            Inst::ReadGlobal { dst, global } => {
+                self.lookup(global.index(), &[])?;
+                self.read_value(*dst);
+            }
+            Inst::WriteGlobal { global, src } => {
+                self.lookup(global.index(), &[])?;
+                self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 2));
+                self.load(1, *src);
+                self.emit(Insn::store(Size::DW, 0, 0, 1));
+            }
+            Inst::MapRead { dst, global, keys } => {
+                self.lookup(global.index(), keys)?;
+                self.read_value(*dst);
+            }
+            Inst::MapWrite {
+                global, keys, src, ..
+            } => {
+                let map = self.map(global.index())?;
+                let key = self.key(keys)?;
+                let value = key - 8;
+                self.load(1, *src);
+                self.emit(Insn::store(Size::DW, 10, value, 1));
+                self.emit2(Insn::ld_map(1, map));
+                self.emit(Insn::mov_reg(2, 10));
+                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+                self.emit(Insn::mov_reg(3, 10));
+                self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(value)));
+                self.emit(Insn::mov_imm(4, 0));
+                self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
+            }
+            Inst::AggAdd {
+                global,
+                keys,
+                value,
+                ..
+            } => self.agg_add(global.index(), keys, *value)?,
+            Inst::Context { dst, value } => self.context(*dst, value)?,
+            Inst::Builtin { dst, func, at, .. } => self.builtin(*dst, *func, *at)?,
+            other => return self.unsupported(inst_name(other), span_of(other)),
+        }
+        Ok(())
+    }
+
+    fn constant(&mut self, dst: Reg, value: i64) {
+        match i32::try_from(value) {
+            Ok(v) => {
+                let off = self.slot[dst.index()];
+                self.emit(Insn::store_imm(Size::DW, 10, off, v));
+            }
+            Err(_) => {
+                self.emit2(Insn::ld_imm64(1, value as u64));
+                self.store(dst, 1);
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        dst: Reg,
+        op: BinOp,
+        a: Reg,
+        b: Reg,
+        at: Span,
+    ) -> Result<(), CodegenError> {
+        self.load(1, a);
+        self.load(2, b);
+        let alu = match op {
+            BinOp::Add => Alu::Add,
+            BinOp::Sub => Alu::Sub,
+            BinOp::Mul => Alu::Mul,
+            BinOp::BitAnd => Alu::And,
+            BinOp::BitOr => Alu::Or,
+            BinOp::BitXor => Alu::Xor,
+            BinOp::Shl | BinOp::Shr | BinOp::UShr => {
+                // stap shifts by the low six bits of the count, as x86 does.
+                self.emit(Insn::alu_imm(Alu::And, 2, 63));
+                match op {
+                    BinOp::Shl => Alu::Lsh,
+                    BinOp::Shr => Alu::Arsh,
+                    _ => Alu::Rsh,
+                }
+            }
+            _ => return self.unsupported("division and modulo", Some(at)),
+        };
+        self.emit(Insn::alu_reg(alu, 1, 2));
+        self.store(dst, 1);
+        Ok(())
+    }
+
+    /// The map index of global `g`, created on first use.
+    fn map(&mut self, g: usize) -> Result<u32, CodegenError> {
+        if self.maps[g].is_none() {
+            let m = global_map(g, &self.prog.globals[g], self.max_entries)
+                .map_err(|e| CodegenError::new(e.0, None))?;
+            self.maps[g] = Some(m);
+        }
+        if !self.used.contains(&g) {
+            self.used.push(g);
+        }
+        Ok(u32::try_from(g).unwrap_or(u32::MAX))
+    }
+
+    /// Packs `keys` (longs) into the scratch area; its stack offset. A scalar's
+    /// key is the u32 0. The scratch area holds a fresh aggregate (or a value to
+    /// store) in its first 32 bytes and the key in the last 32.
+    fn key(&mut self, keys: &[Reg]) -> Result<i16, CodegenError> {
+        let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+        if keys.len() * 8 > 32 {
+            return self.unsupported("an array with more than four key columns", None);
+        }
+        if keys.is_empty() {
+            self.emit(Insn::store_imm(Size::W, 10, key, 0));
+            return Ok(key);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            self.load(1, *k);
+            let off = key + 8 * i16::try_from(i).unwrap_or(0);
+            self.emit(Insn::store(Size::DW, 10, off, 1));
+        }
+        Ok(key)
+    }
+
+    /// r0 = the element of global `g` at `keys`, or 0 when absent.
+    fn lookup(&mut self, g: usize, keys: &[Reg]) -> Result<(), CodegenError> {
+        let map = self.map(g)?;
+        let key = self.key(keys)?;
+        self.emit2(Insn::ld_map(1, map));
+        self.emit(Insn::mov_reg(2, 10));
+        self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+        Ok(())
+    }
+
+    /// dst = *r0, or 0 when r0 is null.
+    fn read_value(&mut self, dst: Reg) {
+        self.emit(Insn::mov_imm(1, 0));
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 1));
+        self.emit(Insn::load(Size::DW, 1, 0, 0));
+        self.store(dst, 1);
+    }
+
+    fn agg_add(&mut self, g: usize, keys: &[Reg], value: Reg) -> Result<(), CodegenError> {
+        let map = self.map(g)?;
+        let layout = self.maps[g]
+            .as_ref()
+            .and_then(|m| m.stat)
+            .unwrap_or(StatLayout { buckets: 0 });
+        let storage = self.maps[g].as_ref().map(|m| m.storage);
+        let key = self.key(keys)?;
+        if storage == Some(Storage::StatsArray) {
+            // Create the element (zeroed) unless it exists.
+            let fresh = key - 32;
+            if layout.size() > 32 {
+                return self.unsupported("an aggregate with a histogram", None);
+            }
+            for w in 0..layout.size() / 8 {
+                let off = fresh + 8 * i16::try_from(w).unwrap_or(0);
+                self.emit(Insn::store_imm(Size::DW, 10, off, 0));
+            }
+            self.emit2(Insn::ld_map(1, map));
+            self.emit(Insn::mov_reg(2, 10));
+            self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+            self.emit(Insn::mov_reg(3, 10));
+            self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(fresh)));
+            // BPF_NOEXIST: an existing element keeps its counts.
+            self.emit(Insn::mov_imm(4, 1));
+            self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
+        }
+        self.emit2(Insn::ld_map(1, map));
+        self.emit(Insn::mov_reg(2, 10));
+        self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+        let skip_at = self.insns.len();
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+        let start = self.insns.len();
+        self.load(1, value);
+        // The first value sets min and max.
+        self.emit(Insn::load(Size::DW, 2, 0, StatLayout::COUNT));
+        self.emit(Insn::jump_imm(Jmp::Jne, 2, 0, 2));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::MIN, 1));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::MAX, 1));
+        self.emit(Insn::alu_imm(Alu::Add, 2, 1));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::COUNT, 2));
+        self.emit(Insn::load(Size::DW, 2, 0, StatLayout::SUM));
+        self.emit(Insn::alu_reg(Alu::Add, 2, 1));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::SUM, 2));
+        self.emit(Insn::load(Size::DW, 2, 0, StatLayout::MIN));
+        self.emit(Insn::jump_reg(Jmp::Jsge, 1, 2, 1));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::MIN, 1));
+        self.emit(Insn::load(Size::DW, 2, 0, StatLayout::MAX));
+        self.emit(Insn::jump_reg(Jmp::Jsle, 1, 2, 1));
+        self.emit(Insn::store(Size::DW, 0, StatLayout::MAX, 1));
+        let len = self.insns.len() - start;
+        self.insns[skip_at].off = i16::try_from(len).unwrap_or(i16::MAX);
+        Ok(())
+    }
+
+    fn context(&mut self, dst: Reg, value: &ContextValue) -> Result<(), CodegenError> {
+        let ContextValue::TracepointField(i) = value else {
+            return self.unsupported("this target variable", None);
+        };
+        let Some(field) = self.format.and_then(|f| f.fields.get(*i)) else {
+            return self.unsupported("a target variable of this probe", None);
+        };
+        let size = u8::try_from(field.size).ok().and_then(Size::of);
+        let Some(size) = size else {
+            return self.unsupported(
+                &format!("the {}-byte field ${}", field.size, field.name),
+                None,
+            );
+        };
+        let off = i16::try_from(field.offset).unwrap_or(i16::MAX);
+        self.emit(Insn::load(size, 1, 6, off));
+        if field.signed && size != Size::DW {
+            let shift = 64 - 8 * i32::from(size.bytes());
+            self.emit(Insn::alu_imm(Alu::Lsh, 1, shift));
+            self.emit(Insn::alu_imm(Alu::Arsh, 1, shift));
+        }
+        self.store(dst, 1);
+        Ok(())
+    }
+
+    fn builtin(&mut self, dst: Option<Reg>, func: Builtin, at: Span) -> Result<(), CodegenError> {
+        match func {
+            Builtin::Pid => {
+                self.emit(Insn::call(helper::GET_CURRENT_PID_TGID));
+                self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
+            }
+            Builtin::Tid => {
+                self.emit(Insn::call(helper::GET_CURRENT_PID_TGID));
+                self.emit(Insn::alu_imm(Alu::Lsh, 0, 32));
+                self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
+            }
+            Builtin::Uid | Builtin::Euid => {
+                self.emit(Insn::call(helper::GET_CURRENT_UID_GID));
+                self.emit(Insn::alu_imm(Alu::Lsh, 0, 32));
+                self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
+            }
+            Builtin::Gid | Builtin::Egid => {
+                self.emit(Insn::call(helper::GET_CURRENT_UID_GID));
+                self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
+            }
+            Builtin::Cpu => self.emit(Insn::call(helper::GET_SMP_PROCESSOR_ID)),
+            Builtin::KtimeGetNs | Builtin::LocalClockNs | Builtin::CpuClockNs => {
+                self.emit(Insn::call(helper::KTIME_GET_NS));
+            }
+            other => {
+                return self.unsupported(&format!("the built-in {}()", other.name()), Some(at));
+            }
+        }
+        if let Some(d) = dst {
+            self.store(d, 0);
+        }
+        Ok(())
+    }
+}
+
+/// Gives every register a stack slot, sharing slots between registers that live
+/// in one block only and are not live at the same time.
+fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
+    let n = body.regs.len();
+    // The blocks each register appears in, and its last position in each.
+    let mut blocks_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut last: HashMap<(usize, usize), usize> = HashMap::new();
+    for (b, block) in body.blocks.iter().enumerate() {
+        let mentions = block
+            .insts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, inst)| regs_of(inst).into_iter().map(move |r| (i, r)))
+            .chain(
+                term_regs(&block.term)
+                    .into_iter()
+                    .map(|r| (block.insts.len(), r)),
+            );
+        for (i, r) in mentions {
+            if !blocks_of[r.index()].contains(&b) {
+                blocks_of[r.index()].push(b);
+            }
+            last.insert((r.index(), b), i);
+        }
+    }
+    let mut slot = vec![0usize; n];
+    let mut next = 0usize;
+    for r in 0..n {
+        if blocks_of[r].len() != 1 {
+            slot[r] = next;
+            next += 1;
+        }
+    }
+    let shared_base = next;
+    let mut peak = 0usize;
+    for (b, block) in body.blocks.iter().enumerate() {
+        let mut free: Vec<usize> = Vec::new();
+        let mut used = 0usize;
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        for i in 0..=block.insts.len() {
+            let here: Vec<Reg> = if i < block.insts.len() {
+                regs_of(&block.insts[i])
+            } else {
+                term_regs(&block.term)
+            };
+            for r in here {
+                let r = r.index();
+                if blocks_of[r].len() == 1 && !live.iter().any(|&(x, _)| x == r) {
+                    let s = free.pop().unwrap_or_else(|| {
+                        used += 1;
+                        used - 1
+                    });
+                    slot[r] = shared_base + s;
+                    live.push((r, s));
+                }
+            }
+            live.retain(|&(r, s)| {
+                let done = last.get(&(r, b)).is_some_and(|&l| l <= i);
+                if done {
+                    free.push(s);
+                }
+                !done
+            });
+        }
+        peak = peak.max(used);
+    }
+    let total = shared_base + peak;
+    if total * 8 + SCRATCH > STACK {
+        return Err(CodegenError::new(
+            format!(
+                "this handler needs {} bytes of BPF stack, more than the kernel's 512; split it into smaller functions or probes",
+                total * 8 + SCRATCH
+            ),
+            None,
+        ));
+    }
+    Ok(slot
+        .into_iter()
+        .map(|s| -8 * i16::try_from(s + 1).unwrap_or(i16::MAX))
+        .collect())
+}
+
+fn term_regs(t: &Term) -> Vec<Reg> {
+    match t {
+        Term::Branch { cond, .. } => vec![*cond],
+        Term::Return(Some(r)) => vec![*r],
+        Term::IterNext { keys, value, .. } => keys.iter().flatten().chain(value).copied().collect(),
+        Term::Jump(_) | Term::Return(None) | Term::Next => Vec::new(),
+    }
+}
+
+/// Every register an instruction mentions.
+fn regs_of(i: &Inst) -> Vec<Reg> {
+    match i {
+        Inst::Const { dst, .. } | Inst::Str { dst, .. } | Inst::Context { dst, .. } => vec![*dst],
+        Inst::Move { dst, src } | Inst::Unary { dst, src, .. } => vec![*dst, *src],
+        Inst::Binary { dst, a, b, .. }
+        | Inst::Compare { dst, a, b, .. }
+        | Inst::StrCompare { dst, a, b, .. }
+        | Inst::Concat { dst, a, b } => vec![*dst, *a, *b],
+        Inst::Regex { dst, src, .. } => vec![*dst, *src],
+        Inst::ReadGlobal { dst, .. } => vec![*dst],
+        Inst::WriteGlobal { src, .. } => vec![*src],
+        Inst::MapRead { dst, keys, .. } => keys.iter().copied().chain([*dst]).collect(),
+        Inst::MapWrite { keys, src, .. } => keys.iter().copied().chain([*src]).collect(),
+        Inst::MapContains { dst, keys, .. } => {
+            keys.iter().flatten().copied().chain([*dst]).collect()
+        }
+        Inst::MapDelete { keys, .. } => keys.iter().flatten().copied().collect(),
+        Inst::Clear { .. } => Vec::new(),
+        Inst::AggAdd { keys, value, .. } => keys.iter().copied().chain([*value]).collect(),
+        Inst::AggRead {
+            dst, keys, shift, ..
+        } => keys.iter().copied().chain([*dst]).chain(*shift).collect(),
+        Inst::HistBucket {
+            dst, keys, bucket, ..
+        } => keys.iter().copied().chain([*dst, *bucket]).collect(),
+        Inst::Call { dst, args, .. } | Inst::Builtin { dst, args, .. } => {
+            args.iter().copied().chain(*dst).collect()
+        }
+        Inst::Load { dst, addr, .. } | Inst::LoadStr { dst, addr, .. } => vec![*dst, *addr],
+        Inst::Print { dst, args, .. } => args.iter().copied().chain(*dst).collect(),
+        Inst::PrintHist { keys, .. } => keys.clone(),
+        Inst::IterStart { limit, slice, .. } => limit
+            .iter()
+            .copied()
+            .chain(slice.iter().flatten().flatten().copied())
+            .collect(),
+    }
+}
+
+fn span_of(i: &Inst) -> Option<Span> {
+    match i {
+        Inst::Binary { at, .. }
+        | Inst::MapWrite { at, .. }
+        | Inst::AggAdd { at, .. }
+        | Inst::AggRead { at, .. }
+        | Inst::Call { at, .. }
+        | Inst::Builtin { at, .. }
+        | Inst::Load { at, .. }
+        | Inst::LoadStr { at, .. }
+        | Inst::PrintHist { at, .. } => Some(*at),
+        _ => None,
+    }
+}
+
+fn inst_name(i: &Inst) -> &'static str {
+    match i {
+        Inst::Str { .. } | Inst::StrCompare { .. } | Inst::Concat { .. } => "a string value",
+        Inst::Regex { .. } => "a regular expression match",
+        Inst::MapContains { .. } => "`in`",
+        Inst::MapDelete { .. } | Inst::Clear { .. } => "delete",
+        Inst::AggRead { .. } | Inst::HistBucket { .. } => "reading an aggregate",
+        Inst::Call { .. } => "a function call",
+        Inst::Load { .. } | Inst::LoadStr { .. } => "reading kernel memory",
+        Inst::Print { .. } | Inst::PrintHist { .. } => "printing",
+        Inst::IterStart { .. } => "foreach",
+        _ => "this operation",
+    }
+}

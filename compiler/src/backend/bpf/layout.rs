@@ -1,0 +1,112 @@
+//! Where each global lives when kernel-context handlers use it: one BPF map per
+//! global, with key and value layouts the runtime reads back. Aggregates are
+//! per-CPU (updated in place, merged by the runtime); scalars are one-entry
+//! arrays; arrays are hash maps keyed by the packed key tuple.
+
+use crate::mir::{self, GlobalKind, Ty};
+
+/// What a map holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// A long scalar: an ARRAY of one 8-byte value.
+    Scalar,
+    /// An array of longs keyed by longs: a HASH, 8 bytes per key column.
+    Array,
+    /// A statistics scalar: a PERCPU_ARRAY of one [`StatLayout`] value.
+    Stats,
+    /// An array of statistics keyed by longs: a PERCPU_HASH.
+    StatsArray,
+}
+
+/// The value layout of an aggregate: count, sum, min and max as u64 words, then
+/// the histogram buckets, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatLayout {
+    /// Number of histogram buckets after the four fixed words.
+    pub buckets: u32,
+}
+
+impl StatLayout {
+    pub const COUNT: i16 = 0;
+    pub const SUM: i16 = 8;
+    pub const MIN: i16 = 16;
+    pub const MAX: i16 = 24;
+    pub const BUCKETS: i16 = 32;
+
+    pub fn size(self) -> u32 {
+        32 + 8 * self.buckets
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalMap {
+    /// The map's name: `g` and the global's index (BPF names are short).
+    pub name: String,
+    pub storage: Storage,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub stat: Option<StatLayout>,
+}
+
+/// Why a global cannot live in a BPF map (yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+/// The map for global `index`, or why kernel context cannot use it yet.
+pub fn global_map(
+    index: usize,
+    g: &mir::Global,
+    max_entries: u32,
+) -> Result<GlobalMap, Unsupported> {
+    if g.keys.contains(&Ty::Str) {
+        return Err(Unsupported(format!(
+            "global '{}' has string keys, which kernel-context probes cannot use yet",
+            g.name
+        )));
+    }
+    let entries = g
+        .size
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(max_entries)
+        .max(1);
+    let key_size = 8 * u32::try_from(g.keys.len()).unwrap_or(u32::MAX);
+    let name = format!("g{index}");
+    let (storage, value_size, stat) = match &g.kind {
+        GlobalKind::Value(Ty::Str) => {
+            return Err(Unsupported(format!(
+                "global '{}' holds strings, which kernel-context probes cannot use yet",
+                g.name
+            )));
+        }
+        GlobalKind::Value(Ty::Long) if g.keys.is_empty() => (Storage::Scalar, 8, None),
+        GlobalKind::Value(Ty::Long) => (Storage::Array, 8, None),
+        GlobalKind::Stats(spec) => {
+            if spec.variance_shift > 0 || !spec.hists.is_empty() {
+                return Err(Unsupported(format!(
+                    "global '{}' keeps a histogram or @variance, which kernel-context probes cannot fill yet",
+                    g.name
+                )));
+            }
+            let layout = StatLayout { buckets: 0 };
+            let storage = if g.keys.is_empty() {
+                Storage::Stats
+            } else {
+                Storage::StatsArray
+            };
+            (storage, layout.size(), Some(layout))
+        }
+    };
+    let (key_size, max_entries) = match storage {
+        Storage::Scalar | Storage::Stats => (4, 1),
+        Storage::Array | Storage::StatsArray => (key_size, entries),
+    };
+    Ok(GlobalMap {
+        name,
+        storage,
+        key_size,
+        value_size,
+        max_entries,
+        stat,
+    })
+}
