@@ -7,7 +7,7 @@ mod support;
 
 use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, compile};
 use rstap_compiler::backend::bpf::insn::Insn;
-use rstap_compiler::backend::bpf::layout::Storage;
+use rstap_compiler::backend::bpf::layout::{MapKind, Role, Storage};
 use rstap_compiler::check::{self, Library};
 use rstap_compiler::mir;
 use rstap_grammar::{ParseOptions, SourceMap, parse};
@@ -67,12 +67,40 @@ probe end { foreach (l in drops) printf("%d\n", @count(drops[l])) }"#,
         "only the tracepoint runs in the kernel"
     );
     well_formed(&c.programs[0].insns);
-    let map = c.maps[0].as_ref().expect("drops lives in a map");
-    assert_eq!(map.storage, Storage::StatsArray);
+    assert_eq!(c.maps.len(), 1, "no output ring without prints");
+    let map = &c.maps[0];
+    assert_eq!(map.kind, MapKind::PerCpuHash);
+    assert!(matches!(&map.role, Role::Global(0, g) if g.storage == Storage::StatsArray));
     assert_eq!(
         (map.key_size, map.value_size, map.max_entries),
         (8, 32, 2048)
     );
+}
+
+#[test]
+fn prints_become_ring_buffer_records_with_a_lost_counter() {
+    let c = codegen(
+        r#"global n
+probe kernel.trace("sched:sched_switch") { n++; printf("%d -> %d\n", $prev_pid, $next_pid) }
+probe kernel.trace("sched:sched_process_exec") { println(pid()) }"#,
+    )
+    .expect("compiles");
+    assert_eq!(c.programs.len(), 2);
+    for p in &c.programs {
+        well_formed(&p.insns);
+    }
+    assert_eq!(c.prints.len(), 2, "one print site per call");
+    let kinds: Vec<MapKind> = c.maps.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![MapKind::Array, MapKind::RingBuf, MapKind::PerCpuArray]
+    );
+    // Every map reference points into the object's map list.
+    for p in &c.programs {
+        for i in p.insns.iter().filter(|i| i.code == 0x18 && i.src == 1) {
+            assert!(usize::try_from(i.imm).is_ok_and(|m| m < c.maps.len()));
+        }
+    }
 }
 
 #[test]
@@ -107,8 +135,8 @@ fn a_long_handler_fits_the_stack_by_sharing_slots() {
 fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
     for (script, what) in [
         (
-            r#"probe kernel.trace("sched:sched_switch") { printf("%d\n", 1) }"#,
-            "printing",
+            r#"probe kernel.trace("sched:sched_switch") { x = sprintf("%d", 1); println(strlen(x)) }"#,
+            "string",
         ),
         (
             r#"probe kernel.trace("sched:sched_switch") { println(strlen($prev_comm)) }"#,

@@ -11,7 +11,7 @@
 //! task/time built-ins. Anything else is refused with a sentence naming it.
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
-use super::layout::{GlobalMap, StatLayout, Storage, global_map};
+use super::layout::{GlobalMap, MapSpec, StatLayout, Storage, global_map};
 use crate::builtins::Builtin;
 use crate::hir::{BinOp, ContextValue, PointKind};
 use crate::kernel::KernelInfo;
@@ -41,21 +41,23 @@ impl CodegenError {
     }
 }
 
-/// One kernel-context handler as BPF instructions.
+/// One kernel-context handler as BPF instructions; its `Insn::ld_map`
+/// immediates are indexes into [`Compiled::maps`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     /// Its index in the MIR's probes.
     pub probe: usize,
     pub insns: Vec<Insn>,
-    /// `Insn::ld_map` immediates name indexes into [`Compiled::maps`].
-    pub maps: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compiled {
-    /// The map of each global the programs use (`None`: user context only).
-    pub maps: Vec<Option<GlobalMap>>,
+    /// Every map the programs use.
+    pub maps: Vec<MapSpec>,
     pub programs: Vec<Program>,
+    /// The print calls of kernel-context handlers: a record's first word is
+    /// an index here, its arguments follow as 8-byte words.
+    pub prints: Vec<mir::PrintSpec>,
 }
 
 /// Compiles every kernel-context probe of `prog`.
@@ -65,6 +67,7 @@ pub fn compile(
     max_entries: u32,
 ) -> Result<Compiled, CodegenError> {
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
+    let mut prints = Vec::new();
     let mut programs = Vec::new();
     for (i, probe) in prog.probes.iter().enumerate() {
         if probe.context != Context::Kernel {
@@ -79,14 +82,47 @@ pub fn compile(
             _ => None,
         };
         let mut g = Gen::new(prog, &probe.body, format.as_ref(), &mut maps, max_entries)?;
+        g.prints = std::mem::take(&mut prints);
         g.body()?;
+        prints = std::mem::take(&mut g.prints);
         programs.push(Program {
             probe: i,
             insns: g.finish(),
-            maps: g.used,
         });
     }
-    Ok(Compiled { maps, programs })
+    // Map ids so far: globals by index, then the output ring and the lost
+    // counter; number the maps the programs use, in that order.
+    let globals = prog.globals.len();
+    let mut order: Vec<(u32, MapSpec)> = maps
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            m.map(|m| (u32::try_from(i).unwrap_or(u32::MAX), MapSpec::global(i, m)))
+        })
+        .collect();
+    if !prints.is_empty() {
+        order.push((output_id(globals), MapSpec::output()));
+        order.push((output_id(globals) + 1, MapSpec::lost()));
+    }
+    for p in &mut programs {
+        for ins in &mut p.insns {
+            if ins.code == 0x18 && ins.src == super::insn::PSEUDO_MAP_FD {
+                let id = ins.imm as u32;
+                let index = order.iter().position(|(o, _)| *o == id).unwrap_or(0);
+                ins.imm = i32::try_from(index).unwrap_or(0);
+            }
+        }
+    }
+    Ok(Compiled {
+        maps: order.into_iter().map(|(_, m)| m).collect(),
+        programs,
+        prints,
+    })
+}
+
+/// The internal id of the output ring buffer (the lost counter is the next).
+fn output_id(globals: usize) -> u32 {
+    u32::try_from(globals).unwrap_or(u32::MAX - 2)
 }
 
 struct Gen<'a> {
@@ -101,7 +137,8 @@ struct Gen<'a> {
     starts: Vec<usize>,
     /// Stack offset (from r10) of each register.
     slot: Vec<i16>,
-    used: Vec<usize>,
+    /// Print sites of the whole program so far.
+    prints: Vec<mir::PrintSpec>,
 }
 
 impl<'a> Gen<'a> {
@@ -123,7 +160,7 @@ impl<'a> Gen<'a> {
             fixups: Vec::new(),
             starts: Vec::new(),
             slot,
-            used: Vec::new(),
+            prints: Vec::new(),
         })
     }
 
@@ -305,9 +342,54 @@ impl<'a> Gen<'a> {
             } => self.agg_add(global.index(), keys, *value)?,
             Inst::Context { dst, value } => self.context(*dst, value)?,
             Inst::Builtin { dst, func, at, .. } => self.builtin(*dst, *func, *at)?,
+            Inst::Print {
+                dst: None,
+                spec,
+                args,
+            } => self.print(spec, args),
             other => return self.unsupported(inst_name(other), span_of(other)),
         }
         Ok(())
+    }
+
+    /// A print record into the output ring: the site's index, then each
+    /// argument as an 8-byte word. No room counts as a lost record.
+    fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
+        let site = i32::try_from(self.prints.len()).unwrap_or(i32::MAX);
+        self.prints.push(spec.clone());
+        let output = output_id(self.prog.globals.len());
+        let size = 8 + 8 * i32::try_from(args.len()).unwrap_or(0);
+        self.emit2(Insn::ld_map(1, output));
+        self.emit(Insn::mov_imm(2, size));
+        self.emit(Insn::mov_imm(3, 0));
+        self.emit(Insn::call(helper::RINGBUF_RESERVE));
+        let lost_at = self.insns.len();
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+        let start = self.insns.len();
+        self.emit(Insn::store_imm(Size::DW, 0, 0, site));
+        for (i, a) in args.iter().enumerate() {
+            self.load(1, *a);
+            let off = 8 + 8 * i16::try_from(i).unwrap_or(0);
+            self.emit(Insn::store(Size::DW, 0, off, 1));
+        }
+        self.emit(Insn::mov_reg(1, 0));
+        self.emit(Insn::mov_imm(2, 0));
+        self.emit(Insn::call(helper::RINGBUF_SUBMIT));
+        let done_at = self.insns.len();
+        self.emit(Insn::jump(0));
+        self.insns[lost_at].off = i16::try_from(self.insns.len() - start).unwrap_or(i16::MAX);
+        // Count the record the ring had no room for.
+        let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+        self.emit(Insn::store_imm(Size::W, 10, key, 0));
+        self.emit2(Insn::ld_map(1, output + 1));
+        self.emit(Insn::mov_reg(2, 10));
+        self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 3));
+        self.emit(Insn::load(Size::DW, 1, 0, 0));
+        self.emit(Insn::alu_imm(Alu::Add, 1, 1));
+        self.emit(Insn::store(Size::DW, 0, 0, 1));
+        self.insns[done_at].off = i16::try_from(self.insns.len() - done_at - 1).unwrap_or(i16::MAX);
     }
 
     fn constant(&mut self, dst: Reg, value: i64) {
@@ -362,9 +444,6 @@ impl<'a> Gen<'a> {
             let m = global_map(g, &self.prog.globals[g], self.max_entries)
                 .map_err(|e| CodegenError::new(e.0, None))?;
             self.maps[g] = Some(m);
-        }
-        if !self.used.contains(&g) {
-            self.used.push(g);
         }
         Ok(u32::try_from(g).unwrap_or(u32::MAX))
     }

@@ -49,6 +49,82 @@ pub struct GlobalMap {
     pub stat: Option<StatLayout>,
 }
 
+/// The kinds of map rstap creates (`enum bpf_map_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash,
+    Array,
+    PerCpuHash,
+    PerCpuArray,
+    RingBuf,
+}
+
+/// What a map of the object is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The storage of global `index`.
+    Global(usize, GlobalMap),
+    /// The ring buffer that carries print records to the runtime.
+    Output,
+    /// A per-CPU count of print records the ring buffer had no room for.
+    Lost,
+}
+
+/// One map of the object, in the order `ld_map` immediates count them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub role: Role,
+}
+
+/// The ring buffer's size: 1 MiB of records between two reads.
+pub const OUTPUT_BYTES: u32 = 1 << 20;
+
+impl MapSpec {
+    pub fn global(index: usize, g: GlobalMap) -> MapSpec {
+        let kind = match g.storage {
+            Storage::Scalar => MapKind::Array,
+            Storage::Array => MapKind::Hash,
+            Storage::Stats => MapKind::PerCpuArray,
+            Storage::StatsArray => MapKind::PerCpuHash,
+        };
+        MapSpec {
+            name: g.name.clone(),
+            kind,
+            key_size: g.key_size,
+            value_size: g.value_size,
+            max_entries: g.max_entries,
+            role: Role::Global(index, g),
+        }
+    }
+
+    pub fn output() -> MapSpec {
+        MapSpec {
+            name: "output".into(),
+            kind: MapKind::RingBuf,
+            key_size: 0,
+            value_size: 0,
+            max_entries: OUTPUT_BYTES,
+            role: Role::Output,
+        }
+    }
+
+    pub fn lost() -> MapSpec {
+        MapSpec {
+            name: "lost".into(),
+            kind: MapKind::PerCpuArray,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            role: Role::Lost,
+        }
+    }
+}
+
 /// Why a global cannot live in a BPF map (yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported(pub String);
