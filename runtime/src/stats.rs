@@ -434,6 +434,20 @@ impl Stat {
         }
     }
 
+    /// One CPU's share as a BPF program keeps it: count, sum, min and max (no
+    /// histogram or @variance state yet).
+    pub fn from_totals(spec: StatSpec, count: i64, sum: i64, min: i64, max: i64) -> Stat {
+        let mut s = Stat::new(spec);
+        if count > 0 {
+            s.count = count;
+            s.sum = sum;
+            s.min = min;
+            s.max = max;
+            s.avg_s = div64(shl(sum, s.shift), count);
+        }
+        s
+    }
+
     /// Combines every CPU's share of a scalar aggregate at once, as stap's
     /// `_stp_stat_get` does.
     pub fn aggregate(spec: StatSpec, per_cpu: &[Stat]) -> Stat {

@@ -3,6 +3,7 @@
 //! [`interp`], the built-ins in [`builtins`], the globals in [`store`].
 
 mod builtins;
+pub mod import;
 mod interp;
 pub mod store;
 pub mod value;
@@ -254,7 +255,7 @@ fn render_hist(out: &mut Vec<u8>, s: &Stat, _hist: &Histogram) {
 }
 
 /// The bytes one print-family call produces.
-fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
+pub fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
     let mut out = Vec::new();
     let delimiter = || match spec.format.first() {
         Some(FmtPiece::Lit(d)) => d.as_slice(),

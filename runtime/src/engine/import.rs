@@ -1,0 +1,92 @@
+//! Values that BPF programs keep in maps, read into the engine's terms: a long
+//! from an 8-byte value, an aggregate from every CPU's count/sum/min/max words
+//! (the layout of `backend::bpf::layout::StatLayout`), and print records.
+
+use super::value::Value;
+use crate::stats::{Stat, StatSpec};
+
+/// A little-endian i64 at `off`, 0 past the end.
+pub fn word(bytes: &[u8], off: usize) -> i64 {
+    bytes
+        .get(off..off + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, i64::from_le_bytes)
+}
+
+/// The key columns of a hash-map key: 8-byte longs.
+pub fn keys(key: &[u8]) -> Vec<Value> {
+    key.chunks_exact(8)
+        .map(|c| Value::Long(word(c, 0)))
+        .collect()
+}
+
+/// One aggregate from each CPU's share, combined as stap combines a scalar's
+/// (`scalar`) or an array element's CPUs.
+pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
+    let shares: Vec<Stat> = per_cpu
+        .iter()
+        .map(|v| Stat::from_totals(spec, word(v, 0), word(v, 8), word(v, 16), word(v, 24)))
+        .collect();
+    if scalar {
+        return Stat::aggregate(spec, &shares);
+    }
+    let mut total = Stat::new(spec);
+    for s in &shares {
+        total.merge(s);
+    }
+    total
+}
+
+/// A print record: the site's index, then each argument as an 8-byte word.
+pub fn record(bytes: &[u8]) -> Option<(usize, Vec<Value>)> {
+    let site = usize::try_from(word(bytes, 0)).ok()?;
+    let args = bytes
+        .get(8..)
+        .unwrap_or(&[])
+        .chunks_exact(8)
+        .map(|c| Value::Long(word(c, 0)))
+        .collect();
+    Some((site, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(count: i64, sum: i64, min: i64, max: i64) -> Vec<u8> {
+        [count, sum, min, max]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn cpu_shares_combine_into_one_aggregate() {
+        let (a, b, empty) = (share(2, 10, 3, 7), share(1, -4, -4, -4), share(0, 0, 0, 0));
+        for scalar in [true, false] {
+            let s = stat(StatSpec::default(), &[&a, &empty, &b], scalar);
+            assert_eq!(s.count(), 3);
+            assert_eq!(s.sum(), 6);
+            assert_eq!(s.min(), Ok(-4));
+            assert_eq!(s.max(), Ok(7));
+            assert_eq!(s.avg(), Ok(2));
+        }
+        let none = stat(StatSpec::default(), &[&empty], true);
+        assert_eq!(none.count(), 0);
+        assert!(none.min().is_err(), "an empty aggregate has no min");
+    }
+
+    #[test]
+    fn keys_and_records_decode_little_endian_words() {
+        let key: Vec<u8> = [7i64, -1].iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(keys(&key), vec![Value::Long(7), Value::Long(-1)]);
+        let rec: Vec<u8> = [2i64, 40, -5]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        assert_eq!(
+            record(&rec),
+            Some((2, vec![Value::Long(40), Value::Long(-5)]))
+        );
+    }
+}
