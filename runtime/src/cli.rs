@@ -43,6 +43,10 @@ pub struct Cli {
     #[arg(short = 'o', value_name = "FILE")]
     pub output: Option<String>,
 
+    /// Set global VAR to VALUE before the run starts (repeatable).
+    #[arg(short = 'G', value_name = "VAR=VALUE")]
+    pub set_globals: Vec<String>,
+
     /// Set a limit: MAXSTRINGLEN, MAXMAPENTRIES, MAXACTION, MAXNESTING (NAME=VALUE).
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     pub defines: Vec<String>,

@@ -143,6 +143,17 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         command: cli.command.clone(),
         target: cli.target,
         output: cli.output.clone(),
+        set_globals: cli
+            .set_globals
+            .iter()
+            .map(|g| match g.split_once('=') {
+                Some((n, v)) => Ok((n.to_string(), v.to_string())),
+                None => {
+                    eprintln!("rstap: -G {g}: expected VAR=VALUE");
+                    Err(())
+                }
+            })
+            .collect::<Result<_, ()>>()?,
     })
 }
 

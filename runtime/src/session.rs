@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub target: Option<i64>,
     /// `-o FILE`.
     pub output: Option<String>,
+    /// `-G VAR=VALUE`.
+    pub set_globals: Vec<(String, String)>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -78,8 +80,12 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
         None => Box::new(std::io::stdout()),
     };
     install_signals();
+    let mut engine = Engine::new(prog, opts.limits, host(opts.target.unwrap_or(0)));
+    for (name, value) in &opts.set_globals {
+        set_global(prog, &mut engine, name, value)?;
+    }
     let mut s = Session {
-        engine: Engine::new(prog, opts.limits, host(opts.target.unwrap_or(0))),
+        engine,
         files,
         errors: 0,
         out: &mut out,
@@ -278,6 +284,38 @@ impl Session<'_, '_> {
             .map_or(0, |d| u64::from(d.subsec_nanos()));
         Duration::from_nanos(r % nanos.max(1))
     }
+}
+
+/// `-G name=value`: a scalar global's starting value, as stap takes it.
+fn set_global(
+    prog: &mir::Program,
+    engine: &mut Engine<'_>,
+    name: &str,
+    value: &str,
+) -> Result<(), Failed> {
+    let Some(i) = prog.globals.iter().position(|g| g.name == name) else {
+        eprintln!("rstap: -G {name}={value}: the script has no global '{name}' (or never uses it)");
+        return Err(Failed);
+    };
+    let g = &prog.globals[i];
+    let v = match (&g.kind, g.keys.is_empty()) {
+        (mir::GlobalKind::Value(mir::Ty::Long), true) => match value.parse::<i64>() {
+            Ok(n) => crate::engine::value::Value::Long(n),
+            Err(_) => {
+                eprintln!("rstap: -G {name}={value}: '{name}' is a number");
+                return Err(Failed);
+            }
+        },
+        (mir::GlobalKind::Value(mir::Ty::Str), true) => {
+            crate::engine::value::Value::Str(value.as_bytes().to_vec())
+        }
+        _ => {
+            eprintln!("rstap: -G {name}={value}: only number and string scalars can be set");
+            return Err(Failed);
+        }
+    };
+    engine.store.slots[i] = crate::engine::store::Slot::Scalar(v);
+    Ok(())
 }
 
 /// `operator '/' at t.stp:3:12`: stap's description of the token at `at`.
