@@ -2,3 +2,4 @@
 //! relocatable object that aya loads.
 
 pub mod insn;
+pub mod object;
