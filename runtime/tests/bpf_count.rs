@@ -7,9 +7,19 @@ use rstap_compiler::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef, write_object};
 use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 const CALLS: u64 = 100_000;
+
+/// The programs count or send every getppid call of this process, whichever
+/// thread makes it, and the test harness runs tests on parallel threads: tests
+/// that call getppid hold this lock throughout.
+static GETPPID: Mutex<()> = Mutex::new(());
+
+fn exclusive_getppid() -> MutexGuard<'static, ()> {
+    GETPPID.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Whether `test` must skip: not root. Prints why, or panics when kernel
 /// tests are required.
@@ -76,6 +86,7 @@ fn count_calls_of(tgid: u32) -> Vec<Insn> {
 #[test]
 fn getppid_calls_are_counted_exactly() {
     const TEST: &str = "getppid_calls_are_counted_exactly";
+    let _getppid = exclusive_getppid();
     if cannot_run_kernel_tests(TEST) {
         return;
     }
@@ -203,5 +214,94 @@ fn kprobes_attach_or_say_why_not() {
         e.to_string(),
         "cannot attach `on_vfs_read` to kernel function vfs_read: this kernel has no kprobes \
          (CONFIG_KPROBE_EVENTS); use a tracepoint (kernel.trace(\"...\")) instead"
+    );
+}
+
+/// `if (pid_tgid >> 32 == tgid) ringbuf_output(events, &pid_tgid, 8, 0);`
+fn send_pid_tgid_of(tgid: u32) -> Vec<Insn> {
+    let mut insns = vec![
+        Insn::call(helper::GET_CURRENT_PID_TGID),
+        Insn::mov_reg(6, 0),
+        Insn::alu_imm(Alu::Rsh, 0, 32),
+        Insn::jump_imm(Jmp::Jne, 0, tgid as i32, 8), // → exit
+        Insn::store(Size::DW, 10, -8, 6),
+    ];
+    insns.extend(Insn::ld_map(1, 0));
+    insns.extend([
+        Insn::mov_reg(2, 10),
+        Insn::alu_imm(Alu::Add, 2, -8),
+        Insn::mov_imm(3, 8),
+        Insn::mov_imm(4, 0),
+        Insn::call(helper::RINGBUF_OUTPUT),
+        // exit:
+        Insn::mov_imm(0, 0),
+        Insn::exit(),
+    ]);
+    insns
+}
+
+#[test]
+fn ring_buffer_records_arrive_in_full() {
+    const TEST: &str = "ring_buffer_records_arrive_in_full";
+    let _getppid = exclusive_getppid();
+    const RECORDS: usize = 1000;
+    if cannot_run_kernel_tests(TEST) {
+        return;
+    }
+    // compile
+    let events = MapDef {
+        name: "events".into(),
+        kind: MapKind::RingBuf,
+        key_size: 0,
+        value_size: 0,
+        max_entries: 64 * 1024,
+        flags: 0,
+    };
+    let program = ProgramDef {
+        name: "send_getppid".into(),
+        section: "tracepoint/syscalls/sys_enter_getppid".into(),
+        insns: send_pid_tgid_of(std::process::id()),
+    };
+    let object = write_object(&[events], &[program]).expect("a ring buffer object");
+
+    // load + attach
+    let mut bpf = match BpfObject::load(&object) {
+        Ok(bpf) => bpf,
+        Err(e) if skip_without_bpf(TEST, &e) => return,
+        Err(e) => panic!("expected the ring buffer program to load: {e}"),
+    };
+    let mut ring = bpf
+        .take_ring_buffer("events")
+        .unwrap_or_else(|e| panic!("expected to open the ring buffer: {e}"));
+    assert!(bpf.map("events").is_none(), "a taken ring has no raw map");
+    bpf.attach_tracepoint("send_getppid", "syscalls", "sys_enter_getppid")
+        .unwrap_or_else(|e| panic!("expected sys_enter_getppid to attach: {e}"));
+
+    // trigger
+    for _ in 0..RECORDS {
+        std::hint::black_box(getppid());
+    }
+
+    // assert
+    let ready = ring.wait(Some(std::time::Duration::from_secs(1)));
+    assert!(
+        matches!(ready, Ok(true)),
+        "expected the ring to be readable: {ready:?}"
+    );
+    let mut seen = 0;
+    let got = ring.drain(|record| {
+        let pid_tgid = u64::from_ne_bytes(record.try_into().expect("8-byte records"));
+        assert_eq!(pid_tgid >> 32, u64::from(std::process::id()), "tgid");
+        seen += 1;
+    });
+    assert_eq!(
+        (got, seen),
+        (RECORDS, RECORDS),
+        "every getppid call sends one record"
+    );
+    let idle = ring.wait(Some(std::time::Duration::from_millis(10)));
+    assert!(
+        matches!(idle, Ok(false)),
+        "a drained ring is not readable: {idle:?}"
     );
 }

@@ -230,6 +230,11 @@ impl BpfObject {
         self.maps.get(name)
     }
 
+    /// Drops the raw handle of a map taken out of the object.
+    pub(super) fn forget_map(&mut self, name: &str) {
+        self.maps.remove(name);
+    }
+
     /// How many attachments are live.
     pub fn attachments(&self) -> usize {
         self.links.len()

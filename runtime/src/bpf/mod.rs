@@ -7,6 +7,8 @@
 
 pub mod load;
 pub mod maps;
+pub mod ringbuf;
 
 pub use load::{AttachError, BpfObject, LoadError, MissingFeature, UprobeLocation};
 pub use maps::{MapError, RawMap, Update};
+pub use ringbuf::{RingError, RingReader};
