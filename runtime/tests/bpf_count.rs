@@ -5,6 +5,7 @@
 
 use rstap_compiler::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef, write_object};
+use rstap_runtime::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
 use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -304,4 +305,61 @@ fn ring_buffer_records_arrive_in_full() {
         matches!(idle, Ok(false)),
         "a drained ring is not readable: {idle:?}"
     );
+}
+
+#[test]
+fn perf_events_attach_on_every_cpu_or_say_why_not() {
+    const TEST: &str = "perf_events_attach_on_every_cpu_or_say_why_not";
+    if cannot_run_kernel_tests(TEST) {
+        return;
+    }
+    let program = |name: &str| ProgramDef {
+        name: name.into(),
+        section: "perf_event".into(),
+        insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
+    };
+    let object = write_object(&[], &[program("on_clock"), program("on_cycles")])
+        .expect("a perf_event object");
+    let mut bpf = match BpfObject::load(&object) {
+        Ok(bpf) => bpf,
+        Err(e) if skip_without_bpf(TEST, &e) => return,
+        Err(e) => panic!("expected perf_event programs to load: {e}"),
+    };
+    let cpus = aya::util::online_cpus()
+        .expect("/sys/devices/system/cpu/online")
+        .len();
+    bpf.attach_perf_event(
+        "on_clock",
+        PerfEventConfig::Software(SoftwareEvent::CpuClock),
+        SamplePolicy::Frequency(99),
+    )
+    .unwrap_or_else(|e| panic!("expected the cpu-clock software event to attach: {e}"));
+    assert!(
+        bpf.attachments() >= 1,
+        "one attachment per online CPU ({cpus})"
+    );
+
+    // Hardware counters exist on bare metal, not in a VM without a virtual PMU.
+    let before = bpf.attachments();
+    match bpf.attach_perf_event(
+        "on_cycles",
+        PerfEventConfig::Hardware(HardwareEvent::CpuCycles),
+        SamplePolicy::Period(1_000_000),
+    ) {
+        Ok(()) => assert_eq!(bpf.attachments(), 2 * before),
+        Err(e) => {
+            assert!(
+                matches!(
+                    e,
+                    AttachError::Unsupported {
+                        missing: MissingFeature::HardwareCounters,
+                        ..
+                    }
+                ),
+                "expected success or the missing-PMU sentence, got: {e}"
+            );
+            assert_eq!(bpf.attachments(), before, "a failed attach leaves nothing");
+            println!("{e}");
+        }
+    }
 }

@@ -169,7 +169,7 @@ impl fmt::Display for AttachError {
                     MissingFeature::Kprobes => "this kernel has no kprobes (CONFIG_KPROBE_EVENTS)",
                     MissingFeature::Uprobes => "this kernel has no uprobes (CONFIG_UPROBE_EVENTS)",
                     MissingFeature::HardwareCounters => {
-                        "this machine has no hardware performance counters (a virtual machine without a virtual PMU?)"
+                        "this machine has no hardware performance counters (as in a virtual machine without a virtual PMU)"
                     }
                 };
                 write!(
@@ -353,11 +353,10 @@ impl BpfObject {
         let mut ids = Vec::with_capacity(cpus.len());
         for cpu in cpus {
             let scope = PerfEventScope::AllProcessesOneCpu { cpu };
-            match prog.attach(event, scope, sample, true) {
+            match prog.attach(event, scope, sample, false) {
                 Ok(id) => ids.push(id),
                 Err(e) => {
-                    // Attached CPUs are detached when `prog` drops them with the
-                    // links below; detach now so a failed attach leaves nothing.
+                    // Leave nothing behind from a half-done attach.
                     for id in ids {
                         let _ = prog.detach(id);
                     }
