@@ -6,7 +6,7 @@
 use rstap_compiler::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef, write_object};
 use rstap_runtime::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
-use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature};
+use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature, Update};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -362,4 +362,87 @@ fn perf_events_attach_on_every_cpu_or_say_why_not() {
             println!("{e}");
         }
     }
+}
+
+#[test]
+fn raw_maps_round_trip_run_time_sized_values() {
+    const TEST: &str = "raw_maps_round_trip_run_time_sized_values";
+    if cannot_run_kernel_tests(TEST) {
+        return;
+    }
+    let map = |name: &str, kind, key_size, value_size| MapDef {
+        name: name.into(),
+        kind,
+        key_size,
+        value_size,
+        max_entries: 4,
+        flags: 0,
+    };
+    let object = write_object(
+        &[
+            map("names", MapKind::Hash, 16, 12),
+            map("stats", MapKind::PerCpuArray, 4, 12),
+        ],
+        &[],
+    )
+    .expect("a maps-only object");
+    let bpf = match BpfObject::load(&object) {
+        Ok(bpf) => bpf,
+        Err(e) if skip_without_bpf(TEST, &e) => return,
+        Err(e) => panic!("expected the maps to be created: {e}"),
+    };
+
+    let names = bpf.map("names").expect("map `names`");
+    let key = |s: &str| {
+        let mut k = [0u8; 16];
+        k[..s.len()].copy_from_slice(s.as_bytes());
+        k
+    };
+    for (i, name) in ["ls", "cat", "sh"].iter().enumerate() {
+        names
+            .update(&key(name), &[i as u8; 12], Update::NoExist)
+            .unwrap_or_else(|e| panic!("expected to insert {name}: {e}"));
+    }
+    assert_eq!(
+        names.lookup(&key("cat")).expect("lookup"),
+        Some(vec![1; 12])
+    );
+    let again = names
+        .update(&key("cat"), &[9; 12], Update::NoExist)
+        .expect_err("NoExist on an existing key must fail");
+    assert!(
+        again.to_string().contains("the key already exists"),
+        "{again}"
+    );
+    let mut keys: Vec<_> = names.keys().map(|k| k.expect("iterate")).collect();
+    keys.sort();
+    assert_eq!(keys, [key("cat"), key("ls"), key("sh")]);
+    assert!(names.delete(&key("cat")).expect("delete"));
+    assert!(!names.delete(&key("cat")).expect("delete again"));
+    assert_eq!(names.lookup(&key("cat")).expect("lookup"), None);
+    let short = names
+        .lookup(b"ls")
+        .expect_err("a 2-byte key must be refused");
+    assert_eq!(
+        short.to_string(),
+        "map `names` has 16-byte keys; the key given has 2 bytes"
+    );
+
+    let stats = bpf.map("stats").expect("map `stats`");
+    assert!(stats.is_per_cpu());
+    let cpus = rstap_runtime::bpf::maps::possible_cpus().expect("possible CPUs");
+    let values: Vec<Vec<u8>> = (0..cpus).map(|c| vec![c as u8 + 1; 12]).collect();
+    let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    stats
+        .update_per_cpu(&1u32.to_ne_bytes(), &slices, Update::Any)
+        .unwrap_or_else(|e| panic!("expected a per-CPU update: {e}"));
+    assert_eq!(
+        stats.lookup_per_cpu(&1u32.to_ne_bytes()).expect("lookup"),
+        Some(values),
+        "12-byte values come back unpadded, one per possible CPU"
+    );
+    assert!(
+        stats.lookup(&1u32.to_ne_bytes()).is_err(),
+        "plain lookup on a per-CPU map"
+    );
 }
