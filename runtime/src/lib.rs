@@ -4,6 +4,7 @@
 //! [`stats`]) and drives a run ([`session`]). The `rstap` binary is a thin command
 //! line over it.
 
+pub mod bpf;
 pub mod engine;
 pub mod host;
 pub mod kernel;

@@ -3,6 +3,8 @@
 //! per-CPU (updated in place, merged by the runtime); scalars are one-entry
 //! arrays; arrays are hash maps keyed by the packed key tuple.
 
+use super::object::MapDef;
+pub use super::object::MapKind;
 use crate::mir::{self, GlobalKind, Ty};
 
 /// What a map holds.
@@ -47,16 +49,6 @@ pub struct GlobalMap {
     pub value_size: u32,
     pub max_entries: u32,
     pub stat: Option<StatLayout>,
-}
-
-/// The kinds of map rstap creates (`enum bpf_map_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapKind {
-    Hash,
-    Array,
-    PerCpuHash,
-    PerCpuArray,
-    RingBuf,
 }
 
 /// What a map of the object is for.
@@ -110,6 +102,18 @@ impl MapSpec {
             value_size: 0,
             max_entries: OUTPUT_BYTES,
             role: Role::Output,
+        }
+    }
+
+    /// The object writer's description of this map.
+    pub fn def(&self) -> MapDef {
+        MapDef {
+            name: self.name.clone(),
+            kind: self.kind,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            flags: 0,
         }
     }
 

@@ -4,3 +4,4 @@
 pub mod codegen;
 pub mod insn;
 pub mod layout;
+pub mod object;
