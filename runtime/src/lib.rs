@@ -9,6 +9,7 @@ pub mod engine;
 pub mod host;
 pub mod kernel;
 pub mod output;
+pub mod probes;
 pub mod session;
 pub mod stats;
 pub mod symbols;

@@ -111,7 +111,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             );
             Err(())
         }
-        None => session::run(&mir, &files, &run_options(cli)?).map_err(|_| ()),
+        None => session::run(&mir, &files, &kernel, &run_options(cli)?).map_err(|_| ()),
     }
 }
 

@@ -5,7 +5,9 @@
 //! FILE:LINE:COL`, then `WARNING: Number of errors: N, skipped probes: M`.
 
 use crate::engine::{Engine, Fault, Host, Limits};
+use crate::probes::{Kernel, StartError};
 use rstap_compiler::hir::{PointKind, TimerUnit};
+use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir;
 use rstap_grammar::{SourceMap, Span};
 use std::io::Write;
@@ -53,18 +55,12 @@ fn install_signals() {
 pub struct Failed;
 
 /// Runs `prog`.
-pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<(), Failed> {
-    if let Some(p) = prog
-        .probes
-        .iter()
-        .find(|p| p.context == mir::Context::Kernel)
-    {
-        eprintln!(
-            "rstap: probe {} runs in the kernel, and this build cannot load BPF programs yet: only begin, end, error, never and timer probes run",
-            p.name
-        );
-        return Err(Failed);
-    }
+pub fn run(
+    prog: &mir::Program,
+    files: &SourceMap,
+    kernel: &dyn KernelInfo,
+    opts: &RunOptions,
+) -> Result<(), Failed> {
     if let Err(msg) = crate::engine::check_histograms(prog) {
         eprintln!("ERROR: {msg}");
         return Err(Failed);
@@ -89,6 +85,7 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
         files,
         errors: 0,
         out: &mut out,
+        probes: None,
     };
     let by_priority = |want: fn(&PointKind) -> Option<i64>| {
         let mut v: Vec<(i64, usize)> = prog
@@ -110,16 +107,38 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
         }
         s.fire(i);
     }
+    let in_kernel = prog
+        .probes
+        .iter()
+        .any(|p| p.context == mir::Context::Kernel);
+    if in_kernel && !s.stopping() {
+        let max = u32::try_from(opts.limits.max_map_entries).unwrap_or(u32::MAX);
+        match Kernel::start(prog, kernel, max) {
+            Ok(k) => {
+                k.set_target(s.engine.host.target);
+                k.push(&s.engine);
+                s.probes = Some(k);
+            }
+            Err(e) => {
+                report_start(files, &e);
+                return Err(Failed);
+            }
+        }
+    }
     let mut child = None;
     if !s.stopping()
         && let Some(cmd) = &opts.command
     {
+        // `exec` makes the shell become the command, so target() is its pid.
         match std::process::Command::new("/bin/sh")
-            .args(["-c", cmd])
+            .args(["-c", &format!("exec {cmd}")])
             .spawn()
         {
             Ok(c) => {
                 s.engine.host.target = i64::from(c.id());
+                if let Some(k) = &s.probes {
+                    k.set_target(s.engine.host.target);
+                }
                 child = Some(c);
             }
             Err(e) => {
@@ -129,6 +148,13 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
         }
     }
     s.run_timers(prog, opts.timeout.map(|t| Instant::now() + t), &mut child);
+    let mut lost = 0;
+    if let Some(k) = &mut s.probes {
+        k.detach();
+        k.drain(&mut s.engine, None);
+        lost = k.lost();
+    }
+    s.flush();
     let ends = by_priority(|k| match k {
         PointKind::End(p) => Some(*p),
         _ => None,
@@ -154,6 +180,9 @@ pub fn run(prog: &mir::Program, files: &SourceMap, opts: &RunOptions) -> Result<
     if let Some(mut c) = child {
         let _ = c.wait();
     }
+    if lost > 0 {
+        eprintln!("WARNING: {lost} print records were lost (the output buffer was full)");
+    }
     if s.errors > 0 {
         eprintln!("WARNING: Number of errors: {}, skipped probes: 0", s.errors);
         return Err(Failed);
@@ -166,6 +195,8 @@ struct Session<'p, 'o> {
     files: &'p SourceMap,
     errors: u64,
     out: &'o mut Box<dyn Write>,
+    /// The kernel-context probes, once attached.
+    probes: Option<Kernel>,
 }
 
 impl Session<'_, '_> {
@@ -176,7 +207,14 @@ impl Session<'_, '_> {
 
     /// Runs one handler, reporting its error and keeping what it printed.
     fn fire(&mut self, probe: usize) {
+        if let Some(k) = &mut self.probes {
+            k.drain(&mut self.engine, None);
+            k.pull(self.engine.program(), &mut self.engine);
+        }
         let result = self.engine.run_probe(probe);
+        if let Some(k) = &self.probes {
+            k.push(&self.engine);
+        }
         self.flush();
         for w in std::mem::take(&mut self.engine.warnings) {
             eprintln!("WARNING: {w}");
@@ -259,7 +297,13 @@ impl Session<'_, '_> {
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100));
             if !nap.is_zero() {
-                std::thread::sleep(nap);
+                match &mut self.probes {
+                    Some(k) => {
+                        k.drain(&mut self.engine, Some(nap));
+                        self.flush();
+                    }
+                    None => std::thread::sleep(nap),
+                }
                 continue;
             }
             for t in timers.iter_mut() {
@@ -316,6 +360,18 @@ fn set_global(
     };
     engine.store.slots[i] = crate::engine::store::Slot::Scalar(v);
     Ok(())
+}
+
+/// Why the kernel-context probes could not start, at the script line when known.
+fn report_start(files: &SourceMap, e: &StartError) {
+    match e.at {
+        Some(at) => {
+            let d = rstap_grammar::Diag::new(5u16 * 100 + 1, at, e.msg.clone())
+                .with_label("in this kernel-context probe");
+            crate::report(files, &rstap_grammar::Diagnostics::one(d));
+        }
+        None => eprintln!("rstap: {}", e.msg),
+    }
 }
 
 /// `operator '/' at t.stp:3:12`: stap's description of the token at `at`.

@@ -135,6 +135,11 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// The program this engine runs.
+    pub fn program(&self) -> &'p mir::Program {
+        self.prog
+    }
+
     /// Runs probe `index`'s handler once.
     pub fn run_probe(&mut self, index: usize) -> Result<(), Fault> {
         let Some(p) = self.prog.probes.get(index) else {

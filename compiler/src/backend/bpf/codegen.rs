@@ -104,6 +104,15 @@ pub fn compile(
         order.push((output_id(globals), MapSpec::output()));
         order.push((output_id(globals) + 1, MapSpec::lost()));
     }
+    let target = output_id(globals) + 2;
+    let uses_target = programs.iter().any(|p| {
+        p.insns.iter().any(|i| {
+            i.code == 0x18 && i.src == super::insn::PSEUDO_MAP_FD && i.imm as u32 == target
+        })
+    });
+    if uses_target {
+        order.push((target, MapSpec::target()));
+    }
     for p in &mut programs {
         for ins in &mut p.insns {
             if ins.code == 0x18 && ins.src == super::insn::PSEUDO_MAP_FD {
@@ -589,6 +598,17 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
             }
             Builtin::Cpu => self.emit(Insn::call(helper::GET_SMP_PROCESSOR_ID)),
+            Builtin::Target => {
+                // The runtime writes the pid into the `target` map.
+                let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+                self.emit(Insn::store_imm(Size::W, 10, key, 0));
+                self.emit2(Insn::ld_map(1, output_id(self.prog.globals.len()) + 2));
+                self.emit(Insn::mov_reg(2, 10));
+                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+                self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+                self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 1));
+                self.emit(Insn::load(Size::DW, 0, 0, 0));
+            }
             Builtin::KtimeGetNs | Builtin::LocalClockNs | Builtin::CpuClockNs => {
                 self.emit(Insn::call(helper::KTIME_GET_NS));
             }

@@ -60,6 +60,8 @@ pub enum Role {
     Output,
     /// A per-CPU count of print records the ring buffer had no room for.
     Lost,
+    /// `target()`: the pid the runtime writes once it knows it.
+    Target,
 }
 
 /// One map of the object, in the order `ld_map` immediates count them.
@@ -114,6 +116,17 @@ impl MapSpec {
             value_size: self.value_size,
             max_entries: self.max_entries,
             flags: 0,
+        }
+    }
+
+    pub fn target() -> MapSpec {
+        MapSpec {
+            name: "target".into(),
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            role: Role::Target,
         }
     }
 

@@ -1,0 +1,304 @@
+//! Kernel-context probes in a run: compile them to BPF, load and attach them,
+//! carry their print records to the output, and keep the globals they share
+//! with user-context handlers in step — a handler sees the maps' current
+//! contents, and what it deletes or writes goes back into the maps.
+
+use crate::bpf::{BpfObject, RingReader, Update, UprobeLocation};
+use crate::engine::store::Slot;
+use crate::engine::value::Value;
+use crate::engine::{Engine, import, stat_spec};
+use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, compile};
+use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
+use rstap_compiler::backend::bpf::object::{ProgramDef, write_object};
+use rstap_compiler::hir::PointKind;
+use rstap_compiler::kernel::KernelInfo;
+use rstap_compiler::mir::{self, GlobalKind};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The loaded programs of one run.
+#[derive(Debug)]
+pub struct Kernel {
+    object: BpfObject,
+    compiled: Compiled,
+    output: Option<RingReader>,
+    /// What the last pull saw, per global: a push writes back only what a
+    /// handler changed, so it never undoes the probes' updates made meanwhile.
+    pulled: HashMap<usize, Pulled>,
+}
+
+#[derive(Debug)]
+enum Pulled {
+    Scalar(i64),
+    Array(HashMap<Vec<Value>, i64>),
+    Stats(i64),
+    Keys(Vec<Vec<Value>>),
+}
+
+/// Why kernel-context probes could not start: one sentence, and where in the
+/// script when the cause is there.
+#[derive(Debug)]
+pub struct StartError {
+    pub msg: String,
+    pub at: Option<rstap_grammar::Span>,
+}
+
+impl From<CodegenError> for StartError {
+    fn from(e: CodegenError) -> StartError {
+        StartError {
+            msg: e.msg,
+            at: e.at,
+        }
+    }
+}
+
+fn fail(msg: impl Into<String>) -> StartError {
+    StartError {
+        msg: msg.into(),
+        at: None,
+    }
+}
+
+/// The aya section of a probe's program.
+fn section(kind: &PointKind) -> Result<String, StartError> {
+    Ok(match kind {
+        PointKind::Tracepoint(tp) => format!("tracepoint/{}/{}", tp.system, tp.name),
+        PointKind::Kprobe { function, ret, .. } => {
+            format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" })
+        }
+        PointKind::Uprobe { ret, .. } => (if *ret { "uretprobe" } else { "uprobe" }).to_string(),
+        other => {
+            return Err(fail(format!(
+                "probes of this kind ({other:?}) cannot be loaded yet"
+            )));
+        }
+    })
+}
+
+impl Kernel {
+    /// Compiles, loads and attaches every kernel-context probe of `prog`.
+    pub fn start(
+        prog: &mir::Program,
+        kernel: &dyn KernelInfo,
+        max_entries: u32,
+    ) -> Result<Kernel, StartError> {
+        let compiled = compile(prog, kernel, max_entries)?;
+        let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
+        let mut programs = Vec::new();
+        for p in &compiled.programs {
+            programs.push(ProgramDef {
+                name: format!("p{}", p.probe),
+                section: section(&prog.probes[p.probe].kind)?,
+                insns: p.insns.clone(),
+            });
+        }
+        let bytes = write_object(&maps, &programs).map_err(fail)?;
+        let mut object = BpfObject::load(&bytes).map_err(|e| fail(e.to_string()))?;
+        for p in &compiled.programs {
+            let name = format!("p{}", p.probe);
+            let attached = match &prog.probes[p.probe].kind {
+                PointKind::Tracepoint(tp) => object.attach_tracepoint(&name, &tp.system, &tp.name),
+                PointKind::Kprobe { function, .. } => object.attach_kprobe(&name, function, 0),
+                PointKind::Uprobe { binary, offset, .. } => object.attach_uprobe(
+                    &name,
+                    Path::new(binary),
+                    UprobeLocation::FileOffset(*offset),
+                    None,
+                ),
+                _ => Ok(()),
+            };
+            attached.map_err(|e| fail(e.to_string()))?;
+        }
+        let output = if compiled.maps.iter().any(|m| m.role == Role::Output) {
+            Some(
+                object
+                    .take_ring_buffer("output")
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Kernel {
+            object,
+            compiled,
+            output,
+            pulled: HashMap::new(),
+        })
+    }
+
+    /// Waits up to `timeout` for print records, then renders every waiting one
+    /// into the engine's output.
+    pub fn drain(&mut self, engine: &mut Engine<'_>, timeout: Option<Duration>) {
+        let Some(ring) = &mut self.output else {
+            if let Some(t) = timeout {
+                std::thread::sleep(t);
+            }
+            return;
+        };
+        if let Some(t) = timeout {
+            let _ = ring.wait(Some(t));
+        }
+        let prints = &self.compiled.prints;
+        ring.drain(|rec| {
+            if let Some((site, args)) = import::record(rec)
+                && let Some(spec) = prints.get(site)
+                && let Ok(bytes) = crate::engine::render(spec, &args)
+            {
+                engine.out.extend_from_slice(&bytes);
+            }
+        });
+    }
+
+    /// Print records the ring buffer had no room for.
+    pub fn lost(&self) -> i64 {
+        let Some(map) = self.object.map("lost") else {
+            return 0;
+        };
+        match map.lookup_per_cpu(&0u32.to_le_bytes()) {
+            Ok(Some(values)) => values.iter().map(|v| import::word(v, 0)).sum(),
+            _ => 0,
+        }
+    }
+
+    /// Tells the programs `target()`.
+    pub fn set_target(&self, pid: i64) {
+        if let Some(map) = self.object.map("target") {
+            let _ = map.update(&0u32.to_le_bytes(), &pid.to_le_bytes(), Update::Any);
+        }
+    }
+
+    /// Stops every probe (the maps stay readable).
+    pub fn detach(&mut self) {
+        self.object.detach_all();
+    }
+
+    /// The maps of globals, with their global's index.
+    fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
+        compiled.maps.iter().filter_map(|m| match &m.role {
+            Role::Global(i, g) => Some((*i, g)),
+            Role::Output | Role::Lost | Role::Target => None,
+        })
+    }
+
+    /// Copies the maps' contents into the engine's globals.
+    pub fn pull(&mut self, prog: &mir::Program, engine: &mut Engine<'_>) {
+        for (i, g) in Self::globals(&self.compiled) {
+            let Some(map) = self.object.map(&g.name) else {
+                continue;
+            };
+            let spec = match &prog.globals[i].kind {
+                GlobalKind::Stats(s) => stat_spec(s),
+                GlobalKind::Value(_) => Default::default(),
+            };
+            let zero = 0u32.to_le_bytes();
+            match (g.storage, &mut engine.store.slots[i]) {
+                (Storage::Scalar, Slot::Scalar(v)) => {
+                    if let Ok(Some(bytes)) = map.lookup(&zero) {
+                        let n = import::word(&bytes, 0);
+                        *v = Value::Long(n);
+                        self.pulled.insert(i, Pulled::Scalar(n));
+                    }
+                }
+                (Storage::Stats, Slot::Stats(s)) => {
+                    if let Ok(Some(cpus)) = map.lookup_per_cpu(&zero) {
+                        let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
+                        *s = import::stat(spec, &shares, true);
+                        self.pulled.insert(i, Pulled::Stats(s.count()));
+                    }
+                }
+                (Storage::Array, Slot::Array(a)) => {
+                    a.clear();
+                    let mut seen = HashMap::new();
+                    for key in map.keys().flatten() {
+                        if let Ok(Some(v)) = map.lookup(&key) {
+                            let (k, n) = (import::keys(&key), import::word(&v, 0));
+                            let _ = a.entry(&k, || Value::Long(n));
+                            seen.insert(k, n);
+                        }
+                    }
+                    self.pulled.insert(i, Pulled::Array(seen));
+                }
+                (Storage::StatsArray, Slot::StatsArray(a)) => {
+                    a.clear();
+                    let mut seen = Vec::new();
+                    for key in map.keys().flatten() {
+                        if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
+                            let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
+                            let stat = import::stat(spec, &shares, false);
+                            let k = import::keys(&key);
+                            let _ = a.entry(&k, || stat);
+                            seen.push(k);
+                        }
+                    }
+                    self.pulled.insert(i, Pulled::Keys(seen));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes the engine's globals back into the maps: scalars and array values
+    /// as they are now, and array entries the handler deleted (or a cleared
+    /// aggregate) removed.
+    pub fn push(&self, engine: &Engine<'_>) {
+        for (i, g) in Self::globals(&self.compiled) {
+            let Some(map) = self.object.map(&g.name) else {
+                continue;
+            };
+            let zero = 0u32.to_le_bytes();
+            let pulled = self.pulled.get(&i);
+            match (g.storage, &engine.store.slots[i]) {
+                (Storage::Scalar, Slot::Scalar(v)) => {
+                    let changed = !matches!(pulled, Some(Pulled::Scalar(n)) if *n == v.long());
+                    if changed {
+                        let _ = map.update(&zero, &v.long().to_le_bytes(), Update::Any);
+                    }
+                }
+                (Storage::Stats, Slot::Stats(s))
+                    if s.count() == 0 && !matches!(pulled, Some(Pulled::Stats(0))) =>
+                {
+                    let cpus = crate::bpf::maps::possible_cpus().unwrap_or(1);
+                    let empty = vec![0u8; g.value_size as usize];
+                    let values: Vec<&[u8]> = (0..cpus).map(|_| empty.as_slice()).collect();
+                    let _ = map.update_per_cpu(&zero, &values, Update::Any);
+                }
+                (Storage::Array, Slot::Array(a)) => {
+                    let empty = HashMap::new();
+                    let before = match pulled {
+                        Some(Pulled::Array(m)) => m,
+                        _ => &empty,
+                    };
+                    let now: HashMap<Vec<Value>, i64> = a
+                        .snapshot()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.long()))
+                        .collect();
+                    for k in before.keys().filter(|k| !now.contains_key(*k)) {
+                        let _ = map.delete(&pack(k));
+                    }
+                    for (k, v) in &now {
+                        if before.get(k) != Some(v) {
+                            let _ = map.update(&pack(k), &v.to_le_bytes(), Update::Any);
+                        }
+                    }
+                }
+                (Storage::StatsArray, Slot::StatsArray(a)) => {
+                    if let Some(Pulled::Keys(before)) = pulled {
+                        for k in before {
+                            if a.get(k).is_none() {
+                                let _ = map.delete(&pack(k));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A key tuple of longs as a hash map's key bytes.
+fn pack(keys: &[Value]) -> Vec<u8> {
+    keys.iter().flat_map(|k| k.long().to_le_bytes()).collect()
+}
