@@ -5,7 +5,7 @@
 
 mod support;
 
-use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, compile};
+use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, Target, compile};
 use rstap_compiler::backend::bpf::insn::Insn;
 use rstap_compiler::backend::bpf::layout::{MapKind, Role, Storage};
 use rstap_compiler::check::{self, Library};
@@ -22,7 +22,14 @@ fn codegen(script: &str) -> Result<Compiled, CodegenError> {
     let kernel = FixtureKernel::new();
     let checked = check::check(&ast, &library, &kernel, &check::Options::default())
         .unwrap_or_else(|d| panic!("does not check:\n{}", d.render(&files)));
-    compile(&mir::lower(&checked.program), &kernel, 2048)
+    compile(
+        &mir::lower(&checked.program),
+        &kernel,
+        Target {
+            max_entries: 2048,
+            wall_offset_ns: 0,
+        },
+    )
 }
 
 /// Every jump lands inside its program, and the program ends in `exit`.

@@ -7,7 +7,7 @@ use crate::bpf::{BpfObject, RingReader, Update, UprobeLocation};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, import, stat_spec};
-use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, compile};
+use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, Target, compile};
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
 use rstap_compiler::backend::bpf::object::{ProgramDef, write_object};
 use rstap_compiler::hir::PointKind;
@@ -83,7 +83,11 @@ impl Kernel {
         kernel: &dyn KernelInfo,
         max_entries: u32,
     ) -> Result<Kernel, StartError> {
-        let compiled = compile(prog, kernel, max_entries)?;
+        let target = Target {
+            max_entries,
+            wall_offset_ns: wall_offset_ns(),
+        };
+        let compiled = compile(prog, kernel, target)?;
         let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
         let mut programs = Vec::new();
         for p in &compiled.programs {
@@ -301,4 +305,25 @@ impl Kernel {
 /// A key tuple of longs as a hash map's key bytes.
 fn pack(keys: &[Value]) -> Vec<u8> {
     keys.iter().flat_map(|k| k.long().to_le_bytes()).collect()
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC (what `bpf_ktime_get_ns` reads), in ns.
+fn wall_offset_ns() -> i64 {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+        if rc == 0 {
+            ts.tv_sec
+                .saturating_mul(1_000_000_000)
+                .saturating_add(ts.tv_nsec)
+        } else {
+            0
+        }
+    };
+    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
 }

@@ -308,6 +308,18 @@ impl Histogram {
         }
     }
 
+    /// Sets the bucket counts from another source (a BPF map's value); extra or
+    /// missing buckets are ignored.
+    fn set_counts(&mut self, counts: &[i64]) {
+        let dst: &mut [i64] = match self {
+            Histogram::Log(h) => &mut h.counts[..],
+            Histogram::Linear(h) => &mut h.counts,
+        };
+        for (d, s) in dst.iter_mut().zip(counts) {
+            *d = *s;
+        }
+    }
+
     pub fn counts(&self) -> &[i64] {
         match self {
             Histogram::Log(h) => h.counts(),
@@ -434,10 +446,14 @@ impl Stat {
         }
     }
 
-    /// One CPU's share as a BPF program keeps it: count, sum, min and max (no
-    /// histogram or @variance state yet).
-    pub fn from_totals(spec: StatSpec, count: i64, sum: i64, min: i64, max: i64) -> Stat {
+    /// One CPU's share as a BPF program keeps it: count, sum, min, max and the
+    /// histogram's bucket counts (no @variance state yet).
+    pub fn from_totals(spec: StatSpec, totals: [i64; 4], buckets: &[i64]) -> Stat {
+        let [count, sum, min, max] = totals;
         let mut s = Stat::new(spec);
+        if let Some(h) = &mut s.hist {
+            h.set_counts(buckets);
+        }
         if count > 0 {
             s.count = count;
             s.sum = sum;

@@ -25,7 +25,19 @@ pub fn keys(key: &[u8]) -> Vec<Value> {
 pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
     let shares: Vec<Stat> = per_cpu
         .iter()
-        .map(|v| Stat::from_totals(spec, word(v, 0), word(v, 8), word(v, 16), word(v, 24)))
+        .map(|v| {
+            let buckets: Vec<i64> = v
+                .get(32..)
+                .unwrap_or(&[])
+                .chunks_exact(8)
+                .map(|c| word(c, 0))
+                .collect();
+            Stat::from_totals(
+                spec,
+                [word(v, 0), word(v, 8), word(v, 16), word(v, 24)],
+                &buckets,
+            )
+        })
         .collect();
     if scalar {
         return Stat::aggregate(spec, &shares);

@@ -60,12 +60,23 @@ pub struct Compiled {
     pub prints: Vec<mir::PrintSpec>,
 }
 
+/// What the generated code must know of the machine it will run on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Target {
+    /// MAXMAPENTRIES.
+    pub max_entries: u32,
+    /// Wall-clock time minus the monotonic clock BPF reads, in nanoseconds,
+    /// for `gettimeofday_*()`.
+    pub wall_offset_ns: i64,
+}
+
 /// Compiles every kernel-context probe of `prog`.
 pub fn compile(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
-    max_entries: u32,
+    target: Target,
 ) -> Result<Compiled, CodegenError> {
+    let max_entries = target.max_entries;
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
     let mut programs = Vec::new();
@@ -82,6 +93,7 @@ pub fn compile(
             _ => None,
         };
         let mut g = Gen::new(prog, &probe.body, format.as_ref(), &mut maps, max_entries)?;
+        g.wall_offset_ns = target.wall_offset_ns;
         g.prints = std::mem::take(&mut prints);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
@@ -148,6 +160,7 @@ struct Gen<'a> {
     slot: Vec<i16>,
     /// Print sites of the whole program so far.
     prints: Vec<mir::PrintSpec>,
+    wall_offset_ns: i64,
 }
 
 impl<'a> Gen<'a> {
@@ -170,6 +183,7 @@ impl<'a> Gen<'a> {
             starts: Vec::new(),
             slot,
             prints: Vec::new(),
+            wall_offset_ns: 0,
         })
     }
 
@@ -349,6 +363,23 @@ impl<'a> Gen<'a> {
                 value,
                 ..
             } => self.agg_add(global.index(), keys, *value)?,
+            Inst::MapContains { dst, global, keys } if keys.iter().all(Option::is_some) => {
+                let keys: Vec<Reg> = keys.iter().flatten().copied().collect();
+                self.lookup(global.index(), &keys)?;
+                self.emit(Insn::mov_imm(1, 1));
+                self.emit(Insn::jump_imm(Jmp::Jne, 0, 0, 1));
+                self.emit(Insn::mov_imm(1, 0));
+                self.store(*dst, 1);
+            }
+            Inst::MapDelete { global, keys } if keys.iter().all(Option::is_some) => {
+                let keys: Vec<Reg> = keys.iter().flatten().copied().collect();
+                let map = self.map(global.index())?;
+                let key = self.key(&keys)?;
+                self.emit2(Insn::ld_map(1, map));
+                self.emit(Insn::mov_reg(2, 10));
+                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+                self.emit(Insn::call(helper::MAP_DELETE_ELEM));
+            }
             Inst::Context { dst, value } => self.context(*dst, value)?,
             Inst::Builtin { dst, func, at, .. } => self.builtin(*dst, *func, *at)?,
             Inst::Print {
@@ -547,9 +578,48 @@ impl<'a> Gen<'a> {
         self.emit(Insn::load(Size::DW, 2, 0, StatLayout::MAX));
         self.emit(Insn::jump_reg(Jmp::Jsle, 1, 2, 1));
         self.emit(Insn::store(Size::DW, 0, StatLayout::MAX, 1));
+        if layout.buckets > 0 {
+            self.log_bucket();
+        }
         let len = self.insns.len() - start;
         self.insns[skip_at].off = i16::try_from(len).unwrap_or(i16::MAX);
         Ok(())
+    }
+
+    /// With the value in r1 and the aggregate at r0: one more in its log
+    /// bucket, `64 ± bit length of |v|`.
+    fn log_bucket(&mut self) {
+        // r3 = |v| (i64::MIN stays 2^63 as an unsigned number), r4 = its bit length.
+        self.emit(Insn::mov_reg(3, 1));
+        self.emit(Insn::jump_imm(Jmp::Jsge, 1, 0, 1));
+        self.emit(Insn::alu_imm(Alu::Neg, 3, 0));
+        self.emit(Insn::mov_imm(4, 0));
+        for k in [32, 16, 8, 4, 2, 1] {
+            self.emit(Insn::mov_reg(5, 3));
+            self.emit(Insn::alu_imm(Alu::Rsh, 5, k));
+            self.emit(Insn::jump_imm(Jmp::Jeq, 5, 0, 2));
+            self.emit(Insn::alu_imm(Alu::Add, 4, k));
+            self.emit(Insn::mov_reg(3, 5));
+        }
+        self.emit(Insn::jump_imm(Jmp::Jeq, 3, 0, 1));
+        self.emit(Insn::alu_imm(Alu::Add, 4, 1));
+        // Negative values count down from bucket 64, the rest up (at most 127).
+        self.emit(Insn::jump_imm(Jmp::Jsge, 1, 0, 4));
+        self.emit(Insn::mov_imm(5, 64));
+        self.emit(Insn::alu_reg(Alu::Sub, 5, 4));
+        self.emit(Insn::mov_reg(4, 5));
+        self.emit(Insn::jump(3));
+        self.emit(Insn::jump_imm(Jmp::Jle, 4, 63, 1));
+        self.emit(Insn::mov_imm(4, 63));
+        self.emit(Insn::alu_imm(Alu::Add, 4, 64));
+        self.emit(Insn::jump_imm(Jmp::Jle, 4, 127, 1));
+        self.emit(Insn::mov_imm(4, 127));
+        self.emit(Insn::alu_imm(Alu::Lsh, 4, 3));
+        self.emit(Insn::mov_reg(5, 0));
+        self.emit(Insn::alu_reg(Alu::Add, 5, 4));
+        self.emit(Insn::load(Size::DW, 2, 5, StatLayout::BUCKETS));
+        self.emit(Insn::alu_imm(Alu::Add, 2, 1));
+        self.emit(Insn::store(Size::DW, 5, StatLayout::BUCKETS, 2));
     }
 
     fn context(&mut self, dst: Reg, value: &ContextValue) -> Result<(), CodegenError> {
@@ -611,6 +681,24 @@ impl<'a> Gen<'a> {
             }
             Builtin::KtimeGetNs | Builtin::LocalClockNs | Builtin::CpuClockNs => {
                 self.emit(Insn::call(helper::KTIME_GET_NS));
+            }
+            Builtin::GettimeofdayNs
+            | Builtin::GettimeofdayUs
+            | Builtin::GettimeofdayMs
+            | Builtin::GettimeofdayS => {
+                self.emit(Insn::call(helper::KTIME_GET_NS));
+                self.emit2(Insn::ld_imm64(1, self.wall_offset_ns as u64));
+                self.emit(Insn::alu_reg(Alu::Add, 0, 1));
+                let unit = match func {
+                    Builtin::GettimeofdayUs => 1_000,
+                    Builtin::GettimeofdayMs => 1_000_000,
+                    Builtin::GettimeofdayS => 1_000_000_000,
+                    _ => 1,
+                };
+                if unit > 1 {
+                    // The time since 1970 is positive: unsigned division is exact.
+                    self.emit(Insn::alu_imm(Alu::Div, 0, unit));
+                }
             }
             other => {
                 return self.unsupported(&format!("the built-in {}()", other.name()), Some(at));

@@ -5,7 +5,12 @@
 
 use super::object::MapDef;
 pub use super::object::MapKind;
+use crate::hir::Histogram;
 use crate::mir::{self, GlobalKind, Ty};
+
+/// Buckets of a log histogram: index 64 holds 0, `64 ± n` the values whose
+/// magnitude has bit length `n` (the runtime's `LogHist` layout).
+pub const LOG_BUCKETS: u32 = 128;
 
 /// What a map holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,13 +180,22 @@ pub fn global_map(
         GlobalKind::Value(Ty::Long) if g.keys.is_empty() => (Storage::Scalar, 8, None),
         GlobalKind::Value(Ty::Long) => (Storage::Array, 8, None),
         GlobalKind::Stats(spec) => {
-            if spec.variance_shift > 0 || !spec.hists.is_empty() {
+            let unsupported = spec.variance_shift > 0
+                || spec.hists.len() > 1
+                || spec.hists.iter().any(|h| *h != Histogram::Log)
+                || (!spec.hists.is_empty() && !g.keys.is_empty());
+            if unsupported {
                 return Err(Unsupported(format!(
-                    "global '{}' keeps a histogram or @variance, which kernel-context probes cannot fill yet",
+                    "global '{}' keeps @variance, a linear histogram or a histogram per array element, which kernel-context probes cannot fill yet",
                     g.name
                 )));
             }
-            let layout = StatLayout { buckets: 0 };
+            let buckets = if spec.hists.is_empty() {
+                0
+            } else {
+                LOG_BUCKETS
+            };
+            let layout = StatLayout { buckets };
             let storage = if g.keys.is_empty() {
                 Storage::Stats
             } else {
