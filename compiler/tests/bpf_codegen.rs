@@ -111,6 +111,22 @@ probe kernel.trace("sched:sched_process_exec") { println(pid()) }"#,
 }
 
 #[test]
+fn division_raises_a_runtime_error_through_the_output_ring() {
+    let c = codegen(
+        r#"global q
+probe kernel.trace("sched:sched_switch") { q = $prev_pid / $next_pid + $prev_pid % 7 }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert_eq!(c.errors.len(), 2, "one error site per division or modulo");
+    assert!(c.errors.iter().all(|e| e.msg == "division by 0"));
+    assert!(
+        c.maps.iter().any(|m| m.kind == MapKind::RingBuf),
+        "errors travel in the ring"
+    );
+}
+
+#[test]
 fn arithmetic_branches_and_builtins_compile() {
     let c = codegen(
         r#"global n, big, last
@@ -150,8 +166,8 @@ fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
             "string",
         ),
         (
-            r#"global a; probe kernel.trace("sched:sched_switch") { a[1] = 10 / $prev_pid }"#,
-            "division",
+            r#"global a; function f(x) { return x + 1 } probe kernel.trace("sched:sched_switch") { a[1] = f($prev_pid) }"#,
+            "function call",
         ),
     ] {
         let err = codegen(script).expect_err("refused");

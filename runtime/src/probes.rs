@@ -7,7 +7,9 @@ use crate::bpf::{BpfObject, RingReader, Update, UprobeLocation};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, import, stat_spec};
-use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, Target, compile};
+use rstap_compiler::backend::bpf::codegen::{
+    CodegenError, Compiled, ERROR_RECORD, Target, compile,
+};
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
 use rstap_compiler::backend::bpf::object::{ProgramDef, write_object};
 use rstap_compiler::hir::PointKind;
@@ -23,6 +25,8 @@ pub struct Kernel {
     object: BpfObject,
     compiled: Compiled,
     output: Option<RingReader>,
+    /// Runtime errors the programs reported, not yet taken by the session.
+    errors: Vec<crate::engine::Fault>,
     /// What the last pull saw, per global: a push writes back only what a
     /// handler changed, so it never undoes the probes' updates made meanwhile.
     pulled: HashMap<usize, Pulled>,
@@ -128,6 +132,7 @@ impl Kernel {
             compiled,
             output,
             pulled: HashMap::new(),
+            errors: Vec::new(),
         })
     }
 
@@ -143,8 +148,19 @@ impl Kernel {
         if let Some(t) = timeout {
             let _ = ring.wait(Some(t));
         }
-        let prints = &self.compiled.prints;
+        let (prints, sites) = (&self.compiled.prints, &self.compiled.errors);
+        let errors = &mut self.errors;
         ring.drain(|rec| {
+            let first = import::word(rec, 0);
+            if first >= ERROR_RECORD {
+                let site = usize::try_from(first - ERROR_RECORD)
+                    .ok()
+                    .and_then(|i| sites.get(i));
+                if let Some(site) = site {
+                    errors.push(crate::engine::Fault::new(site.msg.clone(), Some(site.at)));
+                }
+                return;
+            }
             if let Some((site, args)) = import::record(rec)
                 && let Some(spec) = prints.get(site)
                 && let Ok(bytes) = crate::engine::render(spec, &args)
@@ -152,6 +168,11 @@ impl Kernel {
                 engine.out.extend_from_slice(&bytes);
             }
         });
+    }
+
+    /// The runtime errors reported since the last call.
+    pub fn take_errors(&mut self) -> Vec<crate::engine::Fault> {
+        std::mem::take(&mut self.errors)
     }
 
     /// Print records the ring buffer had no room for.

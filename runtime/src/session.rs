@@ -155,6 +155,7 @@ pub fn run(
         lost = k.lost();
     }
     s.flush();
+    s.kernel_errors();
     let ends = by_priority(|k| match k {
         PointKind::End(p) => Some(*p),
         _ => None,
@@ -206,11 +207,21 @@ impl Session<'_, '_> {
     }
 
     /// Runs one handler, reporting its error and keeping what it printed.
+    /// Reports the runtime errors the kernel-context probes raised.
+    fn kernel_errors(&mut self) {
+        let Some(k) = &mut self.probes else { return };
+        for fault in k.take_errors() {
+            self.report(&fault);
+            self.errors += 1;
+        }
+    }
+
     fn fire(&mut self, probe: usize) {
         if let Some(k) = &mut self.probes {
             k.drain(&mut self.engine, None);
             k.pull(self.engine.program(), &mut self.engine);
         }
+        self.kernel_errors();
         let result = self.engine.run_probe(probe);
         if let Some(k) = &self.probes {
             k.push(&self.engine);
@@ -301,6 +312,7 @@ impl Session<'_, '_> {
                     Some(k) => {
                         k.drain(&mut self.engine, Some(nap));
                         self.flush();
+                        self.kernel_errors();
                     }
                     None => std::thread::sleep(nap),
                 }

@@ -168,3 +168,34 @@ probe end { printf("%d\n", @count(h)); print(@hist_log(h)) }"#;
         "kernel and user-space histograms differ"
     );
 }
+
+#[test]
+fn division_by_zero_in_the_kernel_is_stap_runtime_error() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global n
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd == 987654) n += 10 / (n - 3)
+}
+probe end { println("end ", n) }
+probe error { println("error probe ran") }"#;
+    // -G starts n at 3, so the first marked close() divides by zero.
+    let out = Command::new(rstap())
+        .args(["-G", "n=3", "-e", script, "-c"])
+        .arg("python3 -c 'import os\ntry: os.close(987654)\nexcept OSError: pass'")
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ERROR: division by 0 near "), "{stderr}");
+    assert!(
+        stderr.contains("WARNING: Number of errors: 1, skipped probes: 0"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "error probe ran\n",
+        "end probes are skipped after an error"
+    );
+}

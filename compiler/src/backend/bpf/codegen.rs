@@ -58,6 +58,19 @@ pub struct Compiled {
     /// The print calls of kernel-context handlers: a record's first word is
     /// an index here, its arguments follow as 8-byte words.
     pub prints: Vec<mir::PrintSpec>,
+    /// Runtime errors the handlers can raise: a record whose first word is
+    /// [`ERROR_RECORD`] plus an index here reports it (and the handler stops).
+    pub errors: Vec<ErrorSite>,
+}
+
+/// The first word of an error record is this plus the error's index.
+pub const ERROR_RECORD: i64 = 1 << 32;
+
+/// A runtime error a handler can raise: stap's message, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorSite {
+    pub msg: String,
+    pub at: Span,
 }
 
 /// What the generated code must know of the machine it will run on.
@@ -79,6 +92,7 @@ pub fn compile(
     let max_entries = target.max_entries;
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
+    let mut errors = Vec::new();
     let mut programs = Vec::new();
     for (i, probe) in prog.probes.iter().enumerate() {
         if probe.context != Context::Kernel {
@@ -95,8 +109,10 @@ pub fn compile(
         let mut g = Gen::new(prog, &probe.body, format.as_ref(), &mut maps, max_entries)?;
         g.wall_offset_ns = target.wall_offset_ns;
         g.prints = std::mem::take(&mut prints);
+        g.errors = std::mem::take(&mut errors);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
+        errors = std::mem::take(&mut g.errors);
         programs.push(Program {
             probe: i,
             insns: g.finish(),
@@ -112,7 +128,7 @@ pub fn compile(
             m.map(|m| (u32::try_from(i).unwrap_or(u32::MAX), MapSpec::global(i, m)))
         })
         .collect();
-    if !prints.is_empty() {
+    if !prints.is_empty() || !errors.is_empty() {
         order.push((output_id(globals), MapSpec::output()));
         order.push((output_id(globals) + 1, MapSpec::lost()));
     }
@@ -138,6 +154,7 @@ pub fn compile(
         maps: order.into_iter().map(|(_, m)| m).collect(),
         programs,
         prints,
+        errors,
     })
 }
 
@@ -160,6 +177,8 @@ struct Gen<'a> {
     slot: Vec<i16>,
     /// Print sites of the whole program so far.
     prints: Vec<mir::PrintSpec>,
+    /// Error sites of the whole program so far.
+    errors: Vec<ErrorSite>,
     wall_offset_ns: i64,
 }
 
@@ -183,6 +202,7 @@ impl<'a> Gen<'a> {
             starts: Vec::new(),
             slot,
             prints: Vec::new(),
+            errors: Vec::new(),
             wall_offset_ns: 0,
         })
     }
@@ -392,6 +412,29 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
+    /// Reports runtime error `msg` through the output ring and ends the handler.
+    fn raise(&mut self, msg: &str, at: Span) {
+        let site = i64::try_from(self.errors.len()).unwrap_or(0) + ERROR_RECORD;
+        self.errors.push(ErrorSite {
+            msg: msg.to_string(),
+            at,
+        });
+        let output = output_id(self.prog.globals.len());
+        self.emit2(Insn::ld_map(1, output));
+        self.emit(Insn::mov_imm(2, 8));
+        self.emit(Insn::mov_imm(3, 0));
+        self.emit(Insn::call(helper::RINGBUF_RESERVE));
+        // Past the record: ld_imm64 (two slots), store, two moves and the call.
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 6));
+        self.emit2(Insn::ld_imm64(1, site as u64));
+        self.emit(Insn::store(Size::DW, 0, 0, 1));
+        self.emit(Insn::mov_reg(1, 0));
+        self.emit(Insn::mov_imm(2, 0));
+        self.emit(Insn::call(helper::RINGBUF_SUBMIT));
+        self.emit(Insn::mov_imm(0, 0));
+        self.emit(Insn::exit());
+    }
+
     /// A print record into the output ring: the site's index, then each
     /// argument as an 8-byte word. No room counts as a lost record.
     fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
@@ -471,7 +514,20 @@ impl<'a> Gen<'a> {
                     _ => Alu::Rsh,
                 }
             }
-            _ => return self.unsupported("division and modulo", Some(at)),
+            BinOp::Div | BinOp::Mod => {
+                // Division by zero is stap's runtime error; the rest is C's
+                // signed division (sdiv/smod).
+                let check = self.insns.len();
+                self.emit(Insn::jump_imm(Jmp::Jne, 2, 0, 0));
+                let start = self.insns.len();
+                self.raise("division by 0", at);
+                self.insns[check].off = i16::try_from(self.insns.len() - start).unwrap_or(i16::MAX);
+                let alu = if op == BinOp::Div { Alu::Div } else { Alu::Mod };
+                self.emit(Insn::alu_signed(alu, 1, 2));
+                self.store(dst, 1);
+                return Ok(());
+            }
+            _ => return self.unsupported("this operator", Some(at)),
         };
         self.emit(Insn::alu_reg(alu, 1, 2));
         self.store(dst, 1);
