@@ -143,6 +143,7 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         command: cli.command.clone(),
         target: cli.target,
         output: cli.output.clone(),
+        verbose: cli.verbose > 0,
         set_globals: cli
             .set_globals
             .iter()

@@ -3,7 +3,7 @@
 //! with user-context handlers in step — a handler sees the maps' current
 //! contents, and what it deletes or writes goes back into the maps.
 
-use crate::bpf::{BpfObject, RingReader, Update, UprobeLocation};
+use crate::bpf::{BpfObject, LoadError, RingReader, Update, UprobeLocation};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, import, stat_spec};
@@ -64,6 +64,49 @@ fn fail(msg: impl Into<String>) -> StartError {
     }
 }
 
+/// A load failure as a sentence at the probe it concerns; the verifier's log
+/// only with `-v`.
+fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool) -> StartError {
+    let LoadError::Program {
+        program,
+        reason,
+        verifier_log,
+    } = &e
+    else {
+        return fail(e.to_string());
+    };
+    let probe = program
+        .strip_prefix('p')
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|i| prog.probes.get(i).map(|p| (i, p)));
+    let Some((i, p)) = probe else {
+        return fail(e.to_string());
+    };
+    let size = compiled
+        .programs
+        .iter()
+        .find(|c| c.probe == i)
+        .map_or(0, |c| c.insns.len());
+    if verbose {
+        eprintln!(
+            "verifier log for probe {}:\n{}",
+            p.name,
+            verifier_log.trim_end()
+        );
+    }
+    StartError {
+        msg: format!(
+            "the kernel's verifier rejected the BPF program of this probe ({size} instructions): {reason}{}",
+            if verbose {
+                ""
+            } else {
+                "; run with -v to see the verifier's log"
+            }
+        ),
+        at: Some(p.span),
+    }
+}
+
 /// The aya section of a probe's program.
 fn section(kind: &PointKind) -> Result<String, StartError> {
     Ok(match kind {
@@ -86,6 +129,7 @@ impl Kernel {
         prog: &mir::Program,
         kernel: &dyn KernelInfo,
         max_entries: u32,
+        verbose: bool,
     ) -> Result<Kernel, StartError> {
         let target = Target {
             max_entries,
@@ -102,7 +146,8 @@ impl Kernel {
             });
         }
         let bytes = write_object(&maps, &programs).map_err(fail)?;
-        let mut object = BpfObject::load(&bytes).map_err(|e| fail(e.to_string()))?;
+        let mut object =
+            BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;
         for p in &compiled.programs {
             let name = format!("p{}", p.probe);
             let attached = match &prog.probes[p.probe].kind {

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub output: Option<String>,
     /// `-G VAR=VALUE`.
     pub set_globals: Vec<(String, String)>,
+    /// `-v`: the verifier's log when it refuses a program.
+    pub verbose: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -113,7 +115,7 @@ pub fn run(
         .any(|p| p.context == mir::Context::Kernel);
     if in_kernel && !s.stopping() {
         let max = u32::try_from(opts.limits.max_map_entries).unwrap_or(u32::MAX);
-        match Kernel::start(prog, kernel, max) {
+        match Kernel::start(prog, kernel, max, opts.verbose) {
             Ok(k) => {
                 k.set_target(s.engine.host.target);
                 k.push(&s.engine);
@@ -378,7 +380,8 @@ fn set_global(
 fn report_start(files: &SourceMap, e: &StartError) {
     match e.at {
         Some(at) => {
-            let d = rstap_grammar::Diag::new(5u16 * 100 + 1, at, e.msg.clone())
+            // E0501: what the BPF backend or the kernel refused.
+            let d = rstap_grammar::Diag::new(501u16, at, e.msg.clone())
                 .with_label("in this kernel-context probe");
             crate::report(files, &rstap_grammar::Diagnostics::one(d));
         }

@@ -199,3 +199,35 @@ probe error { println("error probe ran") }"#;
         "end probes are skipped after an error"
     );
 }
+
+#[test]
+fn a_program_the_verifier_refuses_is_a_diagnostic_at_its_probe() {
+    if !kernel_ok() {
+        return;
+    }
+    let script = r#"global n; probe kernel.trace("sched:sched_switch") { while (n >= 0) n++ }"#;
+    let out = Command::new(rstap())
+        .args(["-T", "1", "-e", script])
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E0501]: the kernel's verifier rejected"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("^^^"),
+        "a caret under the probe point: {stderr}"
+    );
+    assert!(
+        !stderr.contains("verifier log for"),
+        "the log only with -v: {stderr}"
+    );
+    let verbose = Command::new(rstap())
+        .args(["-v", "-T", "1", "-e", script])
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains("verifier log for probe"), "{stderr}");
+}

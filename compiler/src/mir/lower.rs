@@ -82,6 +82,7 @@ pub fn lower(p: &hir::Program) -> Program {
                 name: probe.name.clone(),
                 context: probe.kind.context(),
                 body: b.body,
+                span: probe.span,
             }
         })
         .collect();

@@ -131,6 +131,8 @@ pub struct Probe {
     pub name: String,
     pub context: Context,
     pub body: Body,
+    /// The probe point in the script.
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
