@@ -14,7 +14,8 @@ pub struct Cli {
     #[arg(short = 'e', value_name = "SCRIPT")]
     pub script: Option<String>,
 
-    /// Stop after pass N (1: parse tree, 2: elaboration listing).
+    /// Stop after pass N: 1 parse tree, 2 elaboration listing, 3 MIR, 4 the BPF
+    /// object (its summary, or the ELF file with -o); 5 runs the script.
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
     pub pass: Option<u8>,
 

@@ -105,13 +105,23 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             let _ = write!(out, "{mir}");
             Ok(())
         }
-        Some(n) => {
-            eprintln!(
-                "rstap: pass {n} is not available yet: this build stops after pass 3 (use -p1, -p2 or -p3)"
-            );
-            Err(())
+        Some(4) => {
+            let max = u32::try_from(run_options(cli)?.limits.max_map_entries).unwrap_or(u32::MAX);
+            let (bytes, compiled) = rstap_runtime::probes::build_object(&mir, &kernel, max)
+                .map_err(|e| session::report_start(&files, &e))?;
+            match &cli.output {
+                Some(path) => std::fs::write(path, &bytes).map_err(|e| {
+                    eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
+                }),
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    let _ =
+                        out.write_all(rstap_runtime::probes::describe(&mir, &compiled).as_bytes());
+                    Ok(())
+                }
+            }
         }
-        None => session::run(&mir, &files, &kernel, &run_options(cli)?).map_err(|_| ()),
+        Some(_) | None => session::run(&mir, &files, &kernel, &run_options(cli)?).map_err(|_| ()),
     }
 }
 

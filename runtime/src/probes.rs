@@ -123,6 +123,51 @@ fn section(kind: &PointKind) -> Result<String, StartError> {
     })
 }
 
+/// The kernel-context probes of `prog` as an ELF object (what `-p4` shows and
+/// writes), with the compiler's description of it.
+pub fn build_object(
+    prog: &mir::Program,
+    kernel: &dyn KernelInfo,
+    max_entries: u32,
+) -> Result<(Vec<u8>, Compiled), StartError> {
+    let target = Target {
+        max_entries,
+        wall_offset_ns: wall_offset_ns(),
+    };
+    let compiled = compile(prog, kernel, target)?;
+    let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
+    let mut programs = Vec::new();
+    for p in &compiled.programs {
+        programs.push(ProgramDef {
+            name: format!("p{}", p.probe),
+            section: section(&prog.probes[p.probe].kind)?,
+            insns: p.insns.clone(),
+        });
+    }
+    let bytes = write_object(&maps, &programs).map_err(fail)?;
+    Ok((bytes, compiled))
+}
+
+/// `-p4`'s summary: each program and map of the object.
+pub fn describe(prog: &mir::Program, compiled: &Compiled) -> String {
+    let mut out = String::new();
+    for p in &compiled.programs {
+        out.push_str(&format!(
+            "program p{}: {} ({} instructions)\n",
+            p.probe,
+            prog.probes[p.probe].name,
+            p.insns.len()
+        ));
+    }
+    for m in &compiled.maps {
+        out.push_str(&format!(
+            "map {}: {:?}, key {} bytes, value {} bytes, {} entries\n",
+            m.name, m.kind, m.key_size, m.value_size, m.max_entries
+        ));
+    }
+    out
+}
+
 impl Kernel {
     /// Compiles, loads and attaches every kernel-context probe of `prog`.
     pub fn start(
@@ -131,21 +176,7 @@ impl Kernel {
         max_entries: u32,
         verbose: bool,
     ) -> Result<Kernel, StartError> {
-        let target = Target {
-            max_entries,
-            wall_offset_ns: wall_offset_ns(),
-        };
-        let compiled = compile(prog, kernel, target)?;
-        let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
-        let mut programs = Vec::new();
-        for p in &compiled.programs {
-            programs.push(ProgramDef {
-                name: format!("p{}", p.probe),
-                section: section(&prog.probes[p.probe].kind)?,
-                insns: p.insns.clone(),
-            });
-        }
-        let bytes = write_object(&maps, &programs).map_err(fail)?;
+        let (bytes, compiled) = build_object(prog, kernel, max_entries)?;
         let mut object =
             BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;
         for p in &compiled.programs {

@@ -377,7 +377,7 @@ fn set_global(
 }
 
 /// Why the kernel-context probes could not start, at the script line when known.
-fn report_start(files: &SourceMap, e: &StartError) {
+pub fn report_start(files: &SourceMap, e: &StartError) {
     match e.at {
         Some(at) => {
             // E0501: what the BPF backend or the kernel refused.

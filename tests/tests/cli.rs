@@ -161,3 +161,33 @@ fn the_examples_parse() {
     }
     assert!(n > 0, "no example scripts found in {}", dir.display());
 }
+
+#[test]
+fn p4_writes_the_bpf_object_as_an_elf_file() {
+    let dir = tmp();
+    let object = dir.join("dropwatch.o");
+    let out = run_rstap(
+        &[
+            "-p4",
+            "-o",
+            &object.to_string_lossy(),
+            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
+        ],
+        &dir,
+    );
+    if !out.status.success() {
+        // -p4 needs the live tracepoint formats (tracefs, as root).
+        rstap_tests::skip_or_fail(&format!(
+            "rstap -p4 could not read kernel facts: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let bytes = std::fs::read(&object).expect("the object file was written");
+    assert_eq!(&bytes[..4], b"\x7fELF", "an ELF file");
+    assert_eq!(
+        u16::from_le_bytes([bytes[18], bytes[19]]),
+        247,
+        "e_machine is EM_BPF"
+    );
+}
