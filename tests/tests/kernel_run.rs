@@ -231,3 +231,31 @@ fn a_program_the_verifier_refuses_is_a_diagnostic_at_its_probe() {
     let stderr = String::from_utf8_lossy(&verbose.stderr);
     assert!(stderr.contains("verifier log for probe"), "{stderr}");
 }
+
+#[test]
+fn loops_and_locals_in_kernel_handlers_compute_what_user_space_computes() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global t
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd == 987654) {
+    x = 0
+    for (i = 0; i < 5; i++) { y = i * 2; if (y == 4) continue; x += y }
+    t += x * 1000 + (x > 10 ? 1 : 0) - (-7 % 3) + (-7 / 2)
+  }
+}
+probe end { println(t) }"#;
+    let out = Command::new(rstap())
+        .args(["-e", script, "-c"])
+        .arg("python3 -c 'import os\nfor i in range(3):\n    try: os.close(987654)\n    except OSError: pass'")
+        .output()
+        .expect("run rstap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // x = 0+2+6+8 = 16; 16*1000 + 1 - (-1) + (-3) = 15999 per call, three calls.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "47997\n");
+}

@@ -248,12 +248,20 @@ impl<'a> Gen<'a> {
                 ));
             }
         }
-        for (i, block) in self.body.blocks.iter().enumerate() {
-            self.starts.push(self.insns.len());
+        // The verifier refuses code no path reaches (the rest of a block after
+        // `break`, `continue`, `next`), so only reachable blocks are emitted.
+        let reachable = reachable(self.body);
+        let order: Vec<usize> = (0..self.body.blocks.len())
+            .filter(|&b| reachable[b])
+            .collect();
+        self.starts = vec![0; self.body.blocks.len()];
+        for (k, &b) in order.iter().enumerate() {
+            self.starts[b] = self.insns.len();
+            let block = &self.body.blocks[b];
             for inst in &block.insts {
                 self.inst(inst)?;
             }
-            self.term(&block.term, i)?;
+            self.term(&block.term, order.get(k + 1).copied())?;
         }
         Ok(())
     }
@@ -267,10 +275,12 @@ impl<'a> Gen<'a> {
         std::mem::take(&mut self.insns)
     }
 
-    fn term(&mut self, t: &Term, block: usize) -> Result<(), CodegenError> {
+    /// A block's end; `next` is the block emitted right after it, which a jump
+    /// needs not name.
+    fn term(&mut self, t: &Term, next: Option<usize>) -> Result<(), CodegenError> {
         match t {
             Term::Jump(b) => {
-                if b.index() != block + 1 {
+                if Some(b.index()) != next {
                     self.jump_to(Insn::jump(0), b.index());
                 }
             }
@@ -767,6 +777,34 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// Which blocks a path from the entry reaches.
+fn reachable(body: &Body) -> Vec<bool> {
+    let mut seen = vec![false; body.blocks.len()];
+    let mut stack = vec![0usize];
+    while let Some(b) = stack.pop() {
+        if b >= seen.len() || std::mem::replace(&mut seen[b], true) {
+            continue;
+        }
+        match &body.blocks[b].term {
+            Term::Jump(t) => stack.push(t.index()),
+            Term::Branch {
+                then, otherwise, ..
+            } => {
+                stack.push(then.index());
+                stack.push(otherwise.index());
+            }
+            Term::IterNext {
+                body: inner, done, ..
+            } => {
+                stack.push(inner.index());
+                stack.push(done.index());
+            }
+            Term::Return(_) | Term::Next => {}
+        }
+    }
+    seen
+}
+
 /// Gives every register a stack slot, sharing slots between registers that live
 /// in one block only and are not live at the same time.
 fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
@@ -791,6 +829,12 @@ fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
             }
             last.insert((r.index(), b), i);
         }
+    }
+    // Script variables keep their value across loop iterations even when only
+    // one block mentions them: they, and registers of several blocks, get a
+    // slot of their own. The rest are temporaries, written before they are read.
+    for (r, _) in &body.names {
+        blocks_of[r.index()].push(usize::MAX);
     }
     let mut slot = vec![0usize; n];
     let mut next = 0usize;
