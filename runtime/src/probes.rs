@@ -313,7 +313,7 @@ impl Kernel {
                     let mut seen = HashMap::new();
                     for key in map.keys().flatten() {
                         if let Ok(Some(v)) = map.lookup(&key) {
-                            let (k, n) = (import::keys(&key), import::word(&v, 0));
+                            let (k, n) = (import::keys(&key, &g.key_cols), import::word(&v, 0));
                             let _ = a.entry(&k, || Value::Long(n));
                             seen.insert(k, n);
                         }
@@ -327,7 +327,7 @@ impl Kernel {
                         if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
                             let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
                             let stat = import::stat(spec, &shares, false);
-                            let k = import::keys(&key);
+                            let k = import::keys(&key, &g.key_cols);
                             let _ = a.entry(&k, || stat);
                             seen.push(k);
                         }
@@ -376,11 +376,15 @@ impl Kernel {
                         .map(|(k, v)| (k, v.long()))
                         .collect();
                     for k in before.keys().filter(|k| !now.contains_key(*k)) {
-                        let _ = map.delete(&pack(k));
+                        let _ = map.delete(&import::pack(k, &g.key_cols));
                     }
                     for (k, v) in &now {
                         if before.get(k) != Some(v) {
-                            let _ = map.update(&pack(k), &v.to_le_bytes(), Update::Any);
+                            let _ = map.update(
+                                &import::pack(k, &g.key_cols),
+                                &v.to_le_bytes(),
+                                Update::Any,
+                            );
                         }
                     }
                 }
@@ -388,7 +392,7 @@ impl Kernel {
                     if let Some(Pulled::Keys(before)) = pulled {
                         for k in before {
                             if a.get(k).is_none() {
-                                let _ = map.delete(&pack(k));
+                                let _ = map.delete(&import::pack(k, &g.key_cols));
                             }
                         }
                     }
@@ -397,11 +401,6 @@ impl Kernel {
             }
         }
     }
-}
-
-/// A key tuple of longs as a hash map's key bytes.
-fn pack(keys: &[Value]) -> Vec<u8> {
-    keys.iter().flat_map(|k| k.long().to_le_bytes()).collect()
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC (what `bpf_ktime_get_ns` reads), in ns.

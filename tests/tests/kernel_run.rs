@@ -259,3 +259,31 @@ probe end { println(t) }"#;
     // x = 0+2+6+8 = 16; 16*1000 + 1 - (-1) + (-3) = 15999 per call, three calls.
     assert_eq!(String::from_utf8_lossy(&out.stdout), "47997\n");
 }
+
+#[test]
+fn string_keys_from_execname_fields_and_literals_reach_user_space() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global by_comm, marks
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd == 987654) {
+    by_comm[execname()] <<< 1
+    name = "mark"
+    marks[name, 7]++
+  }
+}
+probe end {
+  foreach (c in by_comm) printf("%s %d\n", c, @count(by_comm[c]))
+  foreach ([m, n] in marks) printf("%s/%d %d\n", m, n, marks[m, n])
+}"#;
+    let out = Command::new(rstap())
+        .args(["-e", script, "-c"])
+        .arg("python3 -c 'import os\nfor i in range(3):\n    try: os.close(987654)\n    except OSError: pass'")
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("python3 3\nmark/7 3\n"), "{stdout}");
+}

@@ -4,6 +4,7 @@
 
 use super::value::Value;
 use crate::stats::{Stat, StatSpec};
+use rstap_compiler::backend::bpf::layout::KeyCol;
 
 /// A little-endian i64 at `off`, 0 past the end.
 pub fn word(bytes: &[u8], off: usize) -> i64 {
@@ -13,11 +14,42 @@ pub fn word(bytes: &[u8], off: usize) -> i64 {
         .map_or(0, i64::from_le_bytes)
 }
 
-/// The key columns of a hash-map key: 8-byte longs.
-pub fn keys(key: &[u8]) -> Vec<Value> {
-    key.chunks_exact(8)
-        .map(|c| Value::Long(word(c, 0)))
+/// The key columns of a hash-map key: 8-byte longs and NUL-padded strings.
+pub fn keys(key: &[u8], cols: &[KeyCol]) -> Vec<Value> {
+    let mut off = 0;
+    cols.iter()
+        .map(|c| {
+            let n = c.bytes() as usize;
+            let bytes = key.get(off..off + n).unwrap_or(&[]);
+            off += n;
+            match c {
+                KeyCol::Long => Value::Long(word(bytes, 0)),
+                KeyCol::Str => {
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    Value::Str(bytes[..end].to_vec())
+                }
+            }
+        })
         .collect()
+}
+
+/// A key tuple as a hash map's key bytes (the inverse of [`keys`]; a string
+/// longer than its column keeps what fits before the NUL).
+pub fn pack(keys: &[Value], cols: &[KeyCol]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, c) in keys.iter().zip(cols) {
+        match c {
+            KeyCol::Long => out.extend_from_slice(&k.long().to_le_bytes()),
+            KeyCol::Str => {
+                let n = c.bytes() as usize;
+                let s = k.bytes();
+                let take = s.len().min(n - 1);
+                out.extend_from_slice(&s[..take]);
+                out.resize(out.len() + n - take, 0);
+            }
+        }
+    }
+    out
 }
 
 /// One aggregate from each CPU's share, combined as stap combines a scalar's
@@ -91,7 +123,26 @@ mod tests {
     #[test]
     fn keys_and_records_decode_little_endian_words() {
         let key: Vec<u8> = [7i64, -1].iter().flat_map(|w| w.to_le_bytes()).collect();
-        assert_eq!(keys(&key), vec![Value::Long(7), Value::Long(-1)]);
+        let cols = [KeyCol::Long, KeyCol::Long];
+        assert_eq!(keys(&key, &cols), vec![Value::Long(7), Value::Long(-1)]);
+        assert_eq!(pack(&keys(&key, &cols), &cols), key);
+        let cols = [KeyCol::Str, KeyCol::Long];
+        let mixed = pack(&[Value::Str(b"bash".to_vec()), Value::Long(3)], &cols);
+        assert_eq!(mixed.len(), 24);
+        assert_eq!(&mixed[..5], b"bash\0");
+        assert_eq!(
+            keys(&mixed, &cols),
+            vec![Value::Str(b"bash".to_vec()), Value::Long(3)]
+        );
+        let long = pack(
+            &[Value::Str(b"a-very-long-command-name".to_vec())],
+            &[KeyCol::Str],
+        );
+        assert_eq!(
+            long,
+            b"a-very-long-com\0".to_vec(),
+            "cut to 15 bytes and a NUL"
+        );
         let rec: Vec<u8> = [2i64, 40, -5]
             .iter()
             .flat_map(|w| w.to_le_bytes())

@@ -11,7 +11,7 @@
 //! task/time built-ins. Anything else is refused with a sentence naming it.
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
-use super::layout::{GlobalMap, MapSpec, StatLayout, Storage, global_map};
+use super::layout::{GlobalMap, MapSpec, STRING_KEY_BYTES, StatLayout, Storage, global_map};
 use crate::builtins::Builtin;
 use crate::hir::{BinOp, ContextValue, PointKind};
 use crate::kernel::KernelInfo;
@@ -175,6 +175,9 @@ struct Gen<'a> {
     starts: Vec<usize>,
     /// Stack offset (from r10) of each register.
     slot: Vec<i16>,
+    /// Bytes each string register holds (including the NUL), 0 for longs and
+    /// strings this backend cannot produce.
+    caps: Vec<u32>,
     /// Print sites of the whole program so far.
     prints: Vec<mir::PrintSpec>,
     /// Error sites of the whole program so far.
@@ -190,7 +193,8 @@ impl<'a> Gen<'a> {
         maps: &'a mut Vec<Option<GlobalMap>>,
         max_entries: u32,
     ) -> Result<Gen<'a>, CodegenError> {
-        let slot = assign_slots(body)?;
+        let caps = string_caps(body, format);
+        let slot = assign_slots(body, &caps)?;
         Ok(Gen {
             prog,
             body,
@@ -201,6 +205,7 @@ impl<'a> Gen<'a> {
             fixups: Vec::new(),
             starts: Vec::new(),
             slot,
+            caps,
             prints: Vec::new(),
             errors: Vec::new(),
             wall_offset_ns: 0,
@@ -234,10 +239,20 @@ impl<'a> Gen<'a> {
     fn body(&mut self) -> Result<(), CodegenError> {
         self.emit(Insn::mov_reg(6, 1));
         // Locals start at 0, and the verifier refuses reads of unwritten stack.
-        let mut slots: Vec<i16> = self.slot.clone();
-        slots.sort_unstable();
-        slots.dedup();
-        for off in slots {
+        let mut words: Vec<i16> = Vec::new();
+        for r in 0..self.slot.len() {
+            let n = if self.body.regs[r] == Ty::Str {
+                self.words(Reg(u32::try_from(r).unwrap_or(0)))
+            } else {
+                1
+            };
+            for w in 0..n {
+                words.push(self.slot[r] + 8 * i16::try_from(w).unwrap_or(0));
+            }
+        }
+        words.sort_unstable();
+        words.dedup();
+        for off in words {
             self.emit(Insn::store_imm(Size::DW, 10, off, 0));
         }
         for b in &self.body.blocks {
@@ -315,8 +330,11 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
+        if self.string_inst(inst)? {
+            return Ok(());
+        }
         for r in regs_of(inst) {
-            if self.body.ty(r) == Ty::Str {
+            if self.body.ty(r) == Ty::Str && !self.is_key(inst, r) {
                 return self.unsupported("a string value", span_of(inst));
             }
         }
@@ -566,12 +584,138 @@ impl<'a> Gen<'a> {
             self.emit(Insn::store_imm(Size::W, 10, key, 0));
             return Ok(key);
         }
-        for (i, k) in keys.iter().enumerate() {
-            self.load(1, *k);
-            let off = key + 8 * i16::try_from(i).unwrap_or(0);
-            self.emit(Insn::store(Size::DW, 10, off, 1));
+        let width: usize = keys
+            .iter()
+            .map(|&k| {
+                if self.body.ty(k) == Ty::Str {
+                    STRING_KEY_BYTES as usize
+                } else {
+                    8
+                }
+            })
+            .sum();
+        if width > 32 {
+            return self.unsupported("a key this wide (at most 32 bytes)", None);
+        }
+        let mut off = key;
+        for &k in keys {
+            let words = if self.body.ty(k) == Ty::Str {
+                if self.caps[k.index()] == 0 || self.caps[k.index()] > STRING_KEY_BYTES {
+                    return self.unsupported(
+                        "a string key longer than 15 bytes (or not known to be shorter)",
+                        None,
+                    );
+                }
+                STRING_KEY_BYTES / 8
+            } else {
+                1
+            };
+            for w in 0..words {
+                let src = self.slot[k.index()] + 8 * i16::try_from(w).unwrap_or(0);
+                self.emit(Insn::load(Size::DW, 1, 10, src));
+                self.emit(Insn::store(Size::DW, 10, off, 1));
+                off += 8;
+            }
         }
         Ok(key)
+    }
+
+    /// Whether `r` is only a key column in `inst` (string keys are supported).
+    fn is_key(&self, inst: &Inst, r: Reg) -> bool {
+        match inst {
+            Inst::MapRead { keys, dst, .. } => keys.contains(&r) && *dst != r,
+            Inst::MapWrite { keys, src, .. } => keys.contains(&r) && *src != r,
+            Inst::AggAdd { keys, value, .. } => keys.contains(&r) && *value != r,
+            Inst::MapContains { keys, dst, .. } => keys.contains(&Some(r)) && *dst != r,
+            Inst::MapDelete { keys, .. } => keys.contains(&Some(r)),
+            _ => false,
+        }
+    }
+
+    /// The words of string register `r`'s region.
+    fn words(&self, r: Reg) -> u32 {
+        self.caps[r.index()].div_ceil(8).max(STRING_KEY_BYTES / 8)
+    }
+
+    /// Zeroes words `from..` of string register `r`'s region.
+    fn zero_from(&mut self, r: Reg, from: u32) {
+        for w in from..self.words(r) {
+            let off = self.slot[r.index()] + 8 * i16::try_from(w).unwrap_or(0);
+            self.emit(Insn::store_imm(Size::DW, 10, off, 0));
+        }
+    }
+
+    /// Strings this backend can make: literals, execname(), `char[N]` fields,
+    /// and copies of them. `true` when `inst` was one of those.
+    fn string_inst(&mut self, inst: &Inst) -> Result<bool, CodegenError> {
+        match inst {
+            Inst::Str { dst, bytes } if self.caps[dst.index()] > 0 => {
+                let mut padded = bytes.clone();
+                padded.resize(8 * self.words(*dst) as usize, 0);
+                for (w, chunk) in padded.chunks(8).enumerate() {
+                    let off = self.slot[dst.index()] + 8 * i16::try_from(w).unwrap_or(0);
+                    let lo = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                    let hi = i32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+                    self.emit(Insn::store_imm(Size::W, 10, off, lo));
+                    self.emit(Insn::store_imm(Size::W, 10, off + 4, hi));
+                }
+                Ok(true)
+            }
+            Inst::Move { dst, src }
+                if self.body.ty(*dst) == Ty::Str && self.caps[src.index()] > 0 =>
+            {
+                let n = self.words(*src);
+                for w in 0..n {
+                    let d = 8 * i16::try_from(w).unwrap_or(0);
+                    self.emit(Insn::load(Size::DW, 1, 10, self.slot[src.index()] + d));
+                    self.emit(Insn::store(Size::DW, 10, self.slot[dst.index()] + d, 1));
+                }
+                self.zero_from(*dst, n);
+                Ok(true)
+            }
+            Inst::Builtin {
+                dst: Some(dst),
+                func: Builtin::Execname,
+                ..
+            } => {
+                self.zero_from(*dst, 2);
+                self.emit(Insn::mov_reg(1, 10));
+                self.emit(Insn::alu_imm(
+                    Alu::Add,
+                    1,
+                    i32::from(self.slot[dst.index()]),
+                ));
+                self.emit(Insn::mov_imm(2, 16));
+                self.emit(Insn::call(helper::GET_CURRENT_COMM));
+                Ok(true)
+            }
+            Inst::Context {
+                dst,
+                value: ContextValue::TracepointField(i),
+            } if self.body.ty(*dst) == Ty::Str && self.caps[dst.index()] > 0 => {
+                let Some(field) = self.format.and_then(|f| f.fields.get(*i)) else {
+                    return Ok(false);
+                };
+                let (size, offset) = (field.size, field.offset);
+                self.zero_from(*dst, 0);
+                self.emit(Insn::mov_reg(1, 10));
+                self.emit(Insn::alu_imm(
+                    Alu::Add,
+                    1,
+                    i32::from(self.slot[dst.index()]),
+                ));
+                self.emit(Insn::mov_imm(2, i32::try_from(size).unwrap_or(0)));
+                self.emit(Insn::mov_reg(3, 6));
+                self.emit(Insn::alu_imm(
+                    Alu::Add,
+                    3,
+                    i32::try_from(offset).unwrap_or(0),
+                ));
+                self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// r0 = the element of global `g` at `keys`, or 0 when absent.
@@ -805,10 +949,61 @@ fn reachable(body: &Body) -> Vec<bool> {
     seen
 }
 
-/// Gives every register a stack slot, sharing slots between registers that live
-/// in one block only and are not live at the same time.
-fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
+/// The bytes each string register can hold: literals their length plus the
+/// NUL, execname() 16, a `char[N]` tracepoint field N, a copy its source's.
+fn string_caps(body: &Body, format: Option<&TracepointFormat>) -> Vec<u32> {
+    let mut caps = vec![0u32; body.regs.len()];
+    let char_field = |i: usize| {
+        format
+            .and_then(|f| f.fields.get(i))
+            .filter(|f| f.kind == crate::tracepoint::FieldKind::CharArray)
+            .map(|f| f.size)
+    };
+    loop {
+        let mut changed = false;
+        for inst in body.blocks.iter().flat_map(|b| &b.insts) {
+            let (dst, cap) = match inst {
+                Inst::Str { dst, bytes } if bytes.len() < 64 => {
+                    (*dst, u32::try_from(bytes.len() + 1).unwrap_or(0))
+                }
+                Inst::Builtin {
+                    dst: Some(dst),
+                    func: Builtin::Execname,
+                    ..
+                } => (*dst, 16),
+                Inst::Context {
+                    dst,
+                    value: ContextValue::TracepointField(i),
+                } => match char_field(*i) {
+                    Some(n) => (*dst, n),
+                    None => continue,
+                },
+                Inst::Move { dst, src } if body.ty(*dst) == Ty::Str => (*dst, caps[src.index()]),
+                _ => continue,
+            };
+            if cap > caps[dst.index()] {
+                caps[dst.index()] = cap;
+                changed = true;
+            }
+        }
+        if !changed {
+            return caps;
+        }
+    }
+}
+
+/// Gives every register a stack slot (strings a region of 8-byte words),
+/// sharing slots between long registers that live in one block only and are
+/// not live at the same time.
+fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, CodegenError> {
     let n = body.regs.len();
+    let size = |r: usize| -> usize {
+        if body.regs[r] == Ty::Str {
+            (caps[r].div_ceil(8).max(STRING_KEY_BYTES / 8)) as usize
+        } else {
+            1
+        }
+    };
     // The blocks each register appears in, and its last position in each.
     let mut blocks_of: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut last: HashMap<(usize, usize), usize> = HashMap::new();
@@ -836,12 +1031,17 @@ fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
     for (r, _) in &body.names {
         blocks_of[r.index()].push(usize::MAX);
     }
+    for (blocks, ty) in blocks_of.iter_mut().zip(&body.regs) {
+        if *ty == Ty::Str {
+            blocks.push(usize::MAX);
+        }
+    }
     let mut slot = vec![0usize; n];
     let mut next = 0usize;
     for r in 0..n {
         if blocks_of[r].len() != 1 {
             slot[r] = next;
-            next += 1;
+            next += size(r);
         }
     }
     let shared_base = next;
@@ -889,7 +1089,11 @@ fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
     }
     Ok(slot
         .into_iter()
-        .map(|s| -8 * i16::try_from(s + 1).unwrap_or(i16::MAX))
+        .enumerate()
+        .map(|(r, s)| {
+            let words = if blocks_of[r].len() != 1 { size(r) } else { 1 };
+            -8 * i16::try_from(s + words).unwrap_or(i16::MAX)
+        })
         .collect())
 }
 

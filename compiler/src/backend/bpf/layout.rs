@@ -50,6 +50,8 @@ pub struct GlobalMap {
     /// The map's name: `g` and the global's index (BPF names are short).
     pub name: String,
     pub storage: Storage,
+    /// The key's columns, packed in order (empty for a scalar).
+    pub key_cols: Vec<KeyCol>,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -147,6 +149,28 @@ impl MapSpec {
     }
 }
 
+/// One column of a map key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyCol {
+    /// 8 bytes, little-endian.
+    Long,
+    /// [`STRING_KEY_BYTES`] bytes: the string, NUL-padded.
+    Str,
+}
+
+/// The bytes a string key column takes: enough for a task's comm. Longer
+/// strings are refused as keys in kernel context for now.
+pub const STRING_KEY_BYTES: u32 = 16;
+
+impl KeyCol {
+    pub fn bytes(self) -> u32 {
+        match self {
+            KeyCol::Long => 8,
+            KeyCol::Str => STRING_KEY_BYTES,
+        }
+    }
+}
+
 /// Why a global cannot live in a BPF map (yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported(pub String);
@@ -157,18 +181,20 @@ pub fn global_map(
     g: &mir::Global,
     max_entries: u32,
 ) -> Result<GlobalMap, Unsupported> {
-    if g.keys.contains(&Ty::Str) {
-        return Err(Unsupported(format!(
-            "global '{}' has string keys, which kernel-context probes cannot use yet",
-            g.name
-        )));
-    }
     let entries = g
         .size
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(max_entries)
         .max(1);
-    let key_size = 8 * u32::try_from(g.keys.len()).unwrap_or(u32::MAX);
+    let key_cols: Vec<KeyCol> = g
+        .keys
+        .iter()
+        .map(|k| match k {
+            Ty::Long => KeyCol::Long,
+            Ty::Str => KeyCol::Str,
+        })
+        .collect();
+    let key_size: u32 = key_cols.iter().map(|k| k.bytes()).sum();
     let name = format!("g{index}");
     let (storage, value_size, stat) = match &g.kind {
         GlobalKind::Value(Ty::Str) => {
@@ -210,6 +236,7 @@ pub fn global_map(
     };
     Ok(GlobalMap {
         name,
+        key_cols,
         storage,
         key_size,
         value_size,
