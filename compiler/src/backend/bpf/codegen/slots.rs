@@ -1,0 +1,266 @@
+//! What the generator must know of a body before emitting it: reachable blocks,
+//! string sizes, and the stack slot of every register.
+
+use super::{CodegenError, SCRATCH, STACK};
+use crate::backend::bpf::layout::STRING_KEY_BYTES;
+use crate::builtins::Builtin;
+use crate::hir::ContextValue;
+use crate::mir::{Body, Inst, Reg, Term, Ty};
+use crate::tracepoint::TracepointFormat;
+use rstap_grammar::Span;
+use std::collections::HashMap;
+
+/// Which blocks a path from the entry reaches.
+pub(super) fn reachable(body: &Body) -> Vec<bool> {
+    let mut seen = vec![false; body.blocks.len()];
+    let mut stack = vec![0usize];
+    while let Some(b) = stack.pop() {
+        if b >= seen.len() || std::mem::replace(&mut seen[b], true) {
+            continue;
+        }
+        match &body.blocks[b].term {
+            Term::Jump(t) => stack.push(t.index()),
+            Term::Branch {
+                then, otherwise, ..
+            } => {
+                stack.push(then.index());
+                stack.push(otherwise.index());
+            }
+            Term::IterNext {
+                body: inner, done, ..
+            } => {
+                stack.push(inner.index());
+                stack.push(done.index());
+            }
+            Term::Return(_) | Term::Next => {}
+        }
+    }
+    seen
+}
+
+/// The bytes each string register can hold: literals their length plus the
+/// NUL, execname() 16, a `char[N]` tracepoint field N, a copy its source's.
+pub(super) fn string_caps(body: &Body, format: Option<&TracepointFormat>) -> Vec<u32> {
+    let mut caps = vec![0u32; body.regs.len()];
+    let char_field = |i: usize| {
+        format
+            .and_then(|f| f.fields.get(i))
+            .filter(|f| f.kind == crate::tracepoint::FieldKind::CharArray)
+            .map(|f| f.size)
+    };
+    loop {
+        let mut changed = false;
+        for inst in body.blocks.iter().flat_map(|b| &b.insts) {
+            let (dst, cap) = match inst {
+                Inst::Str { dst, bytes } if bytes.len() < 64 => {
+                    (*dst, u32::try_from(bytes.len() + 1).unwrap_or(0))
+                }
+                Inst::Builtin {
+                    dst: Some(dst),
+                    func: Builtin::Execname,
+                    ..
+                } => (*dst, 16),
+                Inst::Context {
+                    dst,
+                    value: ContextValue::TracepointField(i),
+                } => match char_field(*i) {
+                    Some(n) => (*dst, n),
+                    None => continue,
+                },
+                Inst::Move { dst, src } if body.ty(*dst) == Ty::Str => (*dst, caps[src.index()]),
+                _ => continue,
+            };
+            if cap > caps[dst.index()] {
+                caps[dst.index()] = cap;
+                changed = true;
+            }
+        }
+        if !changed {
+            return caps;
+        }
+    }
+}
+
+/// Gives every register a stack slot (strings a region of 8-byte words),
+/// sharing slots between long registers that live in one block only and are
+/// not live at the same time.
+pub(super) fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, CodegenError> {
+    let n = body.regs.len();
+    let size = |r: usize| -> usize {
+        if body.regs[r] == Ty::Str {
+            (caps[r].div_ceil(8).max(STRING_KEY_BYTES / 8)) as usize
+        } else {
+            1
+        }
+    };
+    // The blocks each register appears in, and its last position in each.
+    let mut blocks_of: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut last: HashMap<(usize, usize), usize> = HashMap::new();
+    for (b, block) in body.blocks.iter().enumerate() {
+        let mentions = block
+            .insts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, inst)| regs_of(inst).into_iter().map(move |r| (i, r)))
+            .chain(
+                term_regs(&block.term)
+                    .into_iter()
+                    .map(|r| (block.insts.len(), r)),
+            );
+        for (i, r) in mentions {
+            if !blocks_of[r.index()].contains(&b) {
+                blocks_of[r.index()].push(b);
+            }
+            last.insert((r.index(), b), i);
+        }
+    }
+    // Script variables keep their value across loop iterations even when only
+    // one block mentions them: they, and registers of several blocks, get a
+    // slot of their own. The rest are temporaries, written before they are read.
+    for (r, _) in &body.names {
+        blocks_of[r.index()].push(usize::MAX);
+    }
+    for (blocks, ty) in blocks_of.iter_mut().zip(&body.regs) {
+        if *ty == Ty::Str {
+            blocks.push(usize::MAX);
+        }
+    }
+    let mut slot = vec![0usize; n];
+    let mut next = 0usize;
+    for r in 0..n {
+        if blocks_of[r].len() != 1 {
+            slot[r] = next;
+            next += size(r);
+        }
+    }
+    let shared_base = next;
+    let mut peak = 0usize;
+    for (b, block) in body.blocks.iter().enumerate() {
+        let mut free: Vec<usize> = Vec::new();
+        let mut used = 0usize;
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        for i in 0..=block.insts.len() {
+            let here: Vec<Reg> = if i < block.insts.len() {
+                regs_of(&block.insts[i])
+            } else {
+                term_regs(&block.term)
+            };
+            for r in here {
+                let r = r.index();
+                if blocks_of[r].len() == 1 && !live.iter().any(|&(x, _)| x == r) {
+                    let s = free.pop().unwrap_or_else(|| {
+                        used += 1;
+                        used - 1
+                    });
+                    slot[r] = shared_base + s;
+                    live.push((r, s));
+                }
+            }
+            live.retain(|&(r, s)| {
+                let done = last.get(&(r, b)).is_some_and(|&l| l <= i);
+                if done {
+                    free.push(s);
+                }
+                !done
+            });
+        }
+        peak = peak.max(used);
+    }
+    let total = shared_base + peak;
+    if total * 8 + SCRATCH > STACK {
+        return Err(CodegenError::new(
+            format!(
+                "this handler needs {} bytes of BPF stack, more than the kernel's 512; split it into smaller functions or probes",
+                total * 8 + SCRATCH
+            ),
+            None,
+        ));
+    }
+    Ok(slot
+        .into_iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let words = if blocks_of[r].len() != 1 { size(r) } else { 1 };
+            -8 * i16::try_from(s + words).unwrap_or(i16::MAX)
+        })
+        .collect())
+}
+
+pub(super) fn term_regs(t: &Term) -> Vec<Reg> {
+    match t {
+        Term::Branch { cond, .. } => vec![*cond],
+        Term::Return(Some(r)) => vec![*r],
+        Term::IterNext { keys, value, .. } => keys.iter().flatten().chain(value).copied().collect(),
+        Term::Jump(_) | Term::Return(None) | Term::Next => Vec::new(),
+    }
+}
+
+/// Every register an instruction mentions.
+pub(super) fn regs_of(i: &Inst) -> Vec<Reg> {
+    match i {
+        Inst::Const { dst, .. } | Inst::Str { dst, .. } | Inst::Context { dst, .. } => vec![*dst],
+        Inst::Move { dst, src } | Inst::Unary { dst, src, .. } => vec![*dst, *src],
+        Inst::Binary { dst, a, b, .. }
+        | Inst::Compare { dst, a, b, .. }
+        | Inst::StrCompare { dst, a, b, .. }
+        | Inst::Concat { dst, a, b } => vec![*dst, *a, *b],
+        Inst::Regex { dst, src, .. } => vec![*dst, *src],
+        Inst::ReadGlobal { dst, .. } => vec![*dst],
+        Inst::WriteGlobal { src, .. } => vec![*src],
+        Inst::MapRead { dst, keys, .. } => keys.iter().copied().chain([*dst]).collect(),
+        Inst::MapWrite { keys, src, .. } => keys.iter().copied().chain([*src]).collect(),
+        Inst::MapContains { dst, keys, .. } => {
+            keys.iter().flatten().copied().chain([*dst]).collect()
+        }
+        Inst::MapDelete { keys, .. } => keys.iter().flatten().copied().collect(),
+        Inst::Clear { .. } => Vec::new(),
+        Inst::AggAdd { keys, value, .. } => keys.iter().copied().chain([*value]).collect(),
+        Inst::AggRead {
+            dst, keys, shift, ..
+        } => keys.iter().copied().chain([*dst]).chain(*shift).collect(),
+        Inst::HistBucket {
+            dst, keys, bucket, ..
+        } => keys.iter().copied().chain([*dst, *bucket]).collect(),
+        Inst::Call { dst, args, .. } | Inst::Builtin { dst, args, .. } => {
+            args.iter().copied().chain(*dst).collect()
+        }
+        Inst::Load { dst, addr, .. } | Inst::LoadStr { dst, addr, .. } => vec![*dst, *addr],
+        Inst::Print { dst, args, .. } => args.iter().copied().chain(*dst).collect(),
+        Inst::PrintHist { keys, .. } => keys.clone(),
+        Inst::IterStart { limit, slice, .. } => limit
+            .iter()
+            .copied()
+            .chain(slice.iter().flatten().flatten().copied())
+            .collect(),
+    }
+}
+
+pub(super) fn span_of(i: &Inst) -> Option<Span> {
+    match i {
+        Inst::Binary { at, .. }
+        | Inst::MapWrite { at, .. }
+        | Inst::AggAdd { at, .. }
+        | Inst::AggRead { at, .. }
+        | Inst::Call { at, .. }
+        | Inst::Builtin { at, .. }
+        | Inst::Load { at, .. }
+        | Inst::LoadStr { at, .. }
+        | Inst::PrintHist { at, .. } => Some(*at),
+        _ => None,
+    }
+}
+
+pub(super) fn inst_name(i: &Inst) -> &'static str {
+    match i {
+        Inst::Str { .. } | Inst::StrCompare { .. } | Inst::Concat { .. } => "a string value",
+        Inst::Regex { .. } => "a regular expression match",
+        Inst::MapContains { .. } => "`in`",
+        Inst::MapDelete { .. } | Inst::Clear { .. } => "delete",
+        Inst::AggRead { .. } | Inst::HistBucket { .. } => "reading an aggregate",
+        Inst::Call { .. } => "a function call",
+        Inst::Load { .. } | Inst::LoadStr { .. } => "reading kernel memory",
+        Inst::Print { .. } | Inst::PrintHist { .. } => "printing",
+        Inst::IterStart { .. } => "foreach",
+        _ => "this operation",
+    }
+}
