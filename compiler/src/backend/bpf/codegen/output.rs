@@ -30,8 +30,6 @@ impl Gen<'_> {
     }
 
     /// A print record into the output ring: the site's index, then each
-
-    /// A print record into the output ring: the site's index, then each
     /// argument as an 8-byte word. No room counts as a lost record.
     pub(super) fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
         let site = i32::try_from(self.prints.len()).unwrap_or(i32::MAX);

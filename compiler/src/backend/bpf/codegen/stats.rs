@@ -71,8 +71,6 @@ impl Gen<'_> {
     }
 
     /// With the value in r1 and the aggregate at r0: one more in its log
-
-    /// With the value in r1 and the aggregate at r0: one more in its log
     /// bucket, `64 ± bit length of |v|`.
     pub(super) fn log_bucket(&mut self) {
         // r3 = |v| (i64::MIN stays 2^63 as an unsigned number), r4 = its bit length.

@@ -34,8 +34,6 @@ impl Gen<'_> {
     }
 
     /// Strings this backend can make: literals, execname(), `char[N]` fields,
-
-    /// Strings this backend can make: literals, execname(), `char[N]` fields,
     /// and copies of them. `true` when `inst` was one of those.
     pub(super) fn string_inst(&mut self, inst: &Inst) -> Result<bool, CodegenError> {
         match inst {
