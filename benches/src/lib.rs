@@ -1,9 +1,12 @@
 //! Benchmark harnesses; run them with `cargo run --release -p rstap-benches --bin NAME`.
 //!
-//! In: a seed and a size. Out: a deterministic generated SystemTap script, timings,
-//! and a table beside the peer (`stap`). The library never measures anything by
-//! itself; the binaries in `src/bin` decide what to time and print.
+//! In: a seed and a size, or pairs of equivalent scripts. Out: a deterministic
+//! generated SystemTap script, timings, and a table beside the peer (`stap` for
+//! the front end, `bpftrace` for everything from start-up to per-event cost).
+//! The binaries in `src/bin` decide what to time and print; the modules here
+//! generate, spawn, measure and render.
 
+pub mod procstat;
 pub mod report;
 pub mod rng;
 pub mod script;
