@@ -6,6 +6,7 @@
 //! The binaries in `src/bin` decide what to time and print; the modules here
 //! generate, spawn, measure and render.
 
+pub mod bpf_stats;
 pub mod procstat;
 pub mod report;
 pub mod rng;
