@@ -7,9 +7,13 @@
 //! generate, spawn, measure and render.
 
 pub mod bpf_stats;
+pub mod footprint;
+pub mod machine;
+pub mod peer_bpftrace;
 pub mod procstat;
 pub mod report;
 pub mod rng;
+pub mod rstap_bin;
 pub mod script;
 pub mod stap_peer;
 pub mod stats;
