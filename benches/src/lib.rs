@@ -17,3 +17,5 @@ pub mod rstap_bin;
 pub mod script;
 pub mod stap_peer;
 pub mod stats;
+pub mod vs_scripts;
+pub mod workload;
