@@ -90,24 +90,24 @@ impl Running {
         Ok(u)
     }
 
-    /// Waits at most `patience` for the child; then kills it and reaps it. The
-    /// error says that it had to be killed.
-    pub fn finish_within(&self, patience: Duration) -> io::Result<Usage> {
+    /// Waits at most `patience` for the child to exit; `None` if it still runs.
+    pub fn wait_within(&self, patience: Duration) -> io::Result<Option<Usage>> {
         let deadline = Instant::now() + patience;
         loop {
             if let Some(u) = self.try_finish()? {
-                return Ok(u);
+                return Ok(Some(u));
             }
             if Instant::now() >= deadline {
-                self.signal(libc::SIGKILL)?;
-                self.finish()?;
-                return Err(io::Error::other(format!(
-                    "did not exit within {} s and was killed",
-                    patience.as_secs()
-                )));
+                return Ok(None);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&self) -> io::Result<Usage> {
+        self.signal(libc::SIGKILL)?;
+        self.finish()
     }
 
     /// SIGINT: how a person stops both rstap and bpftrace.
@@ -133,8 +133,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if self.reaped.get().is_none() {
-            let _ = self.signal(libc::SIGKILL);
-            let _ = self.finish();
+            let _ = self.kill();
         }
     }
 }

@@ -2,9 +2,10 @@
 //! round (rstap, bpftrace, rstap, bpftrace, ...) so that a machine that gets
 //! slower or faster during the run moves both columns alike.
 //!
-//! A failed measurement never stops the run: the side that failed keeps the
-//! reason (`unsupported: ...` when rstap's compiler refuses the script,
-//! `failed: ...` otherwise) and the other side goes on.
+//! A failed measurement never stops the run. A side that cannot run at all
+//! keeps the reason (`unsupported: ...` when rstap's compiler refuses the
+//! script); a run that fails is counted with its reason, and the side stops
+//! only when it fails on its first run or fails `MAX_FAILED_RUNS` times.
 
 use crate::bpf_stats::{self, Totals};
 use crate::peer_bpftrace::{self, Bpftrace};
@@ -16,8 +17,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a tracer may take to attach, and to exit after SIGINT.
-const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a tracer may take to attach, and to exit after each SIGINT.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// Failed runs after which a side is not run again.
+const MAX_FAILED_RUNS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
@@ -81,13 +84,58 @@ impl Tools {
                 "unsupported: {}",
                 self.error_line(Tool::Rstap, &stderr)
             )),
-            Err(e) => Err(format!("failed: cannot run rstap: {e}")),
+            Err(e) => Err(format!("cannot run rstap: {e}")),
         }
     }
 }
 
-/// One side of a row: its samples, or why there are none.
-pub type Side<T> = Result<Vec<T>, String>;
+/// One side of a row: the samples of the runs that worked, and why the
+/// others did not.
+#[derive(Clone, Debug)]
+pub struct Side<T> {
+    pub samples: Vec<T>,
+    /// Why this side was not run at all (`unsupported: ...`).
+    pub refused: Option<String>,
+    pub failed_runs: usize,
+    /// What went wrong in the first failed run.
+    pub first_failure: Option<String>,
+}
+
+impl<T> Side<T> {
+    fn new() -> Side<T> {
+        Side {
+            samples: Vec::new(),
+            refused: None,
+            failed_runs: 0,
+            first_failure: None,
+        }
+    }
+
+    pub fn refused(why: String) -> Side<T> {
+        Side {
+            refused: Some(why),
+            ..Side::new()
+        }
+    }
+
+    /// A failure on the first run is taken as systematic (a script the tool
+    /// rejects); later ones as bad luck, up to `MAX_FAILED_RUNS`.
+    fn keeps_going(&self) -> bool {
+        self.refused.is_none()
+            && !(self.samples.is_empty() && self.failed_runs > 0)
+            && self.failed_runs < MAX_FAILED_RUNS
+    }
+
+    fn record(&mut self, run: Result<T, String>) {
+        match run {
+            Ok(sample) => self.samples.push(sample),
+            Err(e) => {
+                self.failed_runs += 1;
+                self.first_failure.get_or_insert(e);
+            }
+        }
+    }
+}
 
 /// One pair measured on both sides.
 #[derive(Clone, Debug)]
@@ -101,8 +149,8 @@ impl<T> Measured<T> {
     fn new(label: &str) -> Measured<T> {
         Measured {
             label: label.to_string(),
-            rstap: Ok(Vec::new()),
-            bpftrace: Ok(Vec::new()),
+            rstap: Side::new(),
+            bpftrace: Side::new(),
         }
     }
 
@@ -120,14 +168,12 @@ impl<T> Measured<T> {
         }
     }
 
-    /// Runs `measure` for each side still healthy, and records the outcome.
+    /// Runs `measure` for each side still worth running, and records it.
     fn round(&mut self, mut measure: impl FnMut(Tool) -> Result<T, String>) {
         for tool in Tool::BOTH {
-            if let Ok(samples) = self.side_mut(tool) {
-                match measure(tool) {
-                    Ok(s) => samples.push(s),
-                    Err(e) => *self.side_mut(tool) = Err(e),
-                }
+            if self.side(tool).keeps_going() {
+                let run = measure(tool);
+                self.side_mut(tool).record(run);
             }
         }
     }
@@ -160,7 +206,7 @@ pub fn whole_process(tools: &Tools, pairs: &[Pair], rounds: usize) -> Vec<Measur
             eprintln!("vs_bpftrace: {} ({rounds} rounds)", pair.label);
             let mut m = Measured::new(&pair.label);
             if let Err(e) = tools.rstap_compiles(pair) {
-                m.rstap = Err(e);
+                m.rstap = Side::refused(e);
             }
             let run = |tool: Tool| {
                 let args = match tool {
@@ -169,20 +215,16 @@ pub fn whole_process(tools: &Tools, pairs: &[Pair], rounds: usize) -> Vec<Measur
                 };
                 let (usage, stderr) =
                     procstat::run(&mut tools.command(tool, args), &tools.stderr_file(tool))
-                        .map_err(|e| format!("failed: cannot run {}: {e}", tool.name()))?;
+                        .map_err(|e| format!("cannot run {}: {e}", tool.name()))?;
                 if usage.succeeded() {
                     Ok(ProcSample::of(&usage))
                 } else {
-                    Err(format!("failed: {}", tools.error_line(tool, &stderr)))
+                    Err(tools.error_line(tool, &stderr))
                 }
             };
             m.round(run);
-            if let Ok(warm) = &mut m.rstap {
-                warm.clear();
-            }
-            if let Ok(warm) = &mut m.bpftrace {
-                warm.clear();
-            }
+            m.rstap.samples.clear();
+            m.bpftrace.samples.clear();
             for _ in 0..rounds {
                 m.round(run);
             }
@@ -232,12 +274,12 @@ pub fn per_event(
             eprintln!("vs_bpftrace: per event: {} ({rounds} rounds)", pair.label);
             let mut m = Measured::new(&pair.label);
             if let Err(e) = &stats {
-                m.rstap = Err(format!("failed: {e}"));
-                m.bpftrace = Err(format!("failed: {e}"));
+                m.rstap = Side::refused(e.clone());
+                m.bpftrace = Side::refused(e.clone());
                 return m;
             }
             if let Err(e) = tools.rstap_compiles(pair) {
-                m.rstap = Err(e);
+                m.rstap = Side::refused(e);
             }
             for _ in 0..rounds {
                 if let Ok(samples) = &mut untraced {
@@ -272,7 +314,7 @@ fn traced_run(
     calls: u64,
 ) -> Result<EventSample, String> {
     let tracer = Running::spawn(&mut tools.command(tool, args), &tools.stderr_file(tool))
-        .map_err(|e| format!("failed: cannot run {}: {e}", tool.name()))?;
+        .map_err(|e| format!("cannot run {}: {e}", tool.name()))?;
     let measured = wait_attached(tools, tool, &tracer).and_then(|()| {
         let pid = tracer.pid();
         let before = counters(pid)?;
@@ -281,23 +323,15 @@ fn traced_run(
         let delta = before.delta(&after);
         let ns_per_event = delta
             .ns_per_run()
-            .ok_or("failed: the tracer's programs did not run during the loop")?;
+            .ok_or("the tracer's programs did not run during the loop")?;
         Ok((ns_per_event, delta.run_cnt, loop_time))
     });
     // Stop the tracer whatever happened, so no run leaks into the next one.
-    let stopped = match tracer.try_finish() {
-        Ok(Some(u)) => Ok(u),
-        _ => tracer
-            .interrupt()
-            .and_then(|()| tracer.finish_within(PATIENCE)),
-    };
+    let stopped = stop(tool, &tracer);
     let (ns_per_event, events, loop_time) = measured?;
-    let usage = stopped.map_err(|e| format!("failed: {} after SIGINT: {e}", tool.name()))?;
+    let usage = stopped?;
     if !usage.succeeded() {
-        return Err(format!(
-            "failed: {}",
-            tools.error_line(tool, &tracer.stderr())
-        ));
+        return Err(tools.error_line(tool, &tracer.stderr()));
     }
     Ok(EventSample {
         ns_per_event,
@@ -308,16 +342,37 @@ fn traced_run(
     })
 }
 
+/// SIGINT, as a person stops a tracer; a second one if the first is not
+/// heeded (bpftrace once ran on after a SIGINT here), then SIGKILL.
+fn stop(tool: Tool, tracer: &Running) -> Result<Usage, String> {
+    let io = |e: std::io::Error| format!("cannot stop {}: {e}", tool.name());
+    if let Some(u) = tracer.try_finish().map_err(io)? {
+        return Ok(u);
+    }
+    for attempt in 1..=2 {
+        tracer.interrupt().map_err(io)?;
+        if let Some(u) = tracer.wait_within(PATIENCE).map_err(io)? {
+            if attempt > 1 {
+                eprintln!("vs_bpftrace: {} needed a second SIGINT", tool.name());
+            }
+            return Ok(u);
+        }
+    }
+    tracer.kill().map_err(io)?;
+    Err(format!(
+        "{} ran on {} s after each of two SIGINTs and was killed",
+        tool.name(),
+        PATIENCE.as_secs()
+    ))
+}
+
 /// Returns once the tracer's programs have run at least once, poking the
 /// tracepoint with getppid() until they do.
 fn wait_attached(tools: &Tools, tool: Tool, tracer: &Running) -> Result<(), String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Ok(Some(_)) = tracer.try_finish() {
-            return Err(format!(
-                "failed: {}",
-                tools.error_line(tool, &tracer.stderr())
-            ));
+            return Err(tools.error_line(tool, &tracer.stderr()));
         }
         std::hint::black_box(std::os::unix::process::parent_id());
         if counters(tracer.pid())?.run_cnt > 0 {
@@ -325,7 +380,7 @@ fn wait_attached(tools: &Tools, tool: Tool, tracer: &Running) -> Result<(), Stri
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "failed: {} did not attach within {} s",
+                "{} did not attach within {} s",
                 tool.name(),
                 PATIENCE.as_secs()
             ));
@@ -337,5 +392,34 @@ fn wait_attached(tools: &Tools, tool: Tool, tracer: &Running) -> Result<(), Stri
 fn counters(pid: u32) -> Result<Totals, String> {
     bpf_stats::programs_of(pid)
         .map(|p| Totals::of(&p))
-        .map_err(|e| format!("failed: cannot read the tracer's BPF programs: {e}"))
+        .map_err(|e| format!("cannot read the tracer's BPF programs: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_that_fails_its_first_run_is_not_run_again() {
+        let mut side: Side<u8> = Side::new();
+        side.record(Err("no such tracepoint".to_string()));
+        assert!(!side.keeps_going(), "a first-run failure is systematic");
+    }
+
+    #[test]
+    fn a_side_with_samples_survives_failures_until_the_limit() {
+        let mut side: Side<u8> = Side::new();
+        side.record(Ok(1));
+        for n in 1..MAX_FAILED_RUNS {
+            side.record(Err(format!("hang {n}")));
+            assert!(side.keeps_going(), "{n} failures after a sample");
+        }
+        side.record(Err("last".to_string()));
+        assert!(!side.keeps_going(), "stops at MAX_FAILED_RUNS failures");
+        assert_eq!(
+            side.first_failure.as_deref(),
+            Some("hang 1"),
+            "the first reason is kept"
+        );
+    }
 }

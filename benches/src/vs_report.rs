@@ -149,33 +149,39 @@ fn table<T>(out: &mut String, rows: &[Measured<T>], metrics: &[Metric<T>]) {
     );
     for row in rows {
         for (name, f) in metrics {
-            let spread = |tool: Tool| side_spread(row.side(tool), *f);
-            let (r, b) = (spread(Tool::Rstap), spread(Tool::Bpftrace));
-            let ratio = match (&r, &b) {
-                (Ok(Some(r)), Ok(Some(b))) if b.median > 0.0 => {
-                    format!("{:.2}", r.median / b.median)
-                }
+            let spread =
+                |tool: Tool| Spread::of(&row.side(tool).samples.iter().map(f).collect::<Vec<_>>());
+            let ratio = match (spread(Tool::Rstap), spread(Tool::Bpftrace)) {
+                (Some(r), Some(b)) if b.median > 0.0 => format!("{:.2}", r.median / b.median),
                 _ => "-".to_string(),
-            };
-            let cell = |s: Result<Option<Spread>, String>| match s {
-                Ok(s) => spread_cell(s),
-                Err(e) => escape(&e),
             };
             let _ = writeln!(
                 out,
                 "| {} | {name} | {} | {} | {ratio} |",
                 escape(&row.label),
-                cell(r),
-                cell(b)
+                escape(&side_cell(row.side(Tool::Rstap), *f)),
+                escape(&side_cell(row.side(Tool::Bpftrace), *f))
             );
         }
     }
 }
 
-fn side_spread<T>(side: &Side<T>, f: fn(&T) -> f64) -> Result<Option<Spread>, String> {
-    match side {
-        Ok(samples) => Ok(Spread::of(&samples.iter().map(f).collect::<Vec<_>>())),
-        Err(e) => Err(e.clone()),
+/// The spread of the runs that worked, then how many failed and why.
+fn side_cell<T>(side: &Side<T>, f: fn(&T) -> f64) -> String {
+    if let Some(why) = &side.refused {
+        return why.clone();
+    }
+    let samples: Vec<f64> = side.samples.iter().map(f).collect();
+    let why = side.first_failure.as_deref().unwrap_or("no message");
+    match (Spread::of(&samples), side.failed_runs) {
+        (None, 0) => "no samples".to_string(),
+        (None, _) => format!("failed: {why}"),
+        (Some(s), 0) => spread_cell(Some(s)),
+        (Some(s), n) => format!(
+            "{}; {n} of {} runs failed: {why}",
+            spread_cell(Some(s)),
+            n + samples.len()
+        ),
     }
 }
 
@@ -279,21 +285,29 @@ mod tests {
     }
 
     #[test]
-    fn a_side_that_failed_shows_its_reason_and_no_ratio() {
-        let row = Measured {
-            label: "x".to_string(),
-            rstap: Err("unsupported: rstap: no".to_string()),
-            bpftrace: Ok(vec![ProcSample {
+    fn a_refused_side_shows_its_reason_and_no_ratio() {
+        let bpftrace = Side {
+            samples: vec![ProcSample {
                 wall_ms: 2.0,
                 cpu_ms: 1.0,
                 rss_mib: 3.0,
-            }]),
+            }],
+            refused: None,
+            failed_runs: 1,
+            first_failure: Some("hung".to_string()),
+        };
+        let row = Measured {
+            label: "x".to_string(),
+            rstap: Side::refused("unsupported: rstap: no".to_string()),
+            bpftrace,
         };
         let mut out = String::new();
         table(&mut out, &[row], &PROCESS[..1]);
         assert!(
-            out.contains("| x | wall ms | unsupported: rstap: no | 2.00 (2.00–2.00) | - |"),
-            "the row names rstap's error, bpftrace's time and no ratio:\n{out}"
+            out.contains(
+                "| x | wall ms | unsupported: rstap: no | 2.00 (2.00–2.00); 1 of 2 runs failed: hung | - |"
+            ),
+            "the row names rstap's error, bpftrace's time and failure, and no ratio:\n{out}"
         );
     }
 }
