@@ -1,6 +1,7 @@
 //! Runs each pair of scripts under rstap and bpftrace, interleaved round by
-//! round (rstap, bpftrace, rstap, bpftrace, ...) so that a machine that gets
-//! slower or faster during the run moves both columns alike.
+//! round so that a machine that gets slower or faster during the run moves
+//! both columns alike; the order swaps every round (rstap, bpftrace, bpftrace,
+//! rstap, ...) so that neither tool always runs on the other's leftovers.
 //!
 //! A failed measurement never stops the run. A side that cannot run at all
 //! keeps the reason (`unsupported: ...` when rstap's compiler refuses the
@@ -30,6 +31,15 @@ pub enum Tool {
 
 impl Tool {
     pub const BOTH: [Tool; 2] = [Tool::Rstap, Tool::Bpftrace];
+
+    /// Who goes first in round `round`.
+    fn order(round: usize) -> [Tool; 2] {
+        if round.is_multiple_of(2) {
+            Tool::BOTH
+        } else {
+            [Tool::Bpftrace, Tool::Rstap]
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -169,8 +179,8 @@ impl<T> Measured<T> {
     }
 
     /// Runs `measure` for each side still worth running, and records it.
-    fn round(&mut self, mut measure: impl FnMut(Tool) -> Result<T, String>) {
-        for tool in Tool::BOTH {
+    fn round(&mut self, round: usize, mut measure: impl FnMut(Tool) -> Result<T, String>) {
+        for tool in Tool::order(round) {
             if self.side(tool).keeps_going() {
                 let run = measure(tool);
                 self.side_mut(tool).record(run);
@@ -222,11 +232,11 @@ pub fn whole_process(tools: &Tools, pairs: &[Pair], rounds: usize) -> Vec<Measur
                     Err(tools.error_line(tool, &stderr))
                 }
             };
-            m.round(run);
+            m.round(0, run);
             m.rstap.samples.clear();
             m.bpftrace.samples.clear();
-            for _ in 0..rounds {
-                m.round(run);
+            for round in 0..rounds {
+                m.round(round, run);
             }
             m
         })
@@ -281,14 +291,14 @@ pub fn per_event(
             if let Err(e) = tools.rstap_compiles(pair) {
                 m.rstap = Side::refused(e);
             }
-            for _ in 0..rounds {
+            for round in 0..rounds {
                 if let Ok(samples) = &mut untraced {
                     match workload::run_child(calls) {
                         Ok(d) => samples.push(d.as_nanos() as f64 / calls as f64),
                         Err(e) => untraced = Err(e),
                     }
                 }
-                m.round(|tool| {
+                m.round(round, |tool| {
                     let args = match tool {
                         Tool::Rstap => &pair.rstap,
                         Tool::Bpftrace => &pair.bpftrace,
