@@ -1,4 +1,5 @@
-//! Timing samples reduced to median, min and max, and throughput in MB/s.
+//! Samples reduced to median, min and max (durations, or any number with
+//! `Spread`), and throughput in MB/s.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,36 @@ impl Summary {
             sorted[mid]
         };
         Some(Summary {
+            median,
+            min,
+            max,
+            runs: sorted.len(),
+        })
+    }
+}
+
+/// Median, min and max of plain numbers (ns per event, KiB, ms).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub runs: usize,
+}
+
+impl Spread {
+    /// `None` for no samples; NaNs sort last and are not expected.
+    pub fn of(samples: &[f64]) -> Option<Spread> {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let (min, max) = (*sorted.first()?, *sorted.last()?);
+        let mid = sorted.len() / 2;
+        let median = if sorted.len().is_multiple_of(2) {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        };
+        Some(Spread {
             median,
             min,
             max,
@@ -70,6 +101,16 @@ mod tests {
             (s.min, s.max),
             (Duration::from_millis(1), Duration::from_millis(9)),
             "min and max"
+        );
+    }
+
+    #[test]
+    fn spread_of_odd_count_is_the_middle_one() {
+        let s = Spread::of(&[3.0, 10.0, 1.0]).expect("three samples give a spread");
+        assert_eq!(
+            (s.median, s.min, s.max, s.runs),
+            (3.0, 1.0, 10.0, 3),
+            "median, min, max of 1 3 10"
         );
     }
 

@@ -7,9 +7,10 @@
 //! `cargo run --release -p rstap-benches --bin elaborate [-- --runs N]`
 
 use rstap_benches::report::{Row, table};
+use rstap_benches::rstap_bin;
 use rstap_benches::stap_peer::TempDir;
 use rstap_benches::stats::Summary;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ fn usage() -> ExitCode {
 }
 
 fn run(runs: usize) -> Result<(), String> {
-    let rstap = rstap_binary()?;
+    let rstap = rstap_bin::build_release()?;
     let events = tracepoints()?;
     let script = script_for(&events);
     let dir = TempDir::new("elaborate").map_err(|e| format!("cannot make a temp dir: {e}"))?;
@@ -86,32 +87,6 @@ fn run(runs: usize) -> Result<(), String> {
     );
     print!("{}", table(&rows));
     Ok(())
-}
-
-/// The release `rstap` next to this benchmark binary, built if missing.
-fn rstap_binary() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = exe
-        .parent()
-        .ok_or("no directory for the benchmark binary")?;
-    let rstap = dir.join("rstap");
-    if !rstap.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "rstap-runtime",
-                "--bin",
-                "rstap",
-            ])
-            .status()
-            .map_err(|e| format!("cannot build rstap: {e}"))?;
-        if !status.success() {
-            return Err("building rstap failed".into());
-        }
-    }
-    Ok(rstap)
 }
 
 /// Twenty tracepoints of this kernel with their field names, from tracefs.
