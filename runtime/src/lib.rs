@@ -5,6 +5,7 @@
 //! line over it.
 
 pub mod bpf;
+mod child;
 pub mod engine;
 pub mod host;
 pub mod kernel;
