@@ -106,8 +106,8 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Ok(())
         }
         Some(4) => {
-            let max = u32::try_from(run_options(cli)?.limits.max_map_entries).unwrap_or(u32::MAX);
-            let (bytes, compiled) = rstap_runtime::probes::build_object(&mir, &kernel, max)
+            let limits = run_options(cli)?.limits;
+            let (bytes, compiled) = rstap_runtime::probes::build_object(&mir, &kernel, &limits)
                 .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
                 Some(path) => std::fs::write(path, &bytes).map_err(|e| {

@@ -6,9 +6,9 @@
 use crate::bpf::{BpfObject, LoadError, RingReader, Update, UprobeLocation};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
-use crate::engine::{Engine, import, stat_spec};
+use crate::engine::{Engine, Limits, import, stat_spec};
 use rstap_compiler::backend::bpf::codegen::{
-    CodegenError, Compiled, ERROR_RECORD, Target, compile,
+    CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, Target, WARN_RECORD, compile,
 };
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
 use rstap_compiler::backend::bpf::object::{ProgramDef, write_object};
@@ -34,8 +34,8 @@ pub struct Kernel {
 
 #[derive(Debug)]
 enum Pulled {
-    Scalar(i64),
-    Array(HashMap<Vec<Value>, i64>),
+    Scalar(Value),
+    Array(HashMap<Vec<Value>, Value>),
     Stats(i64),
     Keys(Vec<Vec<Value>>),
 }
@@ -128,11 +128,12 @@ fn section(kind: &PointKind) -> Result<String, StartError> {
 pub fn build_object(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
-    max_entries: u32,
+    limits: &Limits,
 ) -> Result<(Vec<u8>, Compiled), StartError> {
     let target = Target {
-        max_entries,
+        max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
         wall_offset_ns: wall_offset_ns(),
+        max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
     };
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
@@ -173,10 +174,10 @@ impl Kernel {
     pub fn start(
         prog: &mir::Program,
         kernel: &dyn KernelInfo,
-        max_entries: u32,
+        limits: &Limits,
         verbose: bool,
     ) -> Result<Kernel, StartError> {
-        let (bytes, compiled) = build_object(prog, kernel, max_entries)?;
+        let (bytes, compiled) = build_object(prog, kernel, limits)?;
         let mut object =
             BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;
         for p in &compiled.programs {
@@ -228,20 +229,30 @@ impl Kernel {
         let errors = &mut self.errors;
         ring.drain(|rec| {
             let first = import::word(rec, 0);
-            if first >= ERROR_RECORD {
-                let site = usize::try_from(first - ERROR_RECORD)
+            let payload = rec.get(8..).unwrap_or(&[]);
+            let site = |base: i64| {
+                usize::try_from(first - base)
                     .ok()
-                    .and_then(|i| sites.get(i));
-                if let Some(site) = site {
-                    errors.push(crate::engine::Fault::new(site.msg.clone(), Some(site.at)));
+                    .and_then(|i| sites.get(i))
+            };
+            if first == EXIT_RECORD {
+                engine.exit = true;
+            } else if first >= WARN_RECORD {
+                if let Some(site) = site(WARN_RECORD) {
+                    engine.warnings.push(site.message(payload));
                 }
-                return;
-            }
-            if let Some((site, args)) = import::record(rec)
-                && let Some(spec) = prints.get(site)
-                && let Ok(bytes) = crate::engine::render(spec, &args)
-            {
-                engine.out.extend_from_slice(&bytes);
+            } else if first >= ERROR_RECORD {
+                if let Some(site) = site(ERROR_RECORD) {
+                    errors.push(crate::engine::Fault::new(
+                        site.message(payload),
+                        Some(site.at),
+                    ));
+                }
+            } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
+                let args = import::record(rec, &print.args);
+                if let Ok(bytes) = crate::engine::render(&print.spec, &args) {
+                    engine.out.extend_from_slice(&bytes);
+                }
             }
         });
     }
@@ -278,7 +289,7 @@ impl Kernel {
     fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
         compiled.maps.iter().filter_map(|m| match &m.role {
             Role::Global(i, g) => Some((*i, g)),
-            Role::Output | Role::Lost | Role::Target => None,
+            Role::Output | Role::Lost | Role::Target | Role::Scratch => None,
         })
     }
 
@@ -296,8 +307,8 @@ impl Kernel {
             match (g.storage, &mut engine.store.slots[i]) {
                 (Storage::Scalar, Slot::Scalar(v)) => {
                     if let Ok(Some(bytes)) = map.lookup(&zero) {
-                        let n = import::word(&bytes, 0);
-                        *v = Value::Long(n);
+                        let n = value_of(&bytes, g);
+                        *v = n.clone();
                         self.pulled.insert(i, Pulled::Scalar(n));
                     }
                 }
@@ -313,8 +324,8 @@ impl Kernel {
                     let mut seen = HashMap::new();
                     for key in map.keys().flatten() {
                         if let Ok(Some(v)) = map.lookup(&key) {
-                            let (k, n) = (import::keys(&key, &g.key_cols), import::word(&v, 0));
-                            let _ = a.entry(&k, || Value::Long(n));
+                            let (k, n) = (import::keys(&key, &g.key_cols), value_of(&v, g));
+                            let _ = a.entry(&k, || n.clone());
                             seen.insert(k, n);
                         }
                     }
@@ -351,9 +362,9 @@ impl Kernel {
             let pulled = self.pulled.get(&i);
             match (g.storage, &engine.store.slots[i]) {
                 (Storage::Scalar, Slot::Scalar(v)) => {
-                    let changed = !matches!(pulled, Some(Pulled::Scalar(n)) if *n == v.long());
+                    let changed = !matches!(pulled, Some(Pulled::Scalar(n)) if n == v);
                     if changed {
-                        let _ = map.update(&zero, &v.long().to_le_bytes(), Update::Any);
+                        let _ = map.update(&zero, &bytes_of(v, g), Update::Any);
                     }
                 }
                 (Storage::Stats, Slot::Stats(s))
@@ -370,11 +381,7 @@ impl Kernel {
                         Some(Pulled::Array(m)) => m,
                         _ => &empty,
                     };
-                    let now: HashMap<Vec<Value>, i64> = a
-                        .snapshot()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.long()))
-                        .collect();
+                    let now: HashMap<Vec<Value>, Value> = a.snapshot().into_iter().collect();
                     for k in before.keys().filter(|k| !now.contains_key(*k)) {
                         let _ = map.delete(&import::pack(k, &g.key_cols));
                     }
@@ -382,7 +389,7 @@ impl Kernel {
                         if before.get(k) != Some(v) {
                             let _ = map.update(
                                 &import::pack(k, &g.key_cols),
-                                &v.to_le_bytes(),
+                                &bytes_of(v, g),
                                 Update::Any,
                             );
                         }
@@ -401,6 +408,18 @@ impl Kernel {
             }
         }
     }
+}
+
+/// A scalar's or an array element's value as its map holds it.
+fn value_of(bytes: &[u8], g: &GlobalMap) -> Value {
+    import::keys(bytes, &[g.value])
+        .pop()
+        .unwrap_or(Value::Long(0))
+}
+
+/// The inverse of [`value_of`].
+fn bytes_of(v: &Value, g: &GlobalMap) -> Vec<u8> {
+    import::pack(std::slice::from_ref(v), &[g.value])
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC (what `bpf_ktime_get_ns` reads), in ns.

@@ -114,8 +114,7 @@ pub fn run(
         .iter()
         .any(|p| p.context == mir::Context::Kernel);
     if in_kernel && !s.stopping() {
-        let max = u32::try_from(opts.limits.max_map_entries).unwrap_or(u32::MAX);
-        match Kernel::start(prog, kernel, max, opts.verbose) {
+        match Kernel::start(prog, kernel, &opts.limits, opts.verbose) {
             Ok(k) => {
                 k.set_target(s.engine.host.target);
                 k.push(&s.engine);
@@ -131,17 +130,13 @@ pub fn run(
     if !s.stopping()
         && let Some(cmd) = &opts.command
     {
-        // `exec` makes the shell become the command, so target() is its pid.
-        match std::process::Command::new("/bin/sh")
-            .args(["-c", &format!("exec {cmd}")])
-            .spawn()
-        {
-            Ok(c) => {
-                s.engine.host.target = i64::from(c.id());
+        match crate::child::spawn_held(cmd) {
+            Ok(held) => {
+                s.engine.host.target = i64::from(held.id());
                 if let Some(k) = &s.probes {
                     k.set_target(s.engine.host.target);
                 }
-                child = Some(c);
+                child = Some(held.release());
             }
             Err(e) => {
                 eprintln!("rstap: cannot start command '{cmd}': {e}");
@@ -212,9 +207,13 @@ impl Session<'_, '_> {
     /// Reports the runtime errors the kernel-context probes raised.
     fn kernel_errors(&mut self) {
         let Some(k) = &mut self.probes else { return };
+        // The first error stops the run, as in stap: handlers already under
+        // way in the kernel may report more, which stap would not have run.
         for fault in k.take_errors() {
-            self.report(&fault);
-            self.errors += 1;
+            if self.errors == 0 {
+                self.report(&fault);
+                self.errors += 1;
+            }
         }
     }
 

@@ -102,3 +102,13 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// True when kernel-context probes can run here (root and BPF); otherwise
+/// reports the skip (or fails under RSTAP_REQUIRE_KERNEL_TESTS=1).
+pub fn bpf_or_skip() -> bool {
+    let ok = is_root() && Path::new("/sys/kernel/btf/vmlinux").exists();
+    if !ok {
+        skip_or_fail("kernel-context probes need root and a BPF-capable kernel");
+    }
+    ok
+}

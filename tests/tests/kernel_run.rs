@@ -3,16 +3,12 @@
 //! timer probes. Needs root and BPF (CI has both); elsewhere each test says why
 //! it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{is_root, rstap, skip_or_fail, workspace};
+use rstap_tests::{rstap, skip_or_fail, workspace};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn kernel_ok() -> bool {
-    let ok = is_root() && std::path::Path::new("/sys/kernel/btf/vmlinux").exists();
-    if !ok {
-        skip_or_fail("kernel-context probes need root and a BPF-capable kernel");
-    }
-    ok
+    rstap_tests::bpf_or_skip()
 }
 
 fn python() -> bool {

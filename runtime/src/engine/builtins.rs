@@ -118,10 +118,14 @@ impl Engine<'_> {
                 let msg = args.last().map_or(&[][..], Value::bytes).to_vec();
                 Ok(Some(Value::Str(msg)))
             }
-            Builtin::UserString
-            | Builtin::UserStringN
-            | Builtin::KernelString
-            | Builtin::KernelStringN => Err(Fault::new(
+            Builtin::UserString | Builtin::UserStringN => Err(Fault::new(
+                format!(
+                    "user string copy fault -14 at 0x{:x} [man error::fault]",
+                    long(0)
+                ),
+                Some(at),
+            )),
+            Builtin::KernelString | Builtin::KernelStringN => Err(Fault::new(
                 format!(
                     "kernel string copy fault at 0x{:x} [man error::fault]",
                     long(0)

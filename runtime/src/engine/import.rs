@@ -4,7 +4,7 @@
 
 use super::value::Value;
 use crate::stats::{Stat, StatSpec};
-use rstap_compiler::backend::bpf::layout::KeyCol;
+use rstap_compiler::backend::bpf::layout::Col;
 
 /// A little-endian i64 at `off`, 0 past the end.
 pub fn word(bytes: &[u8], off: usize) -> i64 {
@@ -14,8 +14,9 @@ pub fn word(bytes: &[u8], off: usize) -> i64 {
         .map_or(0, i64::from_le_bytes)
 }
 
-/// The key columns of a hash-map key: 8-byte longs and NUL-padded strings.
-pub fn keys(key: &[u8], cols: &[KeyCol]) -> Vec<Value> {
+/// The columns of a map key, a map value or a record's arguments: 8-byte
+/// longs and NUL-padded strings.
+pub fn keys(key: &[u8], cols: &[Col]) -> Vec<Value> {
     let mut off = 0;
     cols.iter()
         .map(|c| {
@@ -23,8 +24,8 @@ pub fn keys(key: &[u8], cols: &[KeyCol]) -> Vec<Value> {
             let bytes = key.get(off..off + n).unwrap_or(&[]);
             off += n;
             match c {
-                KeyCol::Long => Value::Long(word(bytes, 0)),
-                KeyCol::Str => {
+                Col::Long => Value::Long(word(bytes, 0)),
+                Col::Str(_) => {
                     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                     Value::Str(bytes[..end].to_vec())
                 }
@@ -35,12 +36,12 @@ pub fn keys(key: &[u8], cols: &[KeyCol]) -> Vec<Value> {
 
 /// A key tuple as a hash map's key bytes (the inverse of [`keys`]; a string
 /// longer than its column keeps what fits before the NUL).
-pub fn pack(keys: &[Value], cols: &[KeyCol]) -> Vec<u8> {
+pub fn pack(keys: &[Value], cols: &[Col]) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, c) in keys.iter().zip(cols) {
         match c {
-            KeyCol::Long => out.extend_from_slice(&k.long().to_le_bytes()),
-            KeyCol::Str => {
+            Col::Long => out.extend_from_slice(&k.long().to_le_bytes()),
+            Col::Str(_) => {
                 let n = c.bytes() as usize;
                 let s = k.bytes();
                 let take = s.len().min(n - 1);
@@ -81,16 +82,9 @@ pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
     total
 }
 
-/// A print record: the site's index, then each argument as an 8-byte word.
-pub fn record(bytes: &[u8]) -> Option<(usize, Vec<Value>)> {
-    let site = usize::try_from(word(bytes, 0)).ok()?;
-    let args = bytes
-        .get(8..)
-        .unwrap_or(&[])
-        .chunks_exact(8)
-        .map(|c| Value::Long(word(c, 0)))
-        .collect();
-    Some((site, args))
+/// A print record's arguments: the words after the site's index, in `cols`.
+pub fn record(bytes: &[u8], cols: &[Col]) -> Vec<Value> {
+    keys(bytes.get(8..).unwrap_or(&[]), cols)
 }
 
 #[cfg(test)]
@@ -123,10 +117,10 @@ mod tests {
     #[test]
     fn keys_and_records_decode_little_endian_words() {
         let key: Vec<u8> = [7i64, -1].iter().flat_map(|w| w.to_le_bytes()).collect();
-        let cols = [KeyCol::Long, KeyCol::Long];
+        let cols = [Col::Long, Col::Long];
         assert_eq!(keys(&key, &cols), vec![Value::Long(7), Value::Long(-1)]);
         assert_eq!(pack(&keys(&key, &cols), &cols), key);
-        let cols = [KeyCol::Str, KeyCol::Long];
+        let cols = [Col::Str(16), Col::Long];
         let mixed = pack(&[Value::Str(b"bash".to_vec()), Value::Long(3)], &cols);
         assert_eq!(mixed.len(), 24);
         assert_eq!(&mixed[..5], b"bash\0");
@@ -136,7 +130,7 @@ mod tests {
         );
         let long = pack(
             &[Value::Str(b"a-very-long-command-name".to_vec())],
-            &[KeyCol::Str],
+            &[Col::Str(16)],
         );
         assert_eq!(
             long,
@@ -148,8 +142,15 @@ mod tests {
             .flat_map(|w| w.to_le_bytes())
             .collect();
         assert_eq!(
-            record(&rec),
-            Some((2, vec![Value::Long(40), Value::Long(-5)]))
+            record(&rec, &[Col::Long, Col::Long]),
+            vec![Value::Long(40), Value::Long(-5)]
+        );
+        let mut rec = 7i64.to_le_bytes().to_vec();
+        rec.extend_from_slice(b"sshd\0\0\0\0");
+        rec.extend_from_slice(&9i64.to_le_bytes());
+        assert_eq!(
+            record(&rec, &[Col::Str(8), Col::Long]),
+            vec![Value::Str(b"sshd".to_vec()), Value::Long(9)]
         );
     }
 }

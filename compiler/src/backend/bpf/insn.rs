@@ -187,6 +187,13 @@ impl Insn {
         )
     }
 
+    /// `dst` as a big-endian 64-bit number (a byte swap here): its bytes then
+    /// compare in memory order.
+    pub fn to_big_endian(dst: u8) -> Insn {
+        // BPF_ALU | BPF_END | BPF_TO_BE, 64 bits.
+        Insn::new(0x04 | 0xd0 | 0x08, dst, 0, 0, 64)
+    }
+
     pub fn jump(off: i16) -> Insn {
         Insn::new(JMP | Jmp::Ja as u8, 0, 0, off, 0)
     }

@@ -15,9 +15,9 @@ pub const LOG_BUCKETS: u32 = 128;
 /// What a map holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// A long scalar: an ARRAY of one 8-byte value.
+    /// A scalar: an ARRAY of one value.
     Scalar,
-    /// An array of longs keyed by longs: a HASH, 8 bytes per key column.
+    /// An array: a HASH keyed by the packed key columns.
     Array,
     /// A statistics scalar: a PERCPU_ARRAY of one [`StatLayout`] value.
     Stats,
@@ -51,7 +51,9 @@ pub struct GlobalMap {
     pub name: String,
     pub storage: Storage,
     /// The key's columns, packed in order (empty for a scalar).
-    pub key_cols: Vec<KeyCol>,
+    pub key_cols: Vec<Col>,
+    /// What a scalar or an array element holds (aggregates: their [`StatLayout`]).
+    pub value: Col,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -69,6 +71,9 @@ pub enum Role {
     Lost,
     /// `target()`: the pid the runtime writes once it knows it.
     Target,
+    /// Per-CPU working memory of the programs: string values, map keys and
+    /// values being built (the BPF stack has 512 bytes).
+    Scratch,
 }
 
 /// One map of the object, in the order `ld_map` immediates count them.
@@ -137,6 +142,17 @@ impl MapSpec {
         }
     }
 
+    pub fn scratch(bytes: u32) -> MapSpec {
+        MapSpec {
+            name: "scratch".into(),
+            kind: MapKind::PerCpuArray,
+            key_size: 4,
+            value_size: bytes.max(8),
+            max_entries: 1,
+            role: Role::Scratch,
+        }
+    }
+
     pub fn lost() -> MapSpec {
         MapSpec {
             name: "lost".into(),
@@ -149,26 +165,40 @@ impl MapSpec {
     }
 }
 
-/// One column of a map key.
+/// One column of a map key or value, or one argument of an output record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyCol {
+pub enum Col {
     /// 8 bytes, little-endian.
     Long,
-    /// [`STRING_KEY_BYTES`] bytes: the string, NUL-padded.
-    Str,
+    /// This many bytes (a multiple of 8): the string, NUL-padded.
+    Str(u32),
 }
 
-/// The bytes a string key column takes: enough for a task's comm. Longer
-/// strings are refused as keys in kernel context for now.
-pub const STRING_KEY_BYTES: u32 = 16;
-
-impl KeyCol {
+impl Col {
     pub fn bytes(self) -> u32 {
         match self {
-            KeyCol::Long => 8,
-            KeyCol::Str => STRING_KEY_BYTES,
+            Col::Long => 8,
+            Col::Str(n) => n,
         }
     }
+
+    /// The column of a value of type `ty` whose strings need up to `bytes`
+    /// bytes with the NUL.
+    pub fn of(ty: Ty, bytes: u32) -> Col {
+        match ty {
+            Ty::Long => Col::Long,
+            Ty::Str => Col::Str(bytes.max(1).next_multiple_of(8)),
+        }
+    }
+}
+
+/// The widths of columns: the bytes of every string key column of a global,
+/// and of its string values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Widths {
+    /// Per key column (longs ignore theirs).
+    pub keys: Vec<u32>,
+    pub value: u32,
 }
 
 /// Why a global cannot live in a BPF map (yet).
@@ -180,31 +210,31 @@ pub fn global_map(
     index: usize,
     g: &mir::Global,
     max_entries: u32,
+    widths: &Widths,
 ) -> Result<GlobalMap, Unsupported> {
     let entries = g
         .size
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(max_entries)
         .max(1);
-    let key_cols: Vec<KeyCol> = g
+    let key_cols: Vec<Col> = g
         .keys
         .iter()
-        .map(|k| match k {
-            Ty::Long => KeyCol::Long,
-            Ty::Str => KeyCol::Str,
-        })
+        .enumerate()
+        .map(|(i, &k)| Col::of(k, widths.keys.get(i).copied().unwrap_or(0)))
         .collect();
     let key_size: u32 = key_cols.iter().map(|k| k.bytes()).sum();
     let name = format!("g{index}");
     let (storage, value_size, stat) = match &g.kind {
-        GlobalKind::Value(Ty::Str) => {
-            return Err(Unsupported(format!(
-                "global '{}' holds strings, which kernel-context probes cannot use yet",
-                g.name
-            )));
+        GlobalKind::Value(ty) => {
+            let value = Col::of(*ty, widths.value);
+            let storage = if g.keys.is_empty() {
+                Storage::Scalar
+            } else {
+                Storage::Array
+            };
+            (storage, value.bytes(), None)
         }
-        GlobalKind::Value(Ty::Long) if g.keys.is_empty() => (Storage::Scalar, 8, None),
-        GlobalKind::Value(Ty::Long) => (Storage::Array, 8, None),
         GlobalKind::Stats(spec) => {
             let unsupported = spec.variance_shift > 0
                 || spec.hists.len() > 1
@@ -234,9 +264,14 @@ pub fn global_map(
         Storage::Scalar | Storage::Stats => (4, 1),
         Storage::Array | Storage::StatsArray => (key_size, entries),
     };
+    let value = match &g.kind {
+        GlobalKind::Value(ty) => Col::of(*ty, widths.value),
+        GlobalKind::Stats(_) => Col::Long,
+    };
     Ok(GlobalMap {
         name,
         key_cols,
+        value,
         storage,
         key_size,
         value_size,

@@ -1,34 +1,38 @@
 //! MIR → BPF for kernel-context handlers, in two steps: instructions over
 //! stack slots with jumps to block labels, then label resolution ("nothing moves
-//! after this point"). Every MIR register lives in an 8-byte stack slot; a
+//! after this point"). Every long MIR register lives in an 8-byte stack slot; a
 //! register used in one block only shares slots with other such registers once
-//! its last use is past, so a handler fits the 512-byte stack. r6 holds the
-//! context pointer; r0–r5 are scratch around each instruction.
-//!
-//! This first version covers what counting and aggregating scripts need: long
-//! arithmetic and comparisons, branches and loops, long scalars, long-keyed
-//! arrays and aggregates (count, sum, min, max), tracepoint fields, and the
-//! task/time built-ins. Anything else is refused with a sentence naming it.
+//! its last use is past, so a handler fits the 512-byte stack. Strings live in
+//! a per-CPU scratch map, each register a region sized by its bound. r6 holds
+//! the context pointer, r7 the scratch area; r0–r5 (and r8, r9 within one
+//! operation) are scratch around each instruction.
 
+mod caps;
 mod output;
+mod prune;
 mod slots;
 mod stats;
 mod strings;
 mod task;
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
-use super::layout::{GlobalMap, MapSpec, STRING_KEY_BYTES, global_map};
+use super::layout::{Col, GlobalMap, MapSpec, Widths, global_map};
 use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
 use rstap_grammar::Span;
-use slots::{assign_slots, inst_name, reachable, regs_of, span_of, string_caps};
+use slots::{assign_slots, inst_name, reachable, regions, span_of};
 
 /// BPF's stack.
 const STACK: usize = 512;
 /// Scratch bytes below the register slots: a map key or a fresh aggregate.
 const SCRATCH: usize = 64;
+/// Keys up to this many bytes are built on the stack, longer ones in the
+/// scratch map.
+const STACK_KEY: u32 = 32;
+/// The largest per-CPU value the kernel accepts (PCPU_MIN_UNIT_SIZE).
+const MAX_SCRATCH: u32 = 32 << 10;
 
 /// Why a handler cannot become BPF (yet): a sentence, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,21 +65,97 @@ pub struct Compiled {
     pub maps: Vec<MapSpec>,
     pub programs: Vec<Program>,
     /// The print calls of kernel-context handlers: a record's first word is
-    /// an index here, its arguments follow as 8-byte words.
-    pub prints: Vec<mir::PrintSpec>,
-    /// Runtime errors the handlers can raise: a record whose first word is
-    /// [`ERROR_RECORD`] plus an index here reports it (and the handler stops).
+    /// an index here, its arguments follow in their columns.
+    pub prints: Vec<PrintSite>,
+    /// Runtime errors and warnings the handlers can raise: a record whose
+    /// first word is [`ERROR_RECORD`] (or [`WARN_RECORD`]) plus an index here.
     pub errors: Vec<ErrorSite>,
 }
 
-/// The first word of an error record is this plus the error's index.
-pub const ERROR_RECORD: i64 = 1 << 32;
+/// A print call of a kernel-context handler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintSite {
+    pub spec: mir::PrintSpec,
+    /// How each argument is laid out in the record.
+    pub args: Vec<Col>,
+}
 
-/// A runtime error a handler can raise: stap's message, and where.
+/// The first word of an error record is this plus the error's index; the
+/// handler stops.
+pub const ERROR_RECORD: i64 = 1 << 32;
+/// The first word of a `warn()` record is this plus the site's index.
+pub const WARN_RECORD: i64 = 2 << 32;
+/// A record that is this word alone asks the run to stop (`exit()`).
+pub const EXIT_RECORD: i64 = 3 << 32;
+
+/// A runtime error (or warning) a handler can raise: what it says, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorSite {
-    pub msg: String,
+    pub msg: ErrorMsg,
     pub at: Span,
+}
+
+/// What an error record says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorMsg {
+    /// The same text every time.
+    Fixed(String),
+    /// `error(msg)`, `warn(msg)`: the text follows in the record, in a
+    /// string column of this many bytes.
+    Text(u32),
+    /// Reading memory failed: the address and the helper's error code follow.
+    Fault { user: bool, string: bool },
+}
+
+impl ErrorMsg {
+    /// The message where the record's operands are not at hand (a catch
+    /// variable set in the kernel): a fault without its address.
+    pub fn without_operands(&self) -> String {
+        match self {
+            ErrorMsg::Fixed(m) => m.clone(),
+            ErrorMsg::Text(_) => String::new(),
+            ErrorMsg::Fault {
+                user: true,
+                string: true,
+            } => "user string copy fault -14 [man error::fault]".into(),
+            ErrorMsg::Fault { string: true, .. } => {
+                "kernel string copy fault [man error::fault]".into()
+            }
+            ErrorMsg::Fault { .. } => "read fault [man error::fault]".into(),
+        }
+    }
+}
+
+impl ErrorSite {
+    /// The message of a record whose words after the first are `payload`.
+    pub fn message(&self, payload: &[u8]) -> String {
+        let word = |i: usize| {
+            payload
+                .get(8 * i..8 * i + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, i64::from_le_bytes)
+        };
+        match &self.msg {
+            ErrorMsg::Fixed(m) => m.clone(),
+            ErrorMsg::Text(n) => {
+                let bytes = payload.get(..*n as usize).unwrap_or(payload);
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                String::from_utf8_lossy(&bytes[..end]).into_owned()
+            }
+            ErrorMsg::Fault { user, string } => {
+                let (addr, code) = (word(0), word(1));
+                match (user, string) {
+                    (true, true) => {
+                        format!("user string copy fault {code} at 0x{addr:x} [man error::fault]")
+                    }
+                    (false, true) => {
+                        format!("kernel string copy fault at 0x{addr:x} [man error::fault]")
+                    }
+                    (_, false) => format!("read fault [man error::fault] at 0x{addr:x}"),
+                }
+            }
+        }
+    }
 }
 
 /// What the generated code must know of the machine it will run on.
@@ -86,6 +166,18 @@ pub struct Target {
     /// Wall-clock time minus the monotonic clock BPF reads, in nanoseconds,
     /// for `gettimeofday_*()`.
     pub wall_offset_ns: i64,
+    /// MAXSTRINGLEN: the bytes of a string with its NUL (0: stap's 512).
+    pub max_string: u32,
+}
+
+impl Target {
+    fn max_string(&self) -> u32 {
+        if self.max_string == 0 {
+            512
+        } else {
+            self.max_string
+        }
+    }
 }
 
 /// Compiles every kernel-context probe of `prog`.
@@ -94,37 +186,57 @@ pub fn compile(
     kernel: &dyn KernelInfo,
     target: Target,
 ) -> Result<Compiled, CodegenError> {
-    let max_entries = target.max_entries;
-    let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
-    let mut prints = Vec::new();
-    let mut errors = Vec::new();
-    let mut programs = Vec::new();
-    for (i, probe) in prog.probes.iter().enumerate() {
-        if probe.context != Context::Kernel {
-            continue;
-        }
-        let format = match &probe.kind {
-            PointKind::Tracepoint(tp) => Some(
+    let max_string = target.max_string();
+    let mut formats = Vec::new();
+    for probe in &prog.probes {
+        formats.push(match &probe.kind {
+            PointKind::Tracepoint(tp) if probe.context == Context::Kernel => Some(
                 kernel
                     .tracepoint_format(tp)
                     .map_err(|e| CodegenError::new(e.0, None))?,
             ),
             _ => None,
+        });
+    }
+    let widths = caps::global_widths(prog, &formats, max_string);
+    let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
+    let mut prints = Vec::new();
+    let mut errors = Vec::new();
+    let mut programs = Vec::new();
+    let mut scratch = 0u32;
+    for (i, probe) in prog.probes.iter().enumerate() {
+        if probe.context != Context::Kernel {
+            continue;
+        }
+        let shared = Shared {
+            prog,
+            widths: &widths,
+            target,
         };
-        let mut g = Gen::new(prog, &probe.body, format.as_ref(), &mut maps, max_entries)?;
-        g.wall_offset_ns = target.wall_offset_ns;
+        let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
         g.prints = std::mem::take(&mut prints);
         g.errors = std::mem::take(&mut errors);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
+        if g.scratch_end > MAX_SCRATCH {
+            return Err(CodegenError::new(
+                format!(
+                    "this handler's strings need {} bytes of per-CPU scratch memory, more than the kernel's {MAX_SCRATCH}; lower MAXSTRINGLEN with -D or split the handler",
+                    g.scratch_end
+                ),
+                Some(probe.span),
+            ));
+        }
+        scratch = scratch.max(g.scratch_end);
         programs.push(Program {
             probe: i,
             insns: g.finish(),
         });
     }
-    // Map ids so far: globals by index, then the output ring and the lost
-    // counter; number the maps the programs use, in that order.
+    // Map ids so far: globals by index, then the output ring, the lost
+    // counter, `target` and the scratch area; number the maps the programs
+    // use, in that order.
     let globals = prog.globals.len();
     let mut order: Vec<(u32, MapSpec)> = maps
         .into_iter()
@@ -133,18 +245,15 @@ pub fn compile(
             m.map(|m| (u32::try_from(i).unwrap_or(u32::MAX), MapSpec::global(i, m)))
         })
         .collect();
-    if !prints.is_empty() || !errors.is_empty() {
+    if !prints.is_empty() || !errors.is_empty() || uses_map(&programs, output_id(globals)) {
         order.push((output_id(globals), MapSpec::output()));
         order.push((output_id(globals) + 1, MapSpec::lost()));
     }
-    let target = output_id(globals) + 2;
-    let uses_target = programs.iter().any(|p| {
-        p.insns.iter().any(|i| {
-            i.code == 0x18 && i.src == super::insn::PSEUDO_MAP_FD && i.imm as u32 == target
-        })
-    });
-    if uses_target {
-        order.push((target, MapSpec::target()));
+    if uses_map(&programs, output_id(globals) + 2) {
+        order.push((output_id(globals) + 2, MapSpec::target()));
+    }
+    if uses_map(&programs, output_id(globals) + 3) {
+        order.push((output_id(globals) + 3, MapSpec::scratch(scratch)));
     }
     for p in &mut programs {
         for ins in &mut p.insns {
@@ -163,57 +272,129 @@ pub fn compile(
     })
 }
 
-/// The internal id of the output ring buffer (the lost counter is the next).
+/// Whether a program loads map `id`.
+fn uses_map(programs: &[Program], id: u32) -> bool {
+    programs.iter().any(|p| {
+        p.insns
+            .iter()
+            .any(|i| i.code == 0x18 && i.src == super::insn::PSEUDO_MAP_FD && i.imm as u32 == id)
+    })
+}
+
+/// The internal id of the output ring buffer (the lost counter is the next,
+/// then `target`, then the scratch area).
 fn output_id(globals: usize) -> u32 {
-    u32::try_from(globals).unwrap_or(u32::MAX - 2)
+    u32::try_from(globals).unwrap_or(u32::MAX - 4)
+}
+
+/// What every program of one compilation shares.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    prog: &'a mir::Program,
+    widths: &'a [Widths],
+    target: Target,
+}
+
+/// Where a buffer is: on the stack or in the scratch area, at an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ptr {
+    Stack(i16),
+    Scratch(u32),
 }
 
 struct Gen<'a> {
     prog: &'a mir::Program,
+    widths: &'a [Widths],
+    target: Target,
     body: &'a Body,
     format: Option<&'a TracepointFormat>,
     maps: &'a mut Vec<Option<GlobalMap>>,
-    max_entries: u32,
     insns: Vec<Insn>,
     /// Jumps to patch: instruction index and target block.
     fixups: Vec<(usize, usize)>,
     starts: Vec<usize>,
-    /// Stack offset (from r10) of each register.
+    /// Stack offset (from r10) of each long register.
     slot: Vec<i16>,
-    /// Bytes each string register holds (including the NUL), 0 for longs and
-    /// strings this backend cannot produce.
+    /// Bytes each string register can hold (with the NUL); 0 for longs.
     caps: Vec<u32>,
+    /// Offset in the scratch area of each string register's region.
+    region: Vec<u32>,
+    /// Scratch offsets of a map key and of a map value being built, and of the
+    /// buffer concatenation builds its result in.
+    key_area: u32,
+    value_area: u32,
+    concat_area: u32,
+    /// The bytes of the scratch area this program uses.
+    scratch_end: u32,
+    /// The block being emitted (its `catch` handles runtime errors).
+    block: usize,
     /// Print sites of the whole program so far.
-    prints: Vec<mir::PrintSpec>,
+    prints: Vec<PrintSite>,
     /// Error sites of the whole program so far.
     errors: Vec<ErrorSite>,
-    wall_offset_ns: i64,
 }
 
 impl<'a> Gen<'a> {
     fn new(
-        prog: &'a mir::Program,
+        shared: Shared<'a>,
         body: &'a Body,
         format: Option<&'a TracepointFormat>,
         maps: &'a mut Vec<Option<GlobalMap>>,
-        max_entries: u32,
     ) -> Result<Gen<'a>, CodegenError> {
-        let caps = string_caps(body, format);
-        let slot = assign_slots(body, &caps)?;
+        let max_string = shared.target.max_string();
+        let caps = caps::string_caps(body, format, max_string, max_string);
+        let slot = assign_slots(body)?;
+        // The scratch area: a key, a value, the concatenation buffer, then
+        // every string register's region.
+        let key_bytes = shared
+            .prog
+            .globals
+            .iter()
+            .zip(shared.widths)
+            .map(|(g, w)| {
+                g.keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| Col::of(*k, w.keys[i]).bytes())
+                    .sum::<u32>()
+            })
+            .max()
+            .unwrap_or(0);
+        let value_bytes = next8(max_string);
+        let concat_bytes = if body
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .any(|i| matches!(i, Inst::Concat { .. }))
+        {
+            2 * next8(max_string)
+        } else {
+            0
+        };
+        let key_area = 0;
+        let value_area = key_bytes;
+        let concat_area = value_area + value_bytes;
+        let (region, scratch_end) = regions(body, &caps, concat_area + concat_bytes);
         Ok(Gen {
-            prog,
+            prog: shared.prog,
+            widths: shared.widths,
+            target: shared.target,
             body,
             format,
             maps,
-            max_entries,
             insns: Vec::new(),
             fixups: Vec::new(),
             starts: Vec::new(),
             slot,
             caps,
+            region,
+            key_area,
+            value_area,
+            concat_area,
+            scratch_end,
+            block: 0,
             prints: Vec::new(),
             errors: Vec::new(),
-            wall_offset_ns: 0,
         })
     }
 
@@ -235,37 +416,96 @@ impl<'a> Gen<'a> {
         self.emit(Insn::store(Size::DW, 10, off, src));
     }
 
+    /// `reg` = the address of `ptr`.
+    fn ptr(&mut self, reg: u8, ptr: Ptr) {
+        match ptr {
+            Ptr::Stack(off) => {
+                self.emit(Insn::mov_reg(reg, 10));
+                self.emit(Insn::alu_imm(Alu::Add, reg, i32::from(off)));
+            }
+            Ptr::Scratch(off) => {
+                self.emit(Insn::mov_reg(reg, 7));
+                self.emit(Insn::alu_imm(
+                    Alu::Add,
+                    reg,
+                    i32::try_from(off).unwrap_or(i32::MAX),
+                ));
+            }
+        }
+    }
+
     /// A jump (or conditional jump) to block `target`, patched in `finish`.
     fn jump_to(&mut self, i: Insn, target: usize) {
         self.fixups.push((self.insns.len(), target));
         self.emit(i);
     }
 
+    /// Emits a conditional jump whose offset [`Gen::land`] sets later.
+    fn forward(&mut self, i: Insn) -> usize {
+        self.emit(i);
+        self.insns.len() - 1
+    }
+
+    /// Points the forward jump at `at` to the next instruction.
+    fn land(&mut self, at: usize) {
+        self.insns[at].off = i16::try_from(self.insns.len() - at - 1).unwrap_or(i16::MAX);
+    }
+
+    /// Whether the handler needs the scratch area.
+    fn uses_scratch(&self) -> bool {
+        let wide = |g: &crate::hir::GlobalId| {
+            let w = &self.widths[g.index()];
+            let keys: u32 = self.prog.globals[g.index()]
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Col::of(*k, w.keys[i]).bytes())
+                .sum();
+            keys > STACK_KEY
+        };
+        self.body.regs.contains(&Ty::Str)
+            || self
+                .body
+                .blocks
+                .iter()
+                .flat_map(|b| &b.insts)
+                .any(|i| match i {
+                    Inst::MapRead { global, .. }
+                    | Inst::MapWrite { global, .. }
+                    | Inst::MapContains { global, .. }
+                    | Inst::MapDelete { global, .. }
+                    | Inst::AggAdd { global, .. } => wide(global),
+                    _ => false,
+                })
+    }
+
     fn body(&mut self) -> Result<(), CodegenError> {
         self.emit(Insn::mov_reg(6, 1));
-        // Locals start at 0, and the verifier refuses reads of unwritten stack.
-        let mut words: Vec<i16> = Vec::new();
-        for r in 0..self.slot.len() {
-            let n = if self.body.regs[r] == Ty::Str {
-                self.words(Reg(u32::try_from(r).unwrap_or(0)))
-            } else {
-                1
-            };
-            for w in 0..n {
-                words.push(self.slot[r] + 8 * i16::try_from(w).unwrap_or(0));
-            }
+        if self.uses_scratch() {
+            let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+            self.emit(Insn::store_imm(Size::W, 10, key, 0));
+            self.emit2(Insn::ld_map(1, output_id(self.prog.globals.len()) + 3));
+            self.ptr(2, Ptr::Stack(key));
+            self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+            self.emit(Insn::jump_imm(Jmp::Jne, 0, 0, 2));
+            self.emit(Insn::mov_imm(0, 0));
+            self.emit(Insn::exit());
+            self.emit(Insn::mov_reg(7, 0));
         }
+        // Locals start at 0 (or ""), and the verifier refuses reads of
+        // unwritten stack.
+        let mut words: Vec<i16> = (0..self.slot.len())
+            .filter(|&r| self.body.regs[r] == Ty::Long)
+            .map(|r| self.slot[r])
+            .collect();
         words.sort_unstable();
         words.dedup();
         for off in words {
             self.emit(Insn::store_imm(Size::DW, 10, off, 0));
         }
-        for b in &self.body.blocks {
-            if b.catch.is_some() {
-                return Err(CodegenError::new(
-                    "try/catch is not supported in kernel-context probes yet",
-                    None,
-                ));
+        for r in 0..self.body.regs.len() {
+            if self.body.regs[r] == Ty::Str {
+                self.zero_from(Reg(u32::try_from(r).unwrap_or(0)), 0);
             }
         }
         // The verifier refuses code no path reaches (the rest of a block after
@@ -277,6 +517,7 @@ impl<'a> Gen<'a> {
         self.starts = vec![0; self.body.blocks.len()];
         for (k, &b) in order.iter().enumerate() {
             self.starts[b] = self.insns.len();
+            self.block = b;
             let block = &self.body.blocks[b];
             for inst in &block.insts {
                 self.inst(inst)?;
@@ -292,7 +533,7 @@ impl<'a> Gen<'a> {
             let off = i64::try_from(dest).unwrap_or(0) - i64::try_from(at).unwrap_or(0) - 1;
             self.insns[at].off = i16::try_from(off).unwrap_or(i16::MAX);
         }
-        std::mem::take(&mut self.insns)
+        prune::prune(std::mem::take(&mut self.insns))
     }
 
     /// A block's end; `next` is the block emitted right after it, which a jump
@@ -334,14 +575,13 @@ impl<'a> Gen<'a> {
         ))
     }
 
+    fn is_str(&self, r: Reg) -> bool {
+        self.body.ty(r) == Ty::Str
+    }
+
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
         if self.string_inst(inst)? {
             return Ok(());
-        }
-        for r in regs_of(inst) {
-            if self.body.ty(r) == Ty::Str && !self.is_key(inst, r) {
-                return self.unsupported("a string value", span_of(inst));
-            }
         }
         match inst {
             Inst::Const { dst, value } => self.constant(*dst, *value),
@@ -367,16 +607,8 @@ impl<'a> Gen<'a> {
             Inst::Compare { dst, op, a, b } => {
                 self.load(1, *a);
                 self.load(2, *b);
-                let j = match op {
-                    CmpOp::Eq => Jmp::Jeq,
-                    CmpOp::Ne => Jmp::Jne,
-                    CmpOp::Lt => Jmp::Jslt,
-                    CmpOp::Le => Jmp::Jsle,
-                    CmpOp::Gt => Jmp::Jsgt,
-                    CmpOp::Ge => Jmp::Jsge,
-                };
                 self.emit(Insn::mov_imm(0, 1));
-                self.emit(Insn::jump_reg(j, 1, 2, 1));
+                self.emit(Insn::jump_reg(signed_jump(*op), 1, 2, 1));
                 self.emit(Insn::mov_imm(0, 0));
                 self.store(*dst, 0);
             }
@@ -386,9 +618,7 @@ impl<'a> Gen<'a> {
             }
             Inst::WriteGlobal { global, src } => {
                 self.lookup(global.index(), &[])?;
-                self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 2));
-                self.load(1, *src);
-                self.emit(Insn::store(Size::DW, 0, 0, 1));
+                self.write_value(*src);
             }
             Inst::MapRead { dst, global, keys } => {
                 self.lookup(global.index(), keys)?;
@@ -398,15 +628,11 @@ impl<'a> Gen<'a> {
                 global, keys, src, ..
             } => {
                 let map = self.map(global.index())?;
-                let key = self.key(keys)?;
-                let value = key - 8;
-                self.load(1, *src);
-                self.emit(Insn::store(Size::DW, 10, value, 1));
+                let key = self.key(global.index(), keys)?;
+                let value = self.stage_value(*src);
                 self.emit2(Insn::ld_map(1, map));
-                self.emit(Insn::mov_reg(2, 10));
-                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
-                self.emit(Insn::mov_reg(3, 10));
-                self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(value)));
+                self.ptr(2, key);
+                self.ptr(3, value);
                 self.emit(Insn::mov_imm(4, 0));
                 self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
             }
@@ -427,14 +653,26 @@ impl<'a> Gen<'a> {
             Inst::MapDelete { global, keys } if keys.iter().all(Option::is_some) => {
                 let keys: Vec<Reg> = keys.iter().flatten().copied().collect();
                 let map = self.map(global.index())?;
-                let key = self.key(&keys)?;
+                let key = self.key(global.index(), &keys)?;
                 self.emit2(Insn::ld_map(1, map));
-                self.emit(Insn::mov_reg(2, 10));
-                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+                self.ptr(2, key);
                 self.emit(Insn::call(helper::MAP_DELETE_ELEM));
             }
             Inst::Context { dst, value } => self.context(*dst, value)?,
-            Inst::Builtin { dst, func, at, .. } => self.builtin(*dst, *func, *at)?,
+            Inst::Builtin {
+                dst,
+                func,
+                args,
+                at,
+            } => self.builtin(*dst, *func, args, *at)?,
+            Inst::Load {
+                dst,
+                addr,
+                size,
+                signed,
+                user,
+                at,
+            } => self.read_memory(*dst, *addr, *size, *signed, *user, *at)?,
             Inst::Print {
                 dst: None,
                 spec,
@@ -507,57 +745,56 @@ impl<'a> Gen<'a> {
     /// The map index of global `g`, created on first use.
     fn map(&mut self, g: usize) -> Result<u32, CodegenError> {
         if self.maps[g].is_none() {
-            let m = global_map(g, &self.prog.globals[g], self.max_entries)
-                .map_err(|e| CodegenError::new(e.0, None))?;
+            let m = global_map(
+                g,
+                &self.prog.globals[g],
+                self.target.max_entries,
+                &self.widths[g],
+            )
+            .map_err(|e| CodegenError::new(e.0, None))?;
             self.maps[g] = Some(m);
         }
         Ok(u32::try_from(g).unwrap_or(u32::MAX))
     }
 
-    /// Packs `keys` (longs) into the scratch area; its stack offset. A scalar's
-    /// key is the u32 0. The scratch area holds a fresh aggregate (or a value to
-    /// store) in its first 32 bytes and the key in the last 32.
-    fn key(&mut self, keys: &[Reg]) -> Result<i16, CodegenError> {
-        let key = -i16::try_from(STACK).unwrap_or(512) + 32;
-        if keys.len() * 8 > 32 {
-            return self.unsupported("an array with more than four key columns", None);
-        }
+    /// The key columns of global `g`'s map.
+    fn key_cols(&mut self, g: usize) -> Result<Vec<Col>, CodegenError> {
+        self.map(g)?;
+        Ok(self.maps[g]
+            .as_ref()
+            .map(|m| m.key_cols.clone())
+            .unwrap_or_default())
+    }
+
+    /// Packs `keys` into a key of global `g`'s map: on the stack when it is
+    /// short (the last 32 bytes of the stack's scratch bytes; the first 32
+    /// hold a fresh aggregate or a value to store), else in the scratch area.
+    /// A scalar's key is the u32 0.
+    fn key(&mut self, g: usize, keys: &[Reg]) -> Result<Ptr, CodegenError> {
+        let stack = -i16::try_from(STACK).unwrap_or(512) + 32;
         if keys.is_empty() {
-            self.emit(Insn::store_imm(Size::W, 10, key, 0));
-            return Ok(key);
+            self.emit(Insn::store_imm(Size::W, 10, stack, 0));
+            return Ok(Ptr::Stack(stack));
         }
-        let width: usize = keys
-            .iter()
-            .map(|&k| {
-                if self.body.ty(k) == Ty::Str {
-                    STRING_KEY_BYTES as usize
-                } else {
-                    8
+        let cols = self.key_cols(g)?;
+        let size: u32 = cols.iter().map(|c| c.bytes()).sum();
+        let key = if size <= STACK_KEY {
+            Ptr::Stack(stack)
+        } else {
+            Ptr::Scratch(self.key_area)
+        };
+        let mut at = 0u32;
+        for (&k, col) in keys.iter().zip(&cols) {
+            let dst = key.plus(at);
+            match col {
+                Col::Long => {
+                    self.load(1, k);
+                    let (base, off) = self.base(dst);
+                    self.emit(Insn::store(Size::DW, base, off, 1));
                 }
-            })
-            .sum();
-        if width > 32 {
-            return self.unsupported("a key this wide (at most 32 bytes)", None);
-        }
-        let mut off = key;
-        for &k in keys {
-            let words = if self.body.ty(k) == Ty::Str {
-                if self.caps[k.index()] == 0 || self.caps[k.index()] > STRING_KEY_BYTES {
-                    return self.unsupported(
-                        "a string key longer than 15 bytes (or not known to be shorter)",
-                        None,
-                    );
-                }
-                STRING_KEY_BYTES / 8
-            } else {
-                1
-            };
-            for w in 0..words {
-                let src = self.slot[k.index()] + 8 * i16::try_from(w).unwrap_or(0);
-                self.emit(Insn::load(Size::DW, 1, 10, src));
-                self.emit(Insn::store(Size::DW, 10, off, 1));
-                off += 8;
+                Col::Str(n) => self.copy_str(dst, k, *n),
             }
+            at += col.bytes();
         }
         Ok(key)
     }
@@ -565,19 +802,94 @@ impl<'a> Gen<'a> {
     /// r0 = the element of global `g` at `keys`, or 0 when absent.
     fn lookup(&mut self, g: usize, keys: &[Reg]) -> Result<(), CodegenError> {
         let map = self.map(g)?;
-        let key = self.key(keys)?;
+        let key = self.key(g, keys)?;
         self.emit2(Insn::ld_map(1, map));
-        self.emit(Insn::mov_reg(2, 10));
-        self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+        self.ptr(2, key);
         self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
         Ok(())
     }
 
-    /// dst = *r0, or 0 when r0 is null.
+    /// dst = *r0, or 0 (or "") when r0 is null.
     fn read_value(&mut self, dst: Reg) {
+        if self.is_str(dst) {
+            let width = self.value_width();
+            let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+            self.read_str_from(dst, 0, width);
+            let done = self.forward(Insn::jump(0));
+            self.land(absent);
+            self.zero_from(dst, 0);
+            self.land(done);
+            return;
+        }
         self.emit(Insn::mov_imm(1, 0));
         self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 1));
         self.emit(Insn::load(Size::DW, 1, 0, 0));
         self.store(dst, 1);
+    }
+
+    /// *r0 = src, when r0 is not null.
+    fn write_value(&mut self, src: Reg) {
+        let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+        if self.is_str(src) {
+            let width = self.value_width();
+            self.write_str_to(0, src, width);
+        } else {
+            self.load(1, src);
+            self.emit(Insn::store(Size::DW, 0, 0, 1));
+        }
+        self.land(absent);
+    }
+
+    /// A map value holding `src`, ready for `map_update_elem`.
+    fn stage_value(&mut self, src: Reg) -> Ptr {
+        if self.is_str(src) {
+            let value = Ptr::Scratch(self.value_area);
+            let width = self.value_width();
+            self.copy_str(value, src, width);
+            return value;
+        }
+        let value = -i16::try_from(STACK).unwrap_or(512) + 24;
+        self.load(1, src);
+        self.emit(Insn::store(Size::DW, 10, value, 1));
+        Ptr::Stack(value)
+    }
+
+    /// The bytes of a string value in a map.
+    fn value_width(&self) -> u32 {
+        next8(self.target.max_string())
+    }
+
+    /// The base register and offset that address `ptr` in a load or store.
+    fn base(&self, ptr: Ptr) -> (u8, i16) {
+        match ptr {
+            Ptr::Stack(off) => (10, off),
+            Ptr::Scratch(off) => (7, i16::try_from(off).unwrap_or(i16::MAX)),
+        }
+    }
+}
+
+impl Ptr {
+    fn plus(self, bytes: u32) -> Ptr {
+        match self {
+            Ptr::Stack(off) => Ptr::Stack(off + i16::try_from(bytes).unwrap_or(0)),
+            Ptr::Scratch(off) => Ptr::Scratch(off + bytes),
+        }
+    }
+}
+
+/// `n` rounded up to whole 8-byte words.
+fn next8(n: u32) -> u32 {
+    n.max(1).next_multiple_of(8)
+}
+
+/// The signed conditional jump taken when `a op b`.
+fn signed_jump(op: CmpOp) -> Jmp {
+    match op {
+        CmpOp::Eq => Jmp::Jeq,
+        CmpOp::Ne => Jmp::Jne,
+        CmpOp::Lt => Jmp::Jslt,
+        CmpOp::Le => Jmp::Jsle,
+        CmpOp::Gt => Jmp::Jsgt,
+        CmpOp::Ge => Jmp::Jsge,
     }
 }

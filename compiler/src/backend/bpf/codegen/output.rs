@@ -1,60 +1,155 @@
-//! Records to the output ring: print calls and runtime errors.
+//! Records to the output ring: print calls, `exit()`, warnings and runtime
+//! errors (which end the handler, or go to the enclosing `try`'s catch).
 
-use super::{ERROR_RECORD, ErrorSite, Gen, STACK, output_id};
+use super::{
+    ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
+};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
+use crate::backend::bpf::layout::Col;
 use crate::mir::{self, Reg};
 use rstap_grammar::Span;
 
+/// What follows a record's first word.
+#[derive(Clone, Copy)]
+enum Field {
+    /// A script register: a long's word, or a string's region.
+    Reg(Reg),
+    /// A machine register saved in r8 or r9 before the record was reserved.
+    Saved(u8),
+}
+
 impl Gen<'_> {
-    /// Reports runtime error `msg` through the output ring and ends the handler.
+    /// Reports runtime error `msg` at `at`.
     pub(super) fn raise(&mut self, msg: &str, at: Span) {
+        self.fail(ErrorMsg::Fixed(msg.to_string()), &[], at);
+    }
+
+    /// Reports a memory fault at `at`: the address in r1, the helper's error
+    /// code in r2.
+    pub(super) fn raise_fault(&mut self, msg: ErrorMsg, at: Span) {
+        self.emit(Insn::mov_reg(8, 1));
+        self.emit(Insn::mov_reg(9, 2));
+        self.fail(msg, &[Field::Saved(8), Field::Saved(9)], at);
+    }
+
+    /// `error(msg)`.
+    pub(super) fn script_error(&mut self, msg: Reg, at: Span) {
+        let bytes = 8 * self.words(msg);
+        self.fail(ErrorMsg::Text(bytes), &[Field::Reg(msg)], at);
+    }
+
+    /// A runtime error: in a `try`, its message into the catch variable and
+    /// on to the catch block; else an error record, and the handler ends.
+    fn fail(&mut self, msg: ErrorMsg, fields: &[Field], at: Span) {
+        if let Some((catch, var)) = self.body.blocks[self.block].catch {
+            if let Some(var) = var {
+                match (&msg, fields) {
+                    (ErrorMsg::Text(_), [Field::Reg(text)]) => {
+                        let words = self.words(var);
+                        self.copy_str(self.region_of(var), *text, 8 * words);
+                    }
+                    _ => {
+                        let text = msg.without_operands();
+                        self.literal(var, text.as_bytes());
+                    }
+                }
+            }
+            self.jump_to(Insn::jump(0), catch.index());
+            return;
+        }
         let site = i64::try_from(self.errors.len()).unwrap_or(0) + ERROR_RECORD;
-        self.errors.push(ErrorSite {
-            msg: msg.to_string(),
-            at,
-        });
-        let output = output_id(self.prog.globals.len());
-        self.emit2(Insn::ld_map(1, output));
-        self.emit(Insn::mov_imm(2, 8));
-        self.emit(Insn::mov_imm(3, 0));
-        self.emit(Insn::call(helper::RINGBUF_RESERVE));
-        // Past the record: ld_imm64 (two slots), store, two moves and the call.
-        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 6));
-        self.emit2(Insn::ld_imm64(1, site as u64));
-        self.emit(Insn::store(Size::DW, 0, 0, 1));
-        self.emit(Insn::mov_reg(1, 0));
-        self.emit(Insn::mov_imm(2, 0));
-        self.emit(Insn::call(helper::RINGBUF_SUBMIT));
+        self.errors.push(ErrorSite { msg, at });
+        self.record(site, fields);
         self.emit(Insn::mov_imm(0, 0));
         self.emit(Insn::exit());
     }
 
-    /// A print record into the output ring: the site's index, then each
-    /// argument as an 8-byte word. No room counts as a lost record.
+    /// `warn(msg)`: a warning record; the handler goes on.
+    pub(super) fn warn(&mut self, msg: Reg, at: Span) {
+        let site = i64::try_from(self.errors.len()).unwrap_or(0) + WARN_RECORD;
+        let bytes = 8 * self.words(msg);
+        self.errors.push(ErrorSite {
+            msg: ErrorMsg::Text(bytes),
+            at,
+        });
+        self.record(site, &[Field::Reg(msg)]);
+    }
+
+    /// `exit()`: asks the run to stop; the handler goes on.
+    pub(super) fn exit_record(&mut self) {
+        self.record(EXIT_RECORD, &[]);
+    }
+
+    /// A print record: the site's index, then each argument in its column.
     pub(super) fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
-        let site = i32::try_from(self.prints.len()).unwrap_or(i32::MAX);
-        self.prints.push(spec.clone());
+        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
+        let cols = args
+            .iter()
+            .map(|&a| {
+                if self.is_str(a) {
+                    Col::Str(8 * self.words(a))
+                } else {
+                    Col::Long
+                }
+            })
+            .collect();
+        self.prints.push(PrintSite {
+            spec: spec.clone(),
+            args: cols,
+        });
+        let fields: Vec<Field> = args.iter().map(|&a| Field::Reg(a)).collect();
+        self.record(site, &fields);
+    }
+
+    /// A record into the output ring: `first`, then `fields`. No room counts
+    /// as a lost record.
+    fn record(&mut self, first: i64, fields: &[Field]) {
+        let width = |g: &Gen<'_>, f: &Field| match f {
+            Field::Reg(r) if g.is_str(*r) => 8 * g.words(*r),
+            _ => 8,
+        };
+        let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
         let output = output_id(self.prog.globals.len());
-        let size = 8 + 8 * i32::try_from(args.len()).unwrap_or(0);
+        // r8 and r9 may hold saved fields: the record's address goes in r0
+        // until the fields are written, and string copies (helper calls) come
+        // last, from r8 once the saved fields are in.
         self.emit2(Insn::ld_map(1, output));
-        self.emit(Insn::mov_imm(2, size));
+        self.emit(Insn::mov_imm(2, i32::try_from(size).unwrap_or(i32::MAX)));
         self.emit(Insn::mov_imm(3, 0));
         self.emit(Insn::call(helper::RINGBUF_RESERVE));
-        let lost_at = self.insns.len();
-        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
-        let start = self.insns.len();
-        self.emit(Insn::store_imm(Size::DW, 0, 0, site));
-        for (i, a) in args.iter().enumerate() {
-            self.load(1, *a);
-            let off = 8 + 8 * i16::try_from(i).unwrap_or(0);
-            self.emit(Insn::store(Size::DW, 0, off, 1));
+        let lost = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+        self.emit2(Insn::ld_imm64(1, first as u64));
+        self.emit(Insn::store(Size::DW, 0, 0, 1));
+        let mut at = 8u32;
+        let mut strings = Vec::new();
+        for f in fields {
+            let off = i16::try_from(at).unwrap_or(i16::MAX);
+            match *f {
+                Field::Saved(reg) => self.emit(Insn::store(Size::DW, 0, off, reg)),
+                Field::Reg(r) if self.is_str(r) => strings.push((at, r)),
+                Field::Reg(r) => {
+                    self.load(1, r);
+                    self.emit(Insn::store(Size::DW, 0, off, 1));
+                }
+            }
+            at += width(self, f);
         }
-        self.emit(Insn::mov_reg(1, 0));
+        self.emit(Insn::mov_reg(8, 0));
+        for (at, r) in strings {
+            self.emit(Insn::mov_reg(1, 8));
+            self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));
+            self.emit(Insn::mov_imm(
+                2,
+                i32::try_from(8 * self.words(r)).unwrap_or(0),
+            ));
+            self.ptr(3, self.region_of(r));
+            self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+        }
+        self.emit(Insn::mov_reg(1, 8));
         self.emit(Insn::mov_imm(2, 0));
         self.emit(Insn::call(helper::RINGBUF_SUBMIT));
-        let done_at = self.insns.len();
-        self.emit(Insn::jump(0));
-        self.insns[lost_at].off = i16::try_from(self.insns.len() - start).unwrap_or(i16::MAX);
+        let done = self.forward(Insn::jump(0));
+        self.land(lost);
         // Count the record the ring had no room for.
         let key = -i16::try_from(STACK).unwrap_or(512) + 32;
         self.emit(Insn::store_imm(Size::W, 10, key, 0));
@@ -66,6 +161,6 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, 1, 0, 0));
         self.emit(Insn::alu_imm(Alu::Add, 1, 1));
         self.emit(Insn::store(Size::DW, 0, 0, 1));
-        self.insns[done_at].off = i16::try_from(self.insns.len() - done_at - 1).unwrap_or(i16::MAX);
+        self.land(done);
     }
 }

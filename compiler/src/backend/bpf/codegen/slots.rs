@@ -1,12 +1,8 @@
 //! What the generator must know of a body before emitting it: reachable blocks,
-//! string sizes, and the stack slot of every register.
+//! the stack slot of every long register and the scratch region of every string.
 
 use super::{CodegenError, SCRATCH, STACK};
-use crate::backend::bpf::layout::STRING_KEY_BYTES;
-use crate::builtins::Builtin;
-use crate::hir::ContextValue;
 use crate::mir::{Body, Inst, Reg, Term, Ty};
-use crate::tracepoint::TracepointFormat;
 use rstap_grammar::Span;
 use std::collections::HashMap;
 
@@ -17,6 +13,9 @@ pub(super) fn reachable(body: &Body) -> Vec<bool> {
     while let Some(b) = stack.pop() {
         if b >= seen.len() || std::mem::replace(&mut seen[b], true) {
             continue;
+        }
+        if let Some((catch, _)) = body.blocks[b].catch {
+            stack.push(catch.index());
         }
         match &body.blocks[b].term {
             Term::Jump(t) => stack.push(t.index()),
@@ -38,61 +37,12 @@ pub(super) fn reachable(body: &Body) -> Vec<bool> {
     seen
 }
 
-/// The bytes each string register can hold: literals their length plus the
-/// NUL, execname() 16, a `char[N]` tracepoint field N, a copy its source's.
-pub(super) fn string_caps(body: &Body, format: Option<&TracepointFormat>) -> Vec<u32> {
-    let mut caps = vec![0u32; body.regs.len()];
-    let char_field = |i: usize| {
-        format
-            .and_then(|f| f.fields.get(i))
-            .filter(|f| f.kind == crate::tracepoint::FieldKind::CharArray)
-            .map(|f| f.size)
-    };
-    loop {
-        let mut changed = false;
-        for inst in body.blocks.iter().flat_map(|b| &b.insts) {
-            let (dst, cap) = match inst {
-                Inst::Str { dst, bytes } if bytes.len() < 64 => {
-                    (*dst, u32::try_from(bytes.len() + 1).unwrap_or(0))
-                }
-                Inst::Builtin {
-                    dst: Some(dst),
-                    func: Builtin::Execname,
-                    ..
-                } => (*dst, 16),
-                Inst::Context {
-                    dst,
-                    value: ContextValue::TracepointField(i),
-                } => match char_field(*i) {
-                    Some(n) => (*dst, n),
-                    None => continue,
-                },
-                Inst::Move { dst, src } if body.ty(*dst) == Ty::Str => (*dst, caps[src.index()]),
-                _ => continue,
-            };
-            if cap > caps[dst.index()] {
-                caps[dst.index()] = cap;
-                changed = true;
-            }
-        }
-        if !changed {
-            return caps;
-        }
-    }
-}
-
-/// Gives every register a stack slot (strings a region of 8-byte words),
-/// sharing slots between long registers that live in one block only and are
-/// not live at the same time.
-pub(super) fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, CodegenError> {
+/// Gives every long register an 8-byte stack slot, sharing slots between
+/// registers that live in one block only and are not live at the same time.
+/// (Strings live in the scratch map: see [`regions`].)
+pub(super) fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
     let n = body.regs.len();
-    let size = |r: usize| -> usize {
-        if body.regs[r] == Ty::Str {
-            (caps[r].div_ceil(8).max(STRING_KEY_BYTES / 8)) as usize
-        } else {
-            1
-        }
-    };
+    let is_str = |r: usize| body.regs[r] == Ty::Str;
     // The blocks each register appears in, and its last position in each.
     let mut blocks_of: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut last: HashMap<(usize, usize), usize> = HashMap::new();
@@ -120,17 +70,12 @@ pub(super) fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, Codege
     for (r, _) in &body.names {
         blocks_of[r.index()].push(usize::MAX);
     }
-    for (blocks, ty) in blocks_of.iter_mut().zip(&body.regs) {
-        if *ty == Ty::Str {
-            blocks.push(usize::MAX);
-        }
-    }
     let mut slot = vec![0usize; n];
     let mut next = 0usize;
     for r in 0..n {
-        if blocks_of[r].len() != 1 {
+        if blocks_of[r].len() != 1 && !is_str(r) {
             slot[r] = next;
-            next += size(r);
+            next += 1;
         }
     }
     let shared_base = next;
@@ -147,7 +92,7 @@ pub(super) fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, Codege
             };
             for r in here {
                 let r = r.index();
-                if blocks_of[r].len() == 1 && !live.iter().any(|&(x, _)| x == r) {
+                if blocks_of[r].len() == 1 && !is_str(r) && !live.iter().any(|&(x, _)| x == r) {
                     let s = free.pop().unwrap_or_else(|| {
                         used += 1;
                         used - 1
@@ -178,12 +123,27 @@ pub(super) fn assign_slots(body: &Body, caps: &[u32]) -> Result<Vec<i16>, Codege
     }
     Ok(slot
         .into_iter()
-        .enumerate()
-        .map(|(r, s)| {
-            let words = if blocks_of[r].len() != 1 { size(r) } else { 1 };
-            -8 * i16::try_from(s + words).unwrap_or(i16::MAX)
-        })
+        .map(|s| -8 * i16::try_from(s + 1).unwrap_or(i16::MAX))
         .collect())
+}
+
+/// The offset in the scratch area of every string register's region (its cap
+/// rounded up to 8-byte words), starting at `base`; and the end of the last.
+pub(super) fn regions(body: &Body, caps: &[u32], base: u32) -> (Vec<u32>, u32) {
+    let mut next = base;
+    let offsets = body
+        .regs
+        .iter()
+        .zip(caps)
+        .map(|(ty, cap)| {
+            let at = next;
+            if *ty == Ty::Str {
+                next += cap.next_multiple_of(8).max(8);
+            }
+            at
+        })
+        .collect();
+    (offsets, next)
 }
 
 pub(super) fn term_regs(t: &Term) -> Vec<Reg> {

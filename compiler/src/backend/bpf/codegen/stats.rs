@@ -1,6 +1,6 @@
 //! `<<<` into per-CPU aggregates: count, sum, min, max and histogram buckets.
 
-use super::{CodegenError, Gen};
+use super::{CodegenError, Gen, STACK};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::{StatLayout, Storage};
 use crate::mir::Reg;
@@ -18,10 +18,10 @@ impl Gen<'_> {
             .and_then(|m| m.stat)
             .unwrap_or(StatLayout { buckets: 0 });
         let storage = self.maps[g].as_ref().map(|m| m.storage);
-        let key = self.key(keys)?;
+        let key = self.key(g, keys)?;
         if storage == Some(Storage::StatsArray) {
             // Create the element (zeroed) unless it exists.
-            let fresh = key - 32;
+            let fresh = -i16::try_from(STACK).unwrap_or(512);
             if layout.size() > 32 {
                 return self.unsupported("an aggregate with a histogram", None);
             }
@@ -30,8 +30,7 @@ impl Gen<'_> {
                 self.emit(Insn::store_imm(Size::DW, 10, off, 0));
             }
             self.emit2(Insn::ld_map(1, map));
-            self.emit(Insn::mov_reg(2, 10));
-            self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+            self.ptr(2, key);
             self.emit(Insn::mov_reg(3, 10));
             self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(fresh)));
             // BPF_NOEXIST: an existing element keeps its counts.
@@ -39,8 +38,7 @@ impl Gen<'_> {
             self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
         }
         self.emit2(Insn::ld_map(1, map));
-        self.emit(Insn::mov_reg(2, 10));
-        self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
+        self.ptr(2, key);
         self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
         let skip_at = self.insns.len();
         self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));

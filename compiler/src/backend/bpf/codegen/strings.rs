@@ -1,108 +1,369 @@
-//! String registers: stack regions of 8-byte words, NUL-padded.
+//! String registers: regions of 8-byte words in the scratch area, always
+//! NUL-padded to their end, so copies move whole words and comparisons compare
+//! words. A string is at most its region minus one byte, and MAXSTRINGLEN - 1.
 
-use super::{CodegenError, Gen};
-use crate::backend::bpf::insn::{Alu, Insn, Size, helper};
-use crate::backend::bpf::layout::STRING_KEY_BYTES;
+use super::{CodegenError, ErrorMsg, Gen, Ptr};
+use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
 use crate::hir::ContextValue;
-use crate::mir::{Inst, Reg, Ty};
+use crate::mir::{CmpOp, Inst, Reg};
+use crate::tracepoint::FieldKind;
+use rstap_grammar::Span;
+
+/// Copies longer than this many words go through a helper call.
+const INLINE_WORDS: u32 = 8;
 
 impl Gen<'_> {
-    /// Whether `r` is only a key column in `inst` (string keys are supported).
-    pub(super) fn is_key(&self, inst: &Inst, r: Reg) -> bool {
-        match inst {
-            Inst::MapRead { keys, dst, .. } => keys.contains(&r) && *dst != r,
-            Inst::MapWrite { keys, src, .. } => keys.contains(&r) && *src != r,
-            Inst::AggAdd { keys, value, .. } => keys.contains(&r) && *value != r,
-            Inst::MapContains { keys, dst, .. } => keys.contains(&Some(r)) && *dst != r,
-            Inst::MapDelete { keys, .. } => keys.contains(&Some(r)),
-            _ => false,
-        }
-    }
-
     /// The words of string register `r`'s region.
     pub(super) fn words(&self, r: Reg) -> u32 {
-        self.caps[r.index()].div_ceil(8).max(STRING_KEY_BYTES / 8)
+        self.caps[r.index()].max(1).div_ceil(8)
+    }
+
+    /// String register `r`'s region.
+    pub(super) fn region_of(&self, r: Reg) -> Ptr {
+        Ptr::Scratch(self.region[r.index()])
     }
 
     /// Zeroes words `from..` of string register `r`'s region.
     pub(super) fn zero_from(&mut self, r: Reg, from: u32) {
-        for w in from..self.words(r) {
-            let off = self.slot[r.index()] + 8 * i16::try_from(w).unwrap_or(0);
-            self.emit(Insn::store_imm(Size::DW, 10, off, 0));
+        let at = self.region_of(r).plus(8 * from);
+        let words = self.words(r).saturating_sub(from);
+        self.zero(at, words);
+    }
+
+    /// Zeroes `words` words at `at`.
+    fn zero(&mut self, at: Ptr, words: u32) {
+        for w in 0..words {
+            let (base, off) = self.base(at.plus(8 * w));
+            self.emit(Insn::store_imm(Size::DW, base, off, 0));
         }
     }
 
-    /// Strings this backend can make: literals, execname(), `char[N]` fields,
-    /// and copies of them. `true` when `inst` was one of those.
+    /// Copies `words` words from `src` to `dst`.
+    fn copy_words(&mut self, dst: Ptr, src: Ptr, words: u32) {
+        if words > INLINE_WORDS {
+            self.ptr(1, dst);
+            self.emit(Insn::mov_imm(2, i32::try_from(8 * words).unwrap_or(0)));
+            self.ptr(3, src);
+            self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+            return;
+        }
+        for w in 0..words {
+            let (sb, so) = self.base(src.plus(8 * w));
+            let (db, doff) = self.base(dst.plus(8 * w));
+            self.emit(Insn::load(Size::DW, 1, sb, so));
+            self.emit(Insn::store(Size::DW, db, doff, 1));
+        }
+    }
+
+    /// Writes string `src` into `bytes` bytes at `dst` (a key column or a map
+    /// value), NUL-padded; a longer string is cut to fit with its NUL.
+    pub(super) fn copy_str(&mut self, dst: Ptr, src: Reg, bytes: u32) {
+        let words = bytes / 8;
+        let have = self.words(src).min(words);
+        let from = self.region_of(src);
+        self.copy_words(dst, from, have);
+        self.zero(dst.plus(8 * have), words - have);
+        if self.words(src) > words && words > 0 {
+            let (base, off) = self.base(dst.plus(bytes - 1));
+            self.emit(Insn::store_imm(Size::B, base, off, 0));
+        }
+    }
+
+    /// String register `dst` = the `bytes` bytes at the map value in `r0`.
+    pub(super) fn read_str_from(&mut self, dst: Reg, _r0: u8, bytes: u32) {
+        let words = (bytes / 8).min(self.words(dst));
+        self.ptr(1, self.region_of(dst));
+        self.emit(Insn::mov_imm(2, i32::try_from(8 * words).unwrap_or(0)));
+        self.emit(Insn::mov_reg(3, 0));
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+        self.zero_from(dst, words);
+        let last = self.region_of(dst).plus(8 * self.words(dst) - 1);
+        let (base, off) = self.base(last);
+        self.emit(Insn::store_imm(Size::B, base, off, 0));
+    }
+
+    /// The map value at `r0` (`bytes` long) = string `src`, NUL-padded.
+    pub(super) fn write_str_to(&mut self, _r0: u8, src: Reg, bytes: u32) {
+        let words = bytes / 8;
+        let have = self.words(src).min(words);
+        for w in have..words {
+            let off = i16::try_from(8 * w).unwrap_or(i16::MAX);
+            self.emit(Insn::store_imm(Size::DW, 0, off, 0));
+        }
+        self.emit(Insn::mov_reg(1, 0));
+        self.emit(Insn::mov_imm(2, i32::try_from(8 * have).unwrap_or(0)));
+        self.ptr(3, self.region_of(src));
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+    }
+
+    /// String register `dst` = the string literal `bytes`.
+    pub(super) fn literal(&mut self, dst: Reg, bytes: &[u8]) {
+        let words = self.words(dst);
+        let mut padded = bytes.to_vec();
+        // Cut to the region, keeping the NUL.
+        padded.truncate(8 * words as usize - 1);
+        padded.resize(8 * words as usize, 0);
+        for (w, chunk) in padded.chunks(8).enumerate() {
+            let (base, off) = self.base(self.region_of(dst).plus(8 * w as u32));
+            let lo = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            let hi = i32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+            self.emit(Insn::store_imm(Size::W, base, off, lo));
+            self.emit(Insn::store_imm(Size::W, base, off + 4, hi));
+        }
+    }
+
+    /// String instructions, and built-ins that make strings. `true` when
+    /// `inst` was one of those.
     pub(super) fn string_inst(&mut self, inst: &Inst) -> Result<bool, CodegenError> {
         match inst {
-            Inst::Str { dst, bytes } if self.caps[dst.index()] > 0 => {
-                let mut padded = bytes.clone();
-                padded.resize(8 * self.words(*dst) as usize, 0);
-                for (w, chunk) in padded.chunks(8).enumerate() {
-                    let off = self.slot[dst.index()] + 8 * i16::try_from(w).unwrap_or(0);
-                    let lo = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                    let hi = i32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-                    self.emit(Insn::store_imm(Size::W, 10, off, lo));
-                    self.emit(Insn::store_imm(Size::W, 10, off + 4, hi));
-                }
-                Ok(true)
+            Inst::Str { dst, bytes } => self.literal(*dst, bytes),
+            Inst::Move { dst, src } if self.is_str(*dst) => {
+                let words = self.words(*dst);
+                self.copy_str(self.region_of(*dst), *src, 8 * words);
             }
-            Inst::Move { dst, src }
-                if self.body.ty(*dst) == Ty::Str && self.caps[src.index()] > 0 =>
-            {
-                let n = self.words(*src);
-                for w in 0..n {
-                    let d = 8 * i16::try_from(w).unwrap_or(0);
-                    self.emit(Insn::load(Size::DW, 1, 10, self.slot[src.index()] + d));
-                    self.emit(Insn::store(Size::DW, 10, self.slot[dst.index()] + d, 1));
-                }
-                self.zero_from(*dst, n);
-                Ok(true)
+            Inst::StrCompare { dst, op, a, b } => self.compare(*dst, *op, *a, *b),
+            Inst::Builtin {
+                dst: Some(dst),
+                func: Builtin::Strlen,
+                args,
+                ..
+            } => {
+                // The helper counts the bytes it copies, with the NUL.
+                self.ptr(1, Ptr::Scratch(self.value_area));
+                let room = 8 * self.words(args[0]);
+                self.emit(Insn::mov_imm(2, i32::try_from(room).unwrap_or(0)));
+                self.ptr(3, self.region_of(args[0]));
+                self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+                self.emit(Insn::alu_imm(Alu::Sub, 0, 1));
+                self.store(*dst, 0);
             }
+            Inst::Concat { dst, a, b } => self.concat(*dst, *a, *b),
             Inst::Builtin {
                 dst: Some(dst),
                 func: Builtin::Execname,
                 ..
             } => {
-                self.zero_from(*dst, 2);
-                self.emit(Insn::mov_reg(1, 10));
-                self.emit(Insn::alu_imm(
-                    Alu::Add,
-                    1,
-                    i32::from(self.slot[dst.index()]),
-                ));
+                self.zero_from(*dst, 0);
+                self.ptr(1, self.region_of(*dst));
                 self.emit(Insn::mov_imm(2, 16));
                 self.emit(Insn::call(helper::GET_CURRENT_COMM));
-                Ok(true)
+            }
+            Inst::Builtin {
+                dst: Some(dst),
+                func,
+                args,
+                at,
+            } if read_string(*func).is_some() => {
+                let (user, limit, fallback) = read_string(*func).unwrap_or((false, false, false));
+                let limit = if limit { args.get(1).copied() } else { None };
+                let fallback = if fallback { args.last().copied() } else { None };
+                self.load(3, args[0]);
+                self.read_str(*dst, user, limit, fallback, *at);
+            }
+            Inst::LoadStr {
+                dst,
+                addr,
+                len,
+                user,
+                at,
+            } => {
+                self.load(3, *addr);
+                let cap = self.caps[dst.index()];
+                if *len > 0 && *len < cap {
+                    self.constant_limit(*len);
+                    self.read_str_n(*dst, *user, *at);
+                } else {
+                    self.read_str(*dst, *user, None, None, *at);
+                }
             }
             Inst::Context {
                 dst,
                 value: ContextValue::TracepointField(i),
-            } if self.body.ty(*dst) == Ty::Str && self.caps[dst.index()] > 0 => {
+            } if self.is_str(*dst) => {
                 let Some(field) = self.format.and_then(|f| f.fields.get(*i)) else {
                     return Ok(false);
                 };
-                let (size, offset) = (field.size, field.offset);
+                let (kind, size, offset) = (field.kind, field.size, field.offset);
                 self.zero_from(*dst, 0);
-                self.emit(Insn::mov_reg(1, 10));
-                self.emit(Insn::alu_imm(
-                    Alu::Add,
-                    1,
-                    i32::from(self.slot[dst.index()]),
-                ));
-                self.emit(Insn::mov_imm(2, i32::try_from(size).unwrap_or(0)));
-                self.emit(Insn::mov_reg(3, 6));
-                self.emit(Insn::alu_imm(
-                    Alu::Add,
-                    3,
-                    i32::try_from(offset).unwrap_or(0),
-                ));
-                self.emit(Insn::call(helper::PROBE_READ_KERNEL));
-                Ok(true)
+                self.ptr(1, self.region_of(*dst));
+                let offset = i32::try_from(offset).unwrap_or(0);
+                if kind == FieldKind::DataLocString {
+                    // A u32 in the record: the string's offset from the
+                    // record's start in its low 16 bits, its length above.
+                    let cap = 8 * self.words(*dst) - 1;
+                    self.emit(Insn::mov_imm(2, i32::try_from(cap).unwrap_or(0)));
+                    self.emit(Insn::load(
+                        Size::W,
+                        3,
+                        6,
+                        i16::try_from(offset).unwrap_or(0),
+                    ));
+                    self.emit(Insn::alu_imm(Alu::And, 3, 0xffff));
+                    self.emit(Insn::alu_reg(Alu::Add, 3, 6));
+                    self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+                } else {
+                    let room = (8 * self.words(*dst)).saturating_sub(1).min(size);
+                    self.emit(Insn::mov_imm(2, i32::try_from(room).unwrap_or(0)));
+                    self.emit(Insn::mov_reg(3, 6));
+                    self.emit(Insn::alu_imm(Alu::Add, 3, offset));
+                    self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+                }
             }
-            _ => Ok(false),
+            _ => return Ok(false),
         }
+        Ok(true)
+    }
+
+    /// r2 = `len` + 1, the size a read of at most `len` bytes needs.
+    fn constant_limit(&mut self, len: u32) {
+        self.emit(Insn::mov_imm(2, i32::try_from(len + 1).unwrap_or(i32::MAX)));
+    }
+
+    /// `dst` = the string at the address in r3 (user or kernel memory), at most
+    /// `limit` bytes when given; a fault is the runtime error stap reports, or
+    /// gives `fallback` when there is one.
+    fn read_str(
+        &mut self,
+        dst: Reg,
+        user: bool,
+        limit: Option<Reg>,
+        fallback: Option<Reg>,
+        at: Span,
+    ) {
+        let room = 8 * self.words(dst);
+        match limit {
+            Some(n) => {
+                // r2 = clamp(n + 1, 1, room): the verifier needs the bound.
+                self.load(2, n);
+                self.emit(Insn::alu_imm(Alu::Add, 2, 1));
+                self.emit(Insn::jump_imm(Jmp::Jsge, 2, 1, 1));
+                self.emit(Insn::mov_imm(2, 1));
+                self.emit(Insn::jump_imm(
+                    Jmp::Jsle,
+                    2,
+                    i32::try_from(room).unwrap_or(0),
+                    1,
+                ));
+                self.emit(Insn::mov_imm(2, i32::try_from(room).unwrap_or(0)));
+            }
+            None => self.emit(Insn::mov_imm(2, i32::try_from(room).unwrap_or(0))),
+        }
+        match fallback {
+            None => self.read_str_n(dst, user, at),
+            Some(err) => {
+                self.emit(Insn::mov_reg(9, 3));
+                self.zero_from(dst, 0);
+                self.ptr(1, self.region_of(dst));
+                self.emit(Insn::mov_reg(3, 9));
+                self.emit(Insn::call(str_helper(user)));
+                let ok = self.forward(Insn::jump_imm(Jmp::Jsge, 0, 0, 0));
+                let words = self.words(dst);
+                self.copy_str(self.region_of(dst), err, 8 * words);
+                self.land(ok);
+            }
+        }
+    }
+
+    /// `dst` = the string at r3, r2 bytes with the NUL (r2 bounded by the
+    /// region); a fault raises stap's error.
+    fn read_str_n(&mut self, dst: Reg, user: bool, at: Span) {
+        self.emit(Insn::mov_reg(8, 2));
+        self.emit(Insn::mov_reg(9, 3));
+        self.zero_from(dst, 0);
+        self.ptr(1, self.region_of(dst));
+        self.emit(Insn::mov_reg(2, 8));
+        self.emit(Insn::mov_reg(3, 9));
+        self.emit(Insn::call(str_helper(user)));
+        let ok = self.forward(Insn::jump_imm(Jmp::Jsge, 0, 0, 0));
+        self.emit(Insn::mov_reg(1, 9));
+        self.emit(Insn::mov_reg(2, 0));
+        self.raise_fault(ErrorMsg::Fault { user, string: true }, at);
+        self.land(ok);
+    }
+
+    /// `dst` = `a op b` with strcmp's meaning: the first differing word,
+    /// byte-swapped so its bytes compare in memory order, decides.
+    fn compare(&mut self, dst: Reg, op: CmpOp, a: Reg, b: Reg) {
+        let words = self.words(a).max(self.words(b));
+        let mut differ = Vec::new();
+        for w in 0..words {
+            for (reg, s) in [(1u8, a), (2u8, b)] {
+                if w < self.words(s) {
+                    let (base, off) = self.base(self.region_of(s).plus(8 * w));
+                    self.emit(Insn::load(Size::DW, reg, base, off));
+                } else {
+                    self.emit(Insn::mov_imm(reg, 0));
+                }
+            }
+            differ.push(self.forward(Insn::jump_reg(Jmp::Jne, 1, 2, 0)));
+        }
+        self.emit(Insn::mov_imm(0, 0));
+        let equal = self.forward(Insn::jump(0));
+        for d in differ {
+            self.land(d);
+        }
+        self.emit(Insn::to_big_endian(1));
+        self.emit(Insn::to_big_endian(2));
+        self.emit(Insn::mov_imm(0, -1));
+        self.emit(Insn::jump_reg(Jmp::Jlt, 1, 2, 1));
+        self.emit(Insn::mov_imm(0, 1));
+        self.land(equal);
+        self.emit(Insn::mov_imm(1, 1));
+        self.emit(Insn::jump_imm(super::signed_jump(op), 0, 0, 1));
+        self.emit(Insn::mov_imm(1, 0));
+        self.store(dst, 1);
+    }
+
+    /// `dst` = `a . b`, cut to its region: `a` into the concatenation buffer,
+    /// then `b` after its last byte, then the buffer into `dst`.
+    fn concat(&mut self, dst: Reg, a: Reg, b: Reg) {
+        let buf = Ptr::Scratch(self.concat_area);
+        let room = 8 * self.words(dst);
+        let cap_a = (8 * self.words(a)).min(room);
+        self.zero(buf, room / 8);
+        self.ptr(1, buf);
+        self.emit(Insn::mov_imm(2, i32::try_from(cap_a).unwrap_or(0)));
+        self.ptr(3, self.region_of(a));
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+        // r8 = strlen(a), bounded for the verifier.
+        self.emit(Insn::mov_reg(8, 0));
+        self.emit(Insn::alu_imm(Alu::Sub, 8, 1));
+        self.emit(Insn::jump_imm(Jmp::Jsge, 8, 0, 1));
+        self.emit(Insn::mov_imm(8, 0));
+        let most = i32::try_from(cap_a - 1).unwrap_or(0);
+        self.emit(Insn::jump_imm(Jmp::Jsle, 8, most, 1));
+        self.emit(Insn::mov_imm(8, most));
+        self.ptr(1, buf);
+        self.emit(Insn::alu_reg(Alu::Add, 1, 8));
+        self.emit(Insn::mov_imm(2, i32::try_from(room).unwrap_or(0)));
+        self.emit(Insn::alu_reg(Alu::Sub, 2, 8));
+        self.ptr(3, self.region_of(b));
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+        self.copy_words(self.region_of(dst), buf, room / 8);
+    }
+}
+
+/// Built-ins that read a string from memory: (user memory, takes a length,
+/// takes a fallback).
+fn read_string(func: Builtin) -> Option<(bool, bool, bool)> {
+    Some(match func {
+        Builtin::UserString => (true, false, false),
+        Builtin::UserStringOr => (true, false, true),
+        Builtin::UserStringN => (true, true, false),
+        Builtin::UserStringNOr => (true, true, true),
+        Builtin::KernelString => (false, false, false),
+        Builtin::KernelStringOr => (false, false, true),
+        Builtin::KernelStringN => (false, true, false),
+        _ => return None,
+    })
+}
+
+/// The helper that copies a NUL-terminated string from user or kernel memory.
+fn str_helper(user: bool) -> i32 {
+    if user {
+        helper::PROBE_READ_USER_STR
+    } else {
+        helper::PROBE_READ_KERNEL_STR
     }
 }

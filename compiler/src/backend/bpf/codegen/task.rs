@@ -1,6 +1,6 @@
 //! Values of the probed event and task: tracepoint fields and the task/time built-ins.
 
-use super::{CodegenError, Gen, STACK, output_id};
+use super::{CodegenError, ErrorMsg, Gen, STACK, output_id};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
 use crate::hir::ContextValue;
@@ -37,6 +37,7 @@ impl Gen<'_> {
         &mut self,
         dst: Option<Reg>,
         func: Builtin,
+        args: &[Reg],
         at: Span,
     ) -> Result<(), CodegenError> {
         match func {
@@ -78,7 +79,7 @@ impl Gen<'_> {
             | Builtin::GettimeofdayMs
             | Builtin::GettimeofdayS => {
                 self.emit(Insn::call(helper::KTIME_GET_NS));
-                self.emit2(Insn::ld_imm64(1, self.wall_offset_ns as u64));
+                self.emit2(Insn::ld_imm64(1, self.target.wall_offset_ns as u64));
                 self.emit(Insn::alu_reg(Alu::Add, 0, 1));
                 let unit = match func {
                     Builtin::GettimeofdayUs => 1_000,
@@ -91,6 +92,25 @@ impl Gen<'_> {
                     self.emit(Insn::alu_imm(Alu::Div, 0, unit));
                 }
             }
+            Builtin::Exit => {
+                self.exit_record();
+                return Ok(());
+            }
+            Builtin::Error => {
+                self.script_error(args[0], at);
+                return Ok(());
+            }
+            Builtin::Warn => {
+                self.warn(args[0], at);
+                return Ok(());
+            }
+            _ if memory_read(func).is_some() => {
+                let (size, signed, user) = memory_read(func).unwrap_or((8, true, false));
+                if let Some(d) = dst {
+                    self.read_memory(d, args[0], size, signed, user, at)?;
+                }
+                return Ok(());
+            }
             other => {
                 return self.unsupported(&format!("the built-in {}()", other.name()), Some(at));
             }
@@ -100,4 +120,67 @@ impl Gen<'_> {
         }
         Ok(())
     }
+}
+
+impl Gen<'_> {
+    /// `dst` = the `size`-byte number at the address in register `addr`, in
+    /// user or kernel memory; a fault is stap's read fault.
+    pub(super) fn read_memory(
+        &mut self,
+        dst: Reg,
+        addr: Reg,
+        size: u8,
+        signed: bool,
+        user: bool,
+        at: Span,
+    ) -> Result<(), CodegenError> {
+        let Some(width) = Size::of(size) else {
+            return self.unsupported(&format!("reading {size} bytes of memory"), Some(at));
+        };
+        let off = self.slot[dst.index()];
+        self.emit(Insn::store_imm(Size::DW, 10, off, 0));
+        self.emit(Insn::mov_reg(1, 10));
+        self.emit(Insn::alu_imm(Alu::Add, 1, i32::from(off)));
+        self.emit(Insn::mov_imm(2, i32::from(size)));
+        self.load(3, addr);
+        self.emit(Insn::call(if user {
+            helper::PROBE_READ_USER
+        } else {
+            helper::PROBE_READ_KERNEL
+        }));
+        let ok = self.forward(Insn::jump_imm(Jmp::Jsge, 0, 0, 0));
+        self.load(1, addr);
+        self.emit(Insn::mov_reg(2, 0));
+        self.raise_fault(
+            ErrorMsg::Fault {
+                user,
+                string: false,
+            },
+            at,
+        );
+        self.land(ok);
+        if signed && width != Size::DW {
+            let shift = 64 - 8 * i32::from(size);
+            self.load(1, dst);
+            self.emit(Insn::alu_imm(Alu::Lsh, 1, shift));
+            self.emit(Insn::alu_imm(Alu::Arsh, 1, shift));
+            self.store(dst, 1);
+        }
+        Ok(())
+    }
+}
+
+/// Built-ins that read a number from memory: (bytes, signed, user memory).
+fn memory_read(func: Builtin) -> Option<(u8, bool, bool)> {
+    Some(match func {
+        Builtin::UserLong => (8, true, true),
+        Builtin::UserInt => (4, true, true),
+        Builtin::UserShort => (2, true, true),
+        Builtin::UserChar => (1, true, true),
+        Builtin::KernelLong | Builtin::KernelPointer => (8, true, false),
+        Builtin::KernelInt => (4, true, false),
+        Builtin::KernelShort => (2, true, false),
+        Builtin::KernelChar => (1, true, false),
+        _ => return None,
+    })
 }

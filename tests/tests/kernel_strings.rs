@@ -1,0 +1,184 @@
+//! Kernel tier: strings in kernel-context handlers — literals, copies,
+//! concatenation, comparison, strlen, string globals and string-keyed arrays,
+//! strings read from user memory and tracepoint records, string print
+//! arguments, error()/warn()/exit(), faults and try/catch — behave as the
+//! user-space engine makes the same script text behave in a begin probe.
+
+use rstap_tests::{bpf_or_skip, rstap};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(rstap())
+        .args(args)
+        .output()
+        .expect("run rstap")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// String operations, written once and run both in a begin probe (user
+/// space) and in a tracepoint handler (BPF); `{p}` names each side's globals.
+const BODY: &str = r#"
+    s = "hello"; t = s . ", " . "world"
+    printf("%s|%d|%d|%d|%d|%d|%d\n", t, strlen(t), s < t, s == "hello", "b" > "abc", s != t, "" < s)
+    u = ""
+    for (i = 0; i < 6; i++) u = u . "ab"
+    printf("[%s] %d %s\n", u, strlen(u), u == "abababababab" ? "same" : "differs")
+    {p}g = t
+    {p}a[s] = t; {p}a["x"] = u; {p}a[t] = "3"
+    printf("%s|%s|%s|%d|%d\n", {p}g, {p}a[s], {p}a["nothing"], ["x"] in {p}a, [u] in {p}a)
+    delete {p}a["x"]
+    printf("%d %d\n", ["x"] in {p}a, [s] in {p}a)
+    v = t . t . t . t
+    printf("%d %s\n", strlen(v), substr_ok = "done")
+"#;
+
+fn script(body: &str) -> String {
+    let user = body.replace("{p}", "u");
+    let kernel = body.replace("{p}", "k");
+    format!(
+        r#"global ug, ua, kg, ka, done
+probe begin {{ printf("user\n"); {user} }}
+probe kernel.trace("syscalls:sys_enter_getppid") {{
+  if (pid() == target() && !done) {{ done = 1; printf("kernel\n"); {kernel} }}
+}}
+probe end {{ printf("%s %d\n", kg, strlen(ka["hello"])) }}"#
+    )
+}
+
+fn halves(out: &str) -> (String, String) {
+    let user = out
+        .split("kernel\n")
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("user\n");
+    let kernel = out.split("kernel\n").nth(1).unwrap_or("");
+    let kernel = kernel.rsplit_once('\n').map_or(kernel, |(k, _)| k);
+    let kernel = kernel.rsplit_once('\n').map_or(kernel, |(k, _)| k);
+    (user.to_string(), format!("{kernel}\n"))
+}
+
+const GETPPID: &str = "python3 -c 'import os; os.getppid()'";
+
+#[test]
+fn string_operations_in_the_kernel_match_the_user_space_engine() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let body = BODY.replace("substr_ok = \"done\"", "\"done\"");
+    let out = run(&["-e", &script(&body), "-c", GETPPID]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let (user, kernel) = halves(&stdout);
+    assert!(user.contains("hello, world|12|1|1|1|1|1"), "{stdout}");
+    assert_eq!(user, kernel, "user space vs kernel:\n{stdout}");
+    assert!(
+        stdout.ends_with("hello, world 12\n"),
+        "end probe reads the kernel's string globals:\n{stdout}"
+    );
+}
+
+#[test]
+fn maxstringlen_cuts_kernel_strings_as_it_cuts_user_space_ones() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let body = BODY.replace("substr_ok = \"done\"", "\"done\"");
+    let out = run(&["-D", "MAXSTRINGLEN=16", "-e", &script(&body), "-c", GETPPID]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let (user, kernel) = halves(&stdout);
+    assert!(user.contains("hello, world|12"), "{stdout}");
+    assert!(user.contains("[abababababab] 12"), "{stdout}");
+    assert!(
+        user.contains("\n15 done"),
+        "four copies cut to 15 bytes:\n{stdout}"
+    );
+    assert_eq!(user, kernel, "user space vs kernel:\n{stdout}");
+}
+
+#[test]
+fn strings_from_user_memory_and_tracepoint_records_reach_the_output() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let script = r#"global files
+probe kernel.trace("syscalls:sys_enter_openat") {
+  if (pid() == target()) {
+    # The dynamic loader's paths may sit in pages not yet faulted in.
+    f = user_string($filename, "<unreadable>"); files[f] <<< 1; printf("open %s by %s\n", f, execname())
+  }
+}
+probe kernel.trace("sched:sched_process_exec") {
+  if (pid() == target()) printf("exec %s as %s\n", $filename, execname())
+}
+probe end { printf("%d\n", @count(files["/etc/hostname"])) }"#;
+    let out = run(&["-e", script, "-c", "/bin/cat /etc/hostname"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    assert!(stdout.contains("exec /bin/cat as cat\n"), "{stdout}");
+    assert!(stdout.contains("open /etc/hostname by cat\n"), "{stdout}");
+    assert!(stdout.ends_with("\n1\n"), "{stdout}");
+}
+
+#[test]
+fn faults_errors_warnings_and_exit_in_the_kernel_are_reported_as_stap_does() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let probe = |body: &str| {
+        format!(
+            r#"probe kernel.trace("syscalls:sys_enter_getppid") {{
+  # The shell calls getppid too, before it becomes python3.
+  if (pid() == target() && execname() == "python3") {{ {body} }}
+}}
+probe end {{ println("end") }}
+probe error {{ println("error probe") }}"#
+        )
+    };
+    // A fault is stap's runtime error: the error probe runs instead of end,
+    // and the status is 1.
+    let out = run(&["-e", &probe("println(user_string(8))"), "-c", GETPPID]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "ERROR: user string copy fault -14 at 0x8 [man error::fault] near identifier 'user_string'"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("ERROR:").count(), 1, "{stderr}");
+    assert_eq!(text(&out.stdout), "error probe\n");
+    // With a fallback, or in a try block, the handler goes on.
+    let out = run(&[
+        "-e",
+        &probe(
+            r#"println(user_string(8, "fallback")); try { println(user_string(8)) } catch (m) { println("caught: ", m) } warn("careful " . execname()); exit()"#,
+        ),
+        "-c",
+        GETPPID,
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout,
+        "fallback\ncaught: user string copy fault -14 [man error::fault]\nend\n"
+    );
+    assert!(stderr.contains("WARNING: careful python3"), "{stderr}");
+    // error(): the message, the error count, status 1.
+    let out = run(&[
+        "-e",
+        &probe(r#"error("boom " . execname())"#),
+        "-c",
+        GETPPID,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ERROR: boom python3 near identifier 'error'"),
+        "{stderr}"
+    );
+    assert_eq!(text(&out.stdout), "error probe\n");
+}
