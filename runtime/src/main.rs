@@ -98,7 +98,21 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         let _ = out.write_all(rstap_compiler::dump::elaboration(&checked.program).as_bytes());
         return Ok(());
     }
+    let started = Instant::now();
     let mir = rstap_compiler::mir::lower(&checked.program);
+    if cli.verbose > 0 {
+        let (kernel_side, blocks) = mir.probes.iter().fold((0, 0), |(k, b), p| {
+            (
+                k + usize::from(p.context == rstap_compiler::mir::Context::Kernel),
+                b + p.body.blocks.len(),
+            )
+        });
+        eprintln!(
+            "Pass 3: lowered {} probes ({kernel_side} in kernel context, {blocks} blocks) in {:.1} ms.",
+            mir.probes.len(),
+            ms(started)
+        );
+    }
     match cli.pass {
         Some(3) => {
             let mut out = std::io::stdout().lock();

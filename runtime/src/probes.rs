@@ -17,7 +17,7 @@ use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir::{self, GlobalKind};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The loaded programs of one run.
 #[derive(Debug)]
@@ -107,6 +107,20 @@ fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool
     }
 }
 
+/// What a probe attaches to, for `-v`.
+fn kind_name(kind: &PointKind) -> &'static str {
+    match kind {
+        PointKind::Tracepoint(_) => "tracepoint",
+        PointKind::Kprobe { .. } => "kprobe",
+        PointKind::Uprobe { .. } => "uprobe",
+        _ => "other probe",
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
 /// The aya section of a probe's program.
 fn section(kind: &PointKind) -> Result<String, StartError> {
     Ok(match kind {
@@ -177,9 +191,24 @@ impl Kernel {
         limits: &Limits,
         verbose: bool,
     ) -> Result<Kernel, StartError> {
+        let started = Instant::now();
         let (bytes, compiled) = build_object(prog, kernel, limits)?;
+        if verbose {
+            let insns: usize = compiled.programs.iter().map(|p| p.insns.len()).sum();
+            eprintln!(
+                "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps, a {} byte object) in {:.1} ms.",
+                compiled.programs.len(),
+                compiled.maps.len(),
+                bytes.len(),
+                ms(started)
+            );
+        }
+        let started = Instant::now();
         let mut object =
             BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;
+        let loaded = ms(started);
+        let started = Instant::now();
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
         for p in &compiled.programs {
             let name = format!("p{}", p.probe);
             let attached = match &prog.probes[p.probe].kind {
@@ -194,6 +223,23 @@ impl Kernel {
                 _ => Ok(()),
             };
             attached.map_err(|e| fail(e.to_string()))?;
+            let kind = kind_name(&prog.probes[p.probe].kind);
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        if verbose {
+            let kinds: Vec<String> = kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {k}{}", if *n == 1 { "" } else { "s" }))
+                .collect();
+            eprintln!(
+                "Pass 5: loaded the object in {loaded:.1} ms, attached {} probes ({}) in {:.1} ms.",
+                compiled.programs.len(),
+                kinds.join(", "),
+                ms(started)
+            );
         }
         let output = if compiled.maps.iter().any(|m| m.role == Role::Output) {
             Some(

@@ -1,0 +1,35 @@
+//! `-v`: one line per pass with what it did and how long it took, on stderr.
+
+use rstap_tests::{bpf_or_skip, rstap};
+use std::process::Command;
+
+#[test]
+fn each_pass_reports_what_it_did() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let out = Command::new(rstap())
+        .args([
+            "-v",
+            "-e",
+            r#"global n
+probe kernel.trace("syscalls:sys_enter_getppid"), kernel.trace("syscalls:sys_enter_close") { n++ }
+probe timer.ms(1) { exit() }"#,
+        ])
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let passes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Pass ")).collect();
+    assert_eq!(passes.len(), 5, "{stderr}");
+    for (i, line) in passes.iter().enumerate() {
+        assert!(line.starts_with(&format!("Pass {}: ", i + 1)), "{line}");
+        assert!(line.ends_with(" ms."), "{line}");
+    }
+    assert!(passes[3].contains("compiled 2 BPF programs"), "{}", passes[3]);
+    assert!(
+        passes[4].contains("attached 2 probes (2 tracepoints)"),
+        "{}",
+        passes[4]
+    );
+}
