@@ -182,3 +182,19 @@ probe error {{ println("error probe") }}"#
     );
     assert_eq!(text(&out.stdout), "error probe\n");
 }
+
+#[test]
+fn the_parent_task_is_read_through_the_kernels_btf() {
+    if !bpf_or_skip() {
+        return;
+    }
+    // The -c command's parent is rstap itself.
+    let script = r#"global p, pe
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target() && execname() == "python3") { p = ppid(); pe = pexecname() }
+}
+probe end { printf("%d %s\n", p == stp_pid(), pe) }"#;
+    let out = run(&["-e", script, "-c", GETPPID]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 rstap\n");
+}

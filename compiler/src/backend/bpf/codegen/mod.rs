@@ -199,6 +199,7 @@ pub fn compile(
         });
     }
     let widths = caps::global_widths(prog, &formats, max_string);
+    let task = task::offsets_if_needed(prog, kernel);
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
     let mut errors = Vec::new();
@@ -212,6 +213,7 @@ pub fn compile(
             prog,
             widths: &widths,
             target,
+            task,
         };
         let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
         g.prints = std::mem::take(&mut prints);
@@ -293,6 +295,8 @@ struct Shared<'a> {
     prog: &'a mir::Program,
     widths: &'a [Widths],
     target: Target,
+    /// Where `struct task_struct` keeps what ppid() and pexecname() read.
+    task: Option<task::TaskOffsets>,
 }
 
 /// Where a buffer is: on the stack or in the scratch area, at an offset.
@@ -306,6 +310,7 @@ struct Gen<'a> {
     prog: &'a mir::Program,
     widths: &'a [Widths],
     target: Target,
+    task: Option<task::TaskOffsets>,
     body: &'a Body,
     format: Option<&'a TracepointFormat>,
     maps: &'a mut Vec<Option<GlobalMap>>,
@@ -379,6 +384,7 @@ impl<'a> Gen<'a> {
             prog: shared.prog,
             widths: shared.widths,
             target: shared.target,
+            task: shared.task,
             body,
             format,
             maps,

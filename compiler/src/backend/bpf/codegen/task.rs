@@ -92,6 +92,18 @@ impl Gen<'_> {
                     self.emit(Insn::alu_imm(Alu::Div, 0, unit));
                 }
             }
+            Builtin::Ppid => {
+                let Some(t) = self.task else {
+                    return self.unsupported("ppid() without the kernel's BTF", Some(at));
+                };
+                // current->real_parent->tgid, through probe_read_kernel.
+                let tmp = self.slot_of(dst);
+                self.emit(Insn::call(helper::GET_CURRENT_TASK));
+                self.read_kernel_word(tmp, 0, t.real_parent, 8);
+                self.emit(Insn::load(Size::DW, 3, 10, tmp));
+                self.read_kernel_word(tmp, 3, t.tgid, 4);
+                self.emit(Insn::load(Size::DW, 0, 10, tmp));
+            }
             Builtin::Exit => {
                 self.exit_record();
                 return Ok(());
@@ -102,6 +114,25 @@ impl Gen<'_> {
             }
             Builtin::Warn => {
                 self.warn(args[0], at);
+                return Ok(());
+            }
+            Builtin::Pexecname => {
+                let (Some(t), Some(d)) = (self.task, dst) else {
+                    return self.unsupported("pexecname() without the kernel's BTF", Some(at));
+                };
+                let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+                self.emit(Insn::call(helper::GET_CURRENT_TASK));
+                self.read_kernel_word(tmp, 0, t.real_parent, 8);
+                self.zero_from(d, 0);
+                self.ptr(1, self.region_of(d));
+                self.emit(Insn::mov_imm(2, 16));
+                self.emit(Insn::load(Size::DW, 3, 10, tmp));
+                self.emit(Insn::alu_imm(
+                    Alu::Add,
+                    3,
+                    i32::try_from(t.comm).unwrap_or(0),
+                ));
+                self.emit(Insn::call(helper::PROBE_READ_KERNEL));
                 return Ok(());
             }
             _ if memory_read(func).is_some() => {
@@ -183,4 +214,65 @@ fn memory_read(func: Builtin) -> Option<(u8, bool, bool)> {
         Builtin::KernelChar => (1, true, false),
         _ => return None,
     })
+}
+
+/// Byte offsets in `struct task_struct`, from the kernel's BTF.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TaskOffsets {
+    real_parent: u32,
+    tgid: u32,
+    comm: u32,
+}
+
+/// The offsets, when a kernel-context handler calls ppid() or pexecname().
+pub(super) fn offsets_if_needed(
+    prog: &crate::mir::Program,
+    kernel: &dyn crate::kernel::KernelInfo,
+) -> Option<TaskOffsets> {
+    let needed = prog
+        .probes
+        .iter()
+        .filter(|p| p.context == crate::mir::Context::Kernel)
+        .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
+        .any(|i| {
+            matches!(
+                i,
+                crate::mir::Inst::Builtin {
+                    func: Builtin::Ppid | Builtin::Pexecname,
+                    ..
+                }
+            )
+        });
+    if !needed {
+        return None;
+    }
+    let types = kernel.kernel_types().ok()?;
+    let task = types.struct_named("task_struct")?;
+    let at = |name: &str| types.field(task, name).map(|f| f.byte_offset);
+    Some(TaskOffsets {
+        real_parent: at("real_parent")?,
+        tgid: at("tgid")?,
+        comm: at("comm")?,
+    })
+}
+
+impl Gen<'_> {
+    /// The stack slot of long register `r`.
+    fn slot_of(&self, r: Option<Reg>) -> i16 {
+        r.map_or(-i16::try_from(STACK).unwrap_or(512) + 24, |r| {
+            self.slot[r.index()]
+        })
+    }
+
+    /// The stack word at `slot` = the `size`-byte kernel value at `base` + `off`
+    /// (`base` a register holding an address; 0 on a fault).
+    fn read_kernel_word(&mut self, slot: i16, base: u8, off: u32, size: i32) {
+        self.emit(Insn::mov_reg(3, base));
+        self.emit(Insn::alu_imm(Alu::Add, 3, i32::try_from(off).unwrap_or(0)));
+        self.emit(Insn::store_imm(Size::DW, 10, slot, 0));
+        self.emit(Insn::mov_reg(1, 10));
+        self.emit(Insn::alu_imm(Alu::Add, 1, i32::from(slot)));
+        self.emit(Insn::mov_imm(2, size));
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+    }
 }
