@@ -11,7 +11,7 @@ use rstap_compiler::backend::bpf::codegen::{
     CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, Target, WARN_RECORD, compile,
 };
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
-use rstap_compiler::backend::bpf::object::{ProgramDef, write_object};
+use rstap_compiler::backend::bpf::object::{CallbackDef, ProgramDef, write_object_with};
 use rstap_compiler::hir::PointKind;
 use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir::{self, GlobalKind};
@@ -159,7 +159,15 @@ pub fn build_object(
             insns: p.insns.clone(),
         });
     }
-    let bytes = write_object(&maps, &programs).map_err(fail)?;
+    let callbacks: Vec<CallbackDef> = compiled
+        .callbacks
+        .iter()
+        .map(|c| CallbackDef {
+            name: c.name.clone(),
+            insns: c.insns.clone(),
+        })
+        .collect();
+    let bytes = write_object_with(&maps, &programs, &callbacks).map_err(fail)?;
     Ok((bytes, compiled))
 }
 
@@ -335,7 +343,7 @@ impl Kernel {
     fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
         compiled.maps.iter().filter_map(|m| match &m.role {
             Role::Global(i, g) => Some((*i, g)),
-            Role::Output | Role::Lost | Role::Target | Role::Scratch => None,
+            Role::Output | Role::Lost | Role::Target | Role::Scratch | Role::Keys => None,
         })
     }
 

@@ -97,6 +97,9 @@ pub enum Jmp {
 /// `src_reg` of a `ld_imm64` whose immediate is a map file descriptor
 /// (`BPF_PSEUDO_MAP_FD`): the loader relocates it.
 pub const PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of a `ld_imm64` whose immediate names a callback function
+/// (`BPF_PSEUDO_FUNC`); rstap's objects put the callback's index there.
+pub const PSEUDO_FUNC: u8 = 4;
 
 impl Insn {
     const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
@@ -161,6 +164,14 @@ impl Insn {
         ]
     }
 
+    /// The address of callback `index` (relocated by the loader).
+    pub fn ld_callback(dst: u8, index: u32) -> [Insn; 2] {
+        [
+            Insn::new(LD | IMM | Size::DW as u8, dst, PSEUDO_FUNC, 0, index as i32),
+            Insn::new(0, 0, 0, 0, 0),
+        ]
+    }
+
     /// `dst = *(size *)(src + off)`.
     pub fn load(size: Size, dst: u8, src: u8, off: i16) -> Insn {
         Insn::new(LDX | MEM | size as u8, dst, src, off, 0)
@@ -192,6 +203,14 @@ impl Insn {
     pub fn to_big_endian(dst: u8) -> Insn {
         // BPF_ALU | BPF_END | BPF_TO_BE, 64 bits.
         Insn::new(0x04 | 0xd0 | 0x08, dst, 0, 0, 64)
+    }
+
+    /// `may_goto`: falls through while the kernel's per-program loop budget
+    /// lasts, else jumps `off` ahead. With it at a loop's head the verifier
+    /// accepts the loop without walking every iteration.
+    pub fn may_goto(off: i16) -> Insn {
+        // BPF_JMP | BPF_JCOND, src BPF_MAY_GOTO (0).
+        Insn::new(JMP | 0xe0, 0, 0, off, 0)
     }
 
     pub fn jump(off: i16) -> Insn {
@@ -231,6 +250,7 @@ pub mod helper {
     pub const GET_CURRENT_TASK: i32 = 35;
     pub const PROBE_READ_STR: i32 = 45;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const FOR_EACH_MAP_ELEM: i32 = 164;
     pub const RINGBUF_OUTPUT: i32 = 130;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;

@@ -71,6 +71,8 @@ pub enum Role {
     Lost,
     /// `target()`: the pid the runtime writes once it knows it.
     Target,
+    /// The keys a kernel-context `foreach` walks, copied out of its array.
+    Keys,
     /// Per-CPU working memory of the programs: string values, map keys and
     /// values being built (the BPF stack has 512 bytes).
     Scratch,

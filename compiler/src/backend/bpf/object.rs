@@ -11,7 +11,8 @@
 //! - `.rel<section>`: an `R_BPF_64_64` relocation against the map's symbol for
 //!   every `ld_map` instruction, so the loader patches in the map's fd.
 
-use super::insn::{Insn, PSEUDO_MAP_FD};
+use super::btf_out;
+use super::insn::{Insn, PSEUDO_FUNC, PSEUDO_MAP_FD};
 use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
 use object::{
     Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind,
@@ -86,11 +87,36 @@ const R_BPF_64_64: u32 = 1;
 /// `BPF_LD | BPF_IMM | BPF_DW`: the first slot of a 64-bit immediate load.
 const LD_IMM64: u8 = 0x18;
 
+/// A function programs call back into (`bpf_for_each_map_elem`): it lives in
+/// `.text`; an `ld_imm64` with `src` [`PSEUDO_FUNC`] and the callback's index
+/// as immediate refers to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackDef {
+    pub name: String,
+    pub insns: Vec<Insn>,
+}
+
 /// Builds the ELF object for `maps` and `programs`, or says which name or
 /// instruction is invalid.
 pub fn write_object(maps: &[MapDef], programs: &[ProgramDef]) -> Result<Vec<u8>, String> {
+    write_object_with(maps, programs, &[])
+}
+
+/// [`write_object`] with callbacks; then the object carries the BTF of every
+/// function, as the kernel requires for programs with callbacks.
+pub fn write_object_with(
+    maps: &[MapDef],
+    programs: &[ProgramDef],
+    callbacks: &[CallbackDef],
+) -> Result<Vec<u8>, String> {
     check_names("map", maps.iter().map(|m| m.name.as_str()))?;
-    check_names("program", programs.iter().map(|p| p.name.as_str()))?;
+    check_names(
+        "program",
+        programs
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(callbacks.iter().map(|c| c.name.as_str())),
+    )?;
     for map in maps {
         check_map(map)?;
     }
@@ -109,8 +135,56 @@ pub fn write_object(maps: &[MapDef], programs: &[ProgramDef]) -> Result<Vec<u8>,
             .collect()
     };
 
+    // Callbacks first, so programs can name their symbols.
+    let mut callback_symbols = Vec::new();
+    let mut funcs = Vec::new();
+    let mut text_code = Vec::new();
+    if !callbacks.is_empty() {
+        let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+        let mut pending = Vec::new();
+        for cb in callbacks {
+            let (code, relocations) = encode_code(&cb.name, &cb.insns, &map_symbols, &[])?;
+            let offset = obj.append_section_data(text, &code, 8);
+            callback_symbols.push(obj.add_symbol(Symbol {
+                name: cb.name.as_bytes().to_vec(),
+                value: offset,
+                size: code.len() as u64,
+                kind: SymbolKind::Text,
+                scope: SymbolScope::Compilation,
+                weak: false,
+                section: SymbolSection::Section(text),
+                flags: SymbolFlags::None,
+            }));
+            pending.extend(relocations.into_iter().map(|(o, s)| (o + offset, s)));
+            text_code.push((cb.name.as_str(), u32::try_from(offset).unwrap_or(0)));
+        }
+        add_relocations(&mut obj, text, ".text", pending)?;
+    }
     for program in programs {
-        add_program(&mut obj, program, &map_symbols)?;
+        add_program(&mut obj, program, &map_symbols, &callback_symbols)?;
+    }
+    if !callbacks.is_empty() {
+        for p in programs {
+            funcs.push(btf_out::Func {
+                name: &p.name,
+                section: &p.section,
+                offset: 0,
+                callback: false,
+            });
+        }
+        for (name, offset) in &text_code {
+            funcs.push(btf_out::Func {
+                name,
+                section: ".text",
+                offset: *offset,
+                callback: true,
+            });
+        }
+        let (btf, ext) = btf_out::encode(&funcs);
+        let s = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(s, &btf, 4);
+        let s = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(s, &ext, 4);
     }
 
     obj.write()
@@ -145,6 +219,7 @@ fn add_program(
     obj: &mut Object<'_>,
     program: &ProgramDef,
     map_symbols: &[SymbolId],
+    callback_symbols: &[SymbolId],
 ) -> Result<(), String> {
     if program.insns.is_empty() {
         return Err(format!("program `{}` has no instructions", program.name));
@@ -152,44 +227,8 @@ fn add_program(
     if program.section.is_empty() {
         return Err(format!("program `{}` has no section name", program.name));
     }
-    let mut code = Vec::with_capacity(program.insns.len() * 8);
-    let mut relocations = Vec::new();
-    let mut i = 0;
-    while let Some(&first) = program.insns.get(i) {
-        let mut insn = first;
-        if insn.code != LD_IMM64 {
-            code.extend_from_slice(&insn.encode());
-            i += 1;
-            continue;
-        }
-        // A 64-bit immediate takes two slots; the second is never an
-        // instruction of its own.
-        let Some(second) = program.insns.get(i + 1) else {
-            return Err(format!(
-                "program `{}`: the 64-bit immediate at instruction {i} has no second slot",
-                program.name
-            ));
-        };
-        if insn.src == PSEUDO_MAP_FD {
-            let map = u32::try_from(insn.imm)
-                .ok()
-                .and_then(|m| map_symbols.get(m as usize))
-                .ok_or_else(|| {
-                    format!(
-                        "program `{}`: instruction {i} refers to map {} but the object has {} maps",
-                        program.name,
-                        insn.imm,
-                        map_symbols.len()
-                    )
-                })?;
-            relocations.push((i as u64 * 8, *map));
-            insn.imm = 0;
-        }
-        code.extend_from_slice(&insn.encode());
-        code.extend_from_slice(&second.encode());
-        i += 2;
-    }
-
+    let (code, relocations) =
+        encode_code(&program.name, &program.insns, map_symbols, callback_symbols)?;
     let section = obj.add_section(
         Vec::new(),
         program.section.as_bytes().to_vec(),
@@ -206,6 +245,73 @@ fn add_program(
         section: SymbolSection::Section(section),
         flags: SymbolFlags::None,
     });
+    add_relocations(obj, section, &program.name, relocations)
+}
+
+/// Where `ld_imm64` instructions need a symbol's address: (byte offset, symbol).
+type Relocations = Vec<(u64, SymbolId)>;
+
+/// The bytes of `insns`, and a relocation (offset, symbol) for every
+/// `ld_imm64` that names a map or a callback.
+fn encode_code(
+    name: &str,
+    insns: &[Insn],
+    map_symbols: &[SymbolId],
+    callback_symbols: &[SymbolId],
+) -> Result<(Vec<u8>, Relocations), String> {
+    let mut code = Vec::with_capacity(insns.len() * 8);
+    let mut relocations = Vec::new();
+    let mut i = 0;
+    while let Some(&first) = insns.get(i) {
+        let mut insn = first;
+        if insn.code != LD_IMM64 {
+            code.extend_from_slice(&insn.encode());
+            i += 1;
+            continue;
+        }
+        // A 64-bit immediate takes two slots; the second is never an
+        // instruction of its own.
+        let Some(second) = insns.get(i + 1) else {
+            return Err(format!(
+                "program `{name}`: the 64-bit immediate at instruction {i} has no second slot"
+            ));
+        };
+        let targets = match insn.src {
+            PSEUDO_MAP_FD => Some(("map", map_symbols)),
+            PSEUDO_FUNC => Some(("callback", callback_symbols)),
+            _ => None,
+        };
+        if let Some((what, symbols)) = targets {
+            let symbol = u32::try_from(insn.imm)
+                .ok()
+                .and_then(|m| symbols.get(m as usize))
+                .ok_or_else(|| {
+                    format!(
+                        "program `{name}`: instruction {i} refers to {what} {} but the object has {} {what}s",
+                        insn.imm,
+                        symbols.len()
+                    )
+                })?;
+            relocations.push((i as u64 * 8, *symbol));
+            insn.imm = 0;
+            if insn.src == PSEUDO_FUNC {
+                // The loader marks it once it knows where the callback lands.
+                insn.src = 0;
+            }
+        }
+        code.extend_from_slice(&insn.encode());
+        code.extend_from_slice(&second.encode());
+        i += 2;
+    }
+    Ok((code, relocations))
+}
+
+fn add_relocations(
+    obj: &mut Object<'_>,
+    section: SectionId,
+    name: &str,
+    relocations: Relocations,
+) -> Result<(), String> {
     for (offset, symbol) in relocations {
         obj.add_relocation(
             section,
@@ -218,7 +324,7 @@ fn add_program(
                 },
             },
         )
-        .map_err(|e| format!("program `{}`: {e}", program.name))?;
+        .map_err(|e| format!("program `{name}`: {e}"))?;
     }
     Ok(())
 }
@@ -415,6 +521,34 @@ mod tests {
         let twice = write_object(&[counter_map("m"), counter_map("m")], &[]).unwrap_err();
         assert_eq!(twice, "two maps are named `m`");
         assert!(write_object(&[counter_map("")], &[]).is_err());
+    }
+
+    #[test]
+    fn callbacks_live_in_text_with_btf_and_a_relocation_each() {
+        let mut program = lookup_program("p", "tracepoint/a/b", 0);
+        program.insns.splice(0..0, Insn::ld_callback(2, 0));
+        let callback = CallbackDef {
+            name: "cb0".into(),
+            insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
+        };
+        let bytes = write_object_with(&[counter_map("m")], &[program], &[callback]).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        for name in [".text", ".BTF", ".BTF.ext"] {
+            assert!(file.section_by_name(name).is_some(), "{name}");
+        }
+        let text = file.section_by_name("tracepoint/a/b").unwrap();
+        let targets: Vec<String> = text
+            .relocations()
+            .map(|(_, r)| match r.target() {
+                RelocationTarget::Symbol(i) => {
+                    file.symbol_by_index(i).unwrap().name().unwrap().to_string()
+                }
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(targets, ["cb0", "m"]);
+        let missing = write_object_with(&[], &[lookup_program("q", "kprobe/x", 0)], &[]);
+        assert!(missing.is_err());
     }
 
     #[test]

@@ -16,9 +16,39 @@ pub(super) fn string_caps(
     format: Option<&TracepointFormat>,
     max_string: u32,
     value: u32,
+    widths: &[Widths],
 ) -> Vec<u32> {
     let field = |i: usize| format.and_then(|f| f.fields.get(i));
     let mut caps: Vec<u32> = body.regs.iter().map(|t| u32::from(*t == Ty::Str)).collect();
+    // A foreach's key variables receive keys of their array's columns.
+    let mut walked = std::collections::HashMap::new();
+    for inst in body.blocks.iter().flat_map(|b| &b.insts) {
+        if let Inst::IterStart {
+            iter,
+            source: mir::IterSource::Array(g),
+            ..
+        } = inst
+        {
+            walked.insert(*iter, g.index());
+        }
+    }
+    for block in &body.blocks {
+        if let mir::Term::IterNext { iter, keys, .. } = &block.term {
+            for (c, k) in keys.iter().enumerate() {
+                let Some(k) = k else { continue };
+                if body.ty(*k) != Ty::Str {
+                    continue;
+                }
+                let width = walked
+                    .get(iter)
+                    .and_then(|g| widths.get(*g))
+                    .and_then(|w| w.keys.get(c).copied())
+                    .filter(|w| *w > 0)
+                    .unwrap_or(max_string);
+                caps[k.index()] = caps[k.index()].max(width.min(max_string));
+            }
+        }
+    }
     // A catch variable receives an error message.
     for block in &body.blocks {
         if let Some((_, Some(var))) = block.catch {
@@ -96,6 +126,7 @@ pub(super) fn global_widths(
                 formats.get(i).and_then(Option::as_ref),
                 max_string,
                 max_string,
+                &[],
             )
         } else {
             Vec::new()

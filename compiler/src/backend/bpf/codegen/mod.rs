@@ -8,6 +8,7 @@
 //! operation) are scratch around each instruction.
 
 mod caps;
+mod iter;
 mod output;
 mod prune;
 mod slots;
@@ -21,11 +22,13 @@ use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
+pub use iter::Callback;
 use rstap_grammar::Span;
 use slots::{assign_slots, inst_name, reachable, regions, span_of};
 
-/// BPF's stack.
-const STACK: usize = 512;
+/// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
+/// counter.
+const STACK: usize = 504;
 /// Scratch bytes below the register slots: a map key or a fresh aggregate.
 const SCRATCH: usize = 64;
 /// Keys up to this many bytes are built on the stack, longer ones in the
@@ -70,6 +73,9 @@ pub struct Compiled {
     /// Runtime errors and warnings the handlers can raise: a record whose
     /// first word is [`ERROR_RECORD`] (or [`WARN_RECORD`]) plus an index here.
     pub errors: Vec<ErrorSite>,
+    /// Functions the programs call back into; `ld_imm64` with `PSEUDO_FUNC`
+    /// names them by index.
+    pub callbacks: Vec<Callback>,
 }
 
 /// A print call of a kernel-context handler.
@@ -203,6 +209,8 @@ pub fn compile(
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
     let mut errors = Vec::new();
+    let mut buffers = Vec::new();
+    let mut callbacks = Vec::new();
     let mut programs = Vec::new();
     let mut scratch = 0u32;
     for (i, probe) in prog.probes.iter().enumerate() {
@@ -218,9 +226,13 @@ pub fn compile(
         let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
         g.prints = std::mem::take(&mut prints);
         g.errors = std::mem::take(&mut errors);
+        g.buffers = std::mem::take(&mut buffers);
+        g.callbacks = std::mem::take(&mut callbacks);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
+        buffers = std::mem::take(&mut g.buffers);
+        callbacks = std::mem::take(&mut g.callbacks);
         if g.scratch_end > MAX_SCRATCH {
             return Err(CodegenError::new(
                 format!(
@@ -257,8 +269,18 @@ pub fn compile(
     if uses_map(&programs, output_id(globals) + 3) {
         order.push((output_id(globals) + 3, MapSpec::scratch(scratch)));
     }
-    for p in &mut programs {
-        for ins in &mut p.insns {
+    for (k, b) in buffers.into_iter().enumerate() {
+        order.push((
+            iter::first_buffer_id(globals) + u32::try_from(k).unwrap_or(0),
+            b,
+        ));
+    }
+    let code = programs
+        .iter_mut()
+        .map(|p| &mut p.insns)
+        .chain(callbacks.iter_mut().map(|c| &mut c.insns));
+    for insns in code {
+        for ins in insns.iter_mut() {
             if ins.code == 0x18 && ins.src == super::insn::PSEUDO_MAP_FD {
                 let id = ins.imm as u32;
                 let index = order.iter().position(|(o, _)| *o == id).unwrap_or(0);
@@ -271,6 +293,7 @@ pub fn compile(
         programs,
         prints,
         errors,
+        callbacks,
     })
 }
 
@@ -329,10 +352,18 @@ struct Gen<'a> {
     key_area: u32,
     value_area: u32,
     concat_area: u32,
+    /// Three words per `foreach`: the next index, the entries left to walk
+    /// and the key count.
+    iter_area: u32,
     /// The bytes of the scratch area this program uses.
     scratch_end: u32,
     /// The block being emitted (its `catch` handles runtime errors).
     block: usize,
+    /// Key buffers and callbacks of `foreach` loops of the whole program so far.
+    buffers: Vec<MapSpec>,
+    callbacks: Vec<Callback>,
+    /// What each `foreach` of this handler walks, by iteration id.
+    walks: Vec<Option<iter::Walk>>,
     /// Print sites of the whole program so far.
     prints: Vec<PrintSite>,
     /// Error sites of the whole program so far.
@@ -347,7 +378,7 @@ impl<'a> Gen<'a> {
         maps: &'a mut Vec<Option<GlobalMap>>,
     ) -> Result<Gen<'a>, CodegenError> {
         let max_string = shared.target.max_string();
-        let caps = caps::string_caps(body, format, max_string, max_string);
+        let caps = caps::string_caps(body, format, max_string, max_string, shared.widths);
         let slot = assign_slots(body)?;
         // The scratch area: a key, a value, the concatenation buffer, then
         // every string register's region.
@@ -379,7 +410,9 @@ impl<'a> Gen<'a> {
         let key_area = 0;
         let value_area = key_bytes;
         let concat_area = value_area + value_bytes;
-        let (region, scratch_end) = regions(body, &caps, concat_area + concat_bytes);
+        let iter_area = concat_area + concat_bytes;
+        let iter_bytes = 24 * u32::try_from(body.iters).unwrap_or(0);
+        let (region, scratch_end) = regions(body, &caps, iter_area + iter_bytes);
         Ok(Gen {
             prog: shared.prog,
             widths: shared.widths,
@@ -397,8 +430,12 @@ impl<'a> Gen<'a> {
             key_area,
             value_area,
             concat_area,
+            iter_area,
             scratch_end,
             block: 0,
+            buffers: Vec::new(),
+            callbacks: Vec::new(),
+            walks: Vec::new(),
             prints: Vec::new(),
             errors: Vec::new(),
         })
@@ -470,6 +507,7 @@ impl<'a> Gen<'a> {
             keys > STACK_KEY
         };
         self.body.regs.contains(&Ty::Str)
+            || self.body.iters > 0
             || self
                 .body
                 .blocks
@@ -564,12 +602,13 @@ impl<'a> Gen<'a> {
                 self.emit(Insn::mov_imm(0, 0));
                 self.emit(Insn::exit());
             }
-            Term::IterNext { .. } => {
-                return Err(CodegenError::new(
-                    "foreach is not supported in kernel-context probes yet",
-                    None,
-                ));
-            }
+            Term::IterNext {
+                iter,
+                keys,
+                value,
+                body,
+                done,
+            } => self.iter_next(*iter, keys, *value, body.index(), done.index())?,
         }
         Ok(())
     }
@@ -684,6 +723,14 @@ impl<'a> Gen<'a> {
                 spec,
                 args,
             } => self.print(spec, args),
+            Inst::Clear { global } => self.clear(global.index())?,
+            Inst::IterStart {
+                iter,
+                source,
+                sort,
+                limit,
+                slice,
+            } => self.iter_start(*iter, source, sort.is_some(), *limit, slice.as_ref())?,
             other => return self.unsupported(inst_name(other), span_of(other)),
         }
         Ok(())

@@ -66,7 +66,7 @@ pub(super) fn prune(insns: Vec<Insn>) -> Vec<Insn> {
     out
 }
 
-/// A conditional jump (class JMP, not call, exit or ja).
+/// A conditional jump (class JMP, not call, exit or ja; `may_goto` is one).
 fn is_conditional(code: u8) -> bool {
     code & 0x07 == 0x05 && code != JA && code != CALL && code != EXIT
 }

@@ -71,7 +71,7 @@ pub(super) fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
         blocks_of[r.index()].push(usize::MAX);
     }
     let mut slot = vec![0usize; n];
-    let mut next = 0usize;
+    let mut next = 0;
     for r in 0..n {
         if blocks_of[r].len() != 1 && !is_str(r) {
             slot[r] = next;
