@@ -361,7 +361,7 @@ impl Kernel {
                 (Storage::Stats, Slot::Stats(s)) => {
                     if let Ok(Some(cpus)) = map.lookup_per_cpu(&zero) {
                         let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                        *s = import::stat(spec, &shares, true);
+                        *s = import::stat(&spec, &shares, true);
                         self.pulled.insert(i, Pulled::Stats(s.count()));
                     }
                 }
@@ -383,7 +383,7 @@ impl Kernel {
                     for key in map.keys().flatten() {
                         if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
                             let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                            let stat = import::stat(spec, &shares, false);
+                            let stat = import::stat(&spec, &shares, false);
                             let k = import::keys(&key, &g.key_cols);
                             let _ = a.entry(&k, || stat);
                             seen.push(k);

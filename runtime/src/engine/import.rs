@@ -55,7 +55,7 @@ pub fn pack(keys: &[Value], cols: &[Col]) -> Vec<u8> {
 
 /// One aggregate from each CPU's share, combined as stap combines a scalar's
 /// (`scalar`) or an array element's CPUs.
-pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
+pub fn stat(spec: &StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
     let shares: Vec<Stat> = per_cpu
         .iter()
         .map(|v| {
@@ -66,16 +66,17 @@ pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
                 .map(|c| word(c, 0))
                 .collect();
             Stat::from_totals(
-                spec,
+                spec.clone(),
                 [word(v, 0), word(v, 8), word(v, 16), word(v, 24)],
-                &buckets,
+                None,
+                &[buckets],
             )
         })
         .collect();
     if scalar {
         return Stat::aggregate(spec, &shares);
     }
-    let mut total = Stat::new(spec);
+    let mut total = Stat::new(spec.clone());
     for s in &shares {
         total.merge(s);
     }
@@ -102,14 +103,14 @@ mod tests {
     fn cpu_shares_combine_into_one_aggregate() {
         let (a, b, empty) = (share(2, 10, 3, 7), share(1, -4, -4, -4), share(0, 0, 0, 0));
         for scalar in [true, false] {
-            let s = stat(StatSpec::default(), &[&a, &empty, &b], scalar);
+            let s = stat(&StatSpec::default(), &[&a, &empty, &b], scalar);
             assert_eq!(s.count(), 3);
             assert_eq!(s.sum(), 6);
             assert_eq!(s.min(), Ok(-4));
             assert_eq!(s.max(), Ok(7));
             assert_eq!(s.avg(), Ok(2));
         }
-        let none = stat(StatSpec::default(), &[&empty], true);
+        let none = stat(&StatSpec::default(), &[&empty], true);
         assert_eq!(none.count(), 0);
         assert!(none.min().is_err(), "an empty aggregate has no min");
     }
