@@ -144,10 +144,12 @@ pub fn build_object(
     kernel: &dyn KernelInfo,
     limits: &Limits,
 ) -> Result<(Vec<u8>, Compiled), StartError> {
+    let possible_cpus = crate::bpf::maps::possible_cpu_ids().map_err(|e| fail(e.to_string()))?;
     let target = Target {
         max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
         wall_offset_ns: wall_offset_ns(),
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
+        possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
     };
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
@@ -335,7 +337,7 @@ impl Kernel {
     fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
         compiled.maps.iter().filter_map(|m| match &m.role {
             Role::Global(i, g) => Some((*i, g)),
-            Role::Output | Role::Lost | Role::Target | Role::Scratch => None,
+            Role::Output | Role::Lost | Role::Target | Role::Scratch | Role::Zeroes => None,
         })
     }
 
@@ -349,6 +351,7 @@ impl Kernel {
                 GlobalKind::Stats(s) => stat_spec(s),
                 GlobalKind::Value(_) => Default::default(),
             };
+            let layout = g.stat.clone().unwrap_or_default();
             let zero = 0u32.to_le_bytes();
             match (g.storage, &mut engine.store.slots[i]) {
                 (Storage::Scalar, Slot::Scalar(v)) => {
@@ -361,7 +364,7 @@ impl Kernel {
                 (Storage::Stats, Slot::Stats(s)) => {
                     if let Ok(Some(cpus)) = map.lookup_per_cpu(&zero) {
                         let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                        *s = import::stat(&spec, &shares, true);
+                        *s = import::stat(&layout, &spec, &shares, true);
                         self.pulled.insert(i, Pulled::Stats(s.count()));
                     }
                 }
@@ -383,7 +386,7 @@ impl Kernel {
                     for key in map.keys().flatten() {
                         if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
                             let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                            let stat = import::stat(&spec, &shares, false);
+                            let stat = import::stat(&layout, &spec, &shares, false);
                             let k = import::keys(&key, &g.key_cols);
                             let _ = a.entry(&k, || stat);
                             seen.push(k);

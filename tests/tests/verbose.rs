@@ -26,7 +26,11 @@ probe timer.ms(1) { exit() }"#,
         assert!(line.starts_with(&format!("Pass {}: ", i + 1)), "{line}");
         assert!(line.ends_with(" ms."), "{line}");
     }
-    assert!(passes[3].contains("compiled 2 BPF programs"), "{}", passes[3]);
+    assert!(
+        passes[3].contains("compiled 2 BPF programs"),
+        "{}",
+        passes[3]
+    );
     assert!(
         passes[4].contains("attached 2 probes (2 tracepoints)"),
         "{}",

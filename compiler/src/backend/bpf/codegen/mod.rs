@@ -8,6 +8,7 @@
 //! operation) are scratch around each instruction.
 
 mod caps;
+mod extract;
 mod output;
 mod prune;
 mod slots;
@@ -16,7 +17,7 @@ mod strings;
 mod task;
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
-use super::layout::{Col, GlobalMap, MapSpec, Widths, global_map};
+use super::layout::{Col, GlobalMap, MapSpec, Role, Storage, Widths, global_map};
 use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
@@ -168,6 +169,9 @@ pub struct Target {
     pub wall_offset_ns: i64,
     /// MAXSTRINGLEN: the bytes of a string with its NUL (0: stap's 512).
     pub max_string: u32,
+    /// CPU ids an extraction adds up per-CPU shares of: the highest possible
+    /// CPU's id plus one (`/sys/devices/system/cpu/possible`).
+    pub possible_cpus: u32,
 }
 
 impl Target {
@@ -257,6 +261,17 @@ pub fn compile(
     if uses_map(&programs, output_id(globals) + 3) {
         order.push((output_id(globals) + 3, MapSpec::scratch(scratch)));
     }
+    if uses_map(&programs, zeroes_id(globals)) {
+        let largest = order
+            .iter()
+            .filter_map(|(_, m)| match &m.role {
+                Role::Global(_, g) if g.storage == Storage::StatsArray => Some(g.value_size),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(8);
+        order.push((zeroes_id(globals), MapSpec::zeroes(largest)));
+    }
     for p in &mut programs {
         for ins in &mut p.insns {
             if ins.code == 0x18 && ins.src == super::insn::PSEUDO_MAP_FD {
@@ -284,9 +299,14 @@ fn uses_map(programs: &[Program], id: u32) -> bool {
 }
 
 /// The internal id of the output ring buffer (the lost counter is the next,
-/// then `target`, then the scratch area).
+/// then `target`, the scratch area and the map of zeroes).
 fn output_id(globals: usize) -> u32 {
-    u32::try_from(globals).unwrap_or(u32::MAX - 4)
+    u32::try_from(globals).unwrap_or(u32::MAX - 5)
+}
+
+/// The internal id of the map of zeroes new stats-array elements start from.
+fn zeroes_id(globals: usize) -> u32 {
+    output_id(globals) + 4
 }
 
 /// What every program of one compilation shares.
@@ -480,7 +500,9 @@ impl<'a> Gen<'a> {
                     | Inst::MapWrite { global, .. }
                     | Inst::MapContains { global, .. }
                     | Inst::MapDelete { global, .. }
-                    | Inst::AggAdd { global, .. } => wide(global),
+                    | Inst::AggAdd { global, .. }
+                    | Inst::AggRead { global, .. }
+                    | Inst::HistBucket { global, .. } => wide(global),
                     _ => false,
                 })
     }
@@ -646,8 +668,23 @@ impl<'a> Gen<'a> {
                 global,
                 keys,
                 value,
+                at,
+            } => self.agg_add(global.index(), keys, *value, *at)?,
+            Inst::AggRead {
+                dst,
+                global,
+                keys,
+                op,
+                at,
                 ..
-            } => self.agg_add(global.index(), keys, *value)?,
+            } => self.agg_read(*dst, global.index(), keys, *op, *at)?,
+            Inst::HistBucket {
+                dst,
+                global,
+                keys,
+                hist,
+                bucket,
+            } => self.hist_bucket(*dst, global.index(), keys, hist, *bucket)?,
             Inst::MapContains { dst, global, keys } if keys.iter().all(Option::is_some) => {
                 let keys: Vec<Reg> = keys.iter().flatten().copied().collect();
                 self.lookup(global.index(), &keys)?;
@@ -751,13 +788,8 @@ impl<'a> Gen<'a> {
     /// The map index of global `g`, created on first use.
     fn map(&mut self, g: usize) -> Result<u32, CodegenError> {
         if self.maps[g].is_none() {
-            let m = global_map(
-                g,
-                &self.prog.globals[g],
-                self.target.max_entries,
-                &self.widths[g],
-            )
-            .map_err(|e| CodegenError::new(e.0, None))?;
+            let m = global_map(self.prog, g, self.target.max_entries, &self.widths[g])
+                .map_err(|e| CodegenError::new(e.0, None))?;
             self.maps[g] = Some(m);
         }
         Ok(u32::try_from(g).unwrap_or(u32::MAX))
