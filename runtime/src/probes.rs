@@ -27,6 +27,10 @@ pub struct Kernel {
     output: Option<RingReader>,
     /// Runtime errors the programs reported, not yet taken by the session.
     errors: Vec<crate::engine::Fault>,
+    /// A program reported an error: the session is ending, and what the
+    /// programs did after it (stap's probes stop at the first error) is
+    /// dropped.
+    failed: bool,
     /// What the last pull saw, per global: a push writes back only what a
     /// handler changed, so it never undoes the probes' updates made meanwhile.
     pulled: HashMap<usize, Pulled>,
@@ -258,6 +262,7 @@ impl Kernel {
             output,
             pulled: HashMap::new(),
             errors: Vec::new(),
+            failed: false,
         })
     }
 
@@ -274,8 +279,11 @@ impl Kernel {
             let _ = ring.wait(Some(t));
         }
         let (prints, sites) = (&self.compiled.prints, &self.compiled.errors);
-        let errors = &mut self.errors;
+        let (errors, failed) = (&mut self.errors, &mut self.failed);
         ring.drain(|rec| {
+            if *failed {
+                return;
+            }
             let first = import::word(rec, 0);
             let payload = rec.get(8..).unwrap_or(&[]);
             let site = |base: i64| {
@@ -295,6 +303,7 @@ impl Kernel {
                         site.message(payload),
                         Some(site.at),
                     ));
+                    *failed = true;
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
                 let args = import::record(rec, &print.args);

@@ -8,6 +8,7 @@
 //! operation) are scratch around each instruction.
 
 mod caps;
+mod counters;
 mod extract;
 mod output;
 mod prune;
@@ -653,17 +654,11 @@ impl<'a> Gen<'a> {
                 self.read_value(*dst);
             }
             Inst::MapWrite {
-                global, keys, src, ..
-            } => {
-                let map = self.map(global.index())?;
-                let key = self.key(global.index(), keys)?;
-                let value = self.stage_value(*src);
-                self.emit2(Insn::ld_map(1, map));
-                self.ptr(2, key);
-                self.ptr(3, value);
-                self.emit(Insn::mov_imm(4, 0));
-                self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
-            }
+                global,
+                keys,
+                src,
+                at,
+            } => self.map_write(global.index(), keys, *src, *at)?,
             Inst::AggAdd {
                 global,
                 keys,
