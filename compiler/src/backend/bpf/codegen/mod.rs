@@ -358,6 +358,8 @@ struct Gen<'a> {
     prints: Vec<PrintSite>,
     /// Error sites of the whole program so far.
     errors: Vec<ErrorSite>,
+    /// Increments this body makes atomic.
+    fusion: counters::Fusion,
 }
 
 impl<'a> Gen<'a> {
@@ -420,6 +422,7 @@ impl<'a> Gen<'a> {
             concat_area,
             scratch_end,
             block: 0,
+            fusion: counters::plan(shared.prog, body),
             prints: Vec::new(),
             errors: Vec::new(),
         })
@@ -609,7 +612,7 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
-        if self.string_inst(inst)? {
+        if self.string_inst(inst)? || self.fused(inst)? {
             return Ok(());
         }
         match inst {
