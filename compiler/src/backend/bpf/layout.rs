@@ -319,6 +319,10 @@ pub struct Widths {
     pub value: u32,
 }
 
+/// The largest per-CPU map value the kernel creates (`PCPU_MIN_UNIT_SIZE`);
+/// also keeps every word of an aggregate within a BPF load's 16-bit offset.
+pub const MAX_STAT_BYTES: u32 = 32 * 1024;
+
 /// Why a global cannot live in a BPF map (yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported(pub String);
@@ -357,6 +361,14 @@ pub fn global_map(
         }
         GlobalKind::Stats(spec) => {
             let layout = StatLayout::new(spec, reads_variance(prog, index));
+            if layout.size() > MAX_STAT_BYTES {
+                return Err(Unsupported(format!(
+                    "global '{}' keeps {} histograms, {} bytes per CPU: more than the {MAX_STAT_BYTES} a per-CPU map value may have",
+                    g.name,
+                    layout.hists.len(),
+                    layout.size()
+                )));
+            }
             let storage = if g.keys.is_empty() {
                 Storage::Stats
             } else {
