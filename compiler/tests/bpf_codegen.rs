@@ -29,6 +29,7 @@ fn codegen(script: &str) -> Result<Compiled, CodegenError> {
             max_entries: 2048,
             wall_offset_ns: 0,
             max_string: 0,
+            possible_cpus: 2,
         },
     )
 }
@@ -75,7 +76,14 @@ probe end { foreach (l in drops) printf("%d\n", @count(drops[l])) }"#,
         "only the tracepoint runs in the kernel"
     );
     well_formed(&c.programs[0].insns);
-    assert_eq!(c.maps.len(), 1, "no output ring without prints");
+    assert_eq!(
+        c.errors
+            .iter()
+            .map(|e| e.msg.without_operands())
+            .collect::<Vec<_>>(),
+        ["Array overflow, check MAXMAPENTRIES"],
+        "the only thing the handler reports is a full array"
+    );
     let map = &c.maps[0];
     assert_eq!(map.kind, MapKind::PerCpuHash);
     assert!(matches!(&map.role, Role::Global(0, g) if g.storage == Storage::StatsArray));
@@ -182,4 +190,220 @@ fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
             err.msg
         );
     }
+}
+
+use rstap_compiler::backend::bpf::layout::{GlobalMap, MapSpec};
+
+/// The map of global `index` in `c`, with its layout.
+fn global_map(c: &Compiled, index: usize) -> (&MapSpec, &GlobalMap) {
+    c.maps
+        .iter()
+        .find_map(|m| match &m.role {
+            Role::Global(i, g) if *i == index => Some((m, g)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no map for global {index} in {:?}", c.maps))
+}
+
+#[test]
+fn aggregates_keep_exactly_the_histograms_and_variance_the_script_reads() {
+    let c = codegen(
+        r#"global s, h, v, plain
+probe kernel.trace("sched:sched_switch") { s <<< $prev_pid; h[$next_pid] <<< 1; v <<< 2; plain <<< 3 }
+probe end {
+  print(@hist_linear(s, 0, 100, 10)); print(@hist_log(s))
+  foreach (k in h) print(@hist_log(h[k]))
+  println(@variance(v, 3), @count(plain))
+}"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    let (m, s) = global_map(&c, 0);
+    let layout = s.stat.as_ref().expect("an aggregate has a stat layout");
+    assert_eq!(layout.variance, None, "nothing reads @variance(s)");
+    let hists: Vec<(u32, u32)> = layout.hists.iter().map(|h| (h.offset, h.buckets)).collect();
+    assert_eq!(
+        hists,
+        [(32, 13), (32 + 13 * 8, 128)],
+        "13 linear buckets (underflow, 0..100 by 10, overflow), then 128 log buckets"
+    );
+    assert_eq!((m.kind, m.value_size), (MapKind::PerCpuArray, 32 + 141 * 8));
+    let (m, h) = global_map(&c, 1);
+    assert_eq!(h.storage, Storage::StatsArray);
+    assert_eq!((m.kind, m.value_size), (MapKind::PerCpuHash, 32 + 128 * 8));
+    let (m, v) = global_map(&c, 2);
+    assert_eq!(v.stat.as_ref().and_then(|l| l.variance), Some(3));
+    assert_eq!(m.value_size, 56, "count, sum, min, max, mean, M2, variance");
+    assert_eq!(global_map(&c, 3).0.value_size, 32);
+    let zeroes = c
+        .maps
+        .iter()
+        .find(|m| m.role == Role::Zeroes)
+        .expect("a histogram per element is too large to zero on the stack");
+    assert_eq!(
+        (zeroes.kind, zeroes.value_size),
+        (MapKind::Array, 32 + 128 * 8)
+    );
+    let small = codegen(
+        r#"global h
+probe kernel.trace("sched:sched_switch") { h[$next_pid] <<< 1 }"#,
+    )
+    .expect("compiles");
+    assert!(
+        small.maps.iter().all(|m| m.role != Role::Zeroes),
+        "a 32-byte element is zeroed on the stack"
+    );
+}
+
+#[test]
+fn sized_and_wrapping_arrays_choose_their_maps_and_overflow_messages() {
+    let c = codegen(
+        r#"global a[10], b%[4], s%[3], t
+probe kernel.trace("sched:sched_switch") { a[$prev_pid] = 1; b[$next_pid] = 2; s[$prev_pid] <<< 1; t[$next_pid] <<< 1 }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    let kinds: Vec<(MapKind, u32)> = (0..4)
+        .map(|i| {
+            let (m, _) = global_map(&c, i);
+            (m.kind, m.max_entries)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (MapKind::Hash, 10),
+            (MapKind::LruHash, 4),
+            (MapKind::LruPerCpuHash, 3),
+            (MapKind::PerCpuHash, 2048),
+        ]
+    );
+    let mut msgs: Vec<String> = c.errors.iter().map(|e| e.msg.without_operands()).collect();
+    msgs.sort_unstable();
+    assert_eq!(
+        msgs,
+        [
+            "Array overflow, check MAXMAPENTRIES",
+            "Array overflow, check size limit (10)"
+        ],
+        "wrapping arrays never overflow"
+    );
+}
+
+/// How many `lock *(u64 *)(r + off) += r` a program has.
+fn atomic_adds(insns: &[Insn]) -> usize {
+    insns
+        .iter()
+        .filter(|i| i.code == 0xdb && i.imm == 0)
+        .count()
+}
+
+#[test]
+fn increments_of_long_globals_are_atomic_adds() {
+    let c = codegen(
+        r#"global n, a
+probe kernel.trace("sched:sched_switch") { n++; n += $prev_pid; a[$next_pid]++; a[$prev_pid] -= 2; --n }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert_eq!(atomic_adds(&c.programs[0].insns), 5);
+    let used = codegen(
+        r#"global n, a
+probe kernel.trace("sched:sched_switch") { x = n++; a[1] = a[1] * 2; printf("%d\n", x) }"#,
+    )
+    .expect("compiles");
+    assert_eq!(
+        atomic_adds(&used.programs[0].insns),
+        0,
+        "an increment whose old value is used, or a product, stays a read and a write"
+    );
+}
+
+#[test]
+fn extraction_in_kernel_context_loops_over_cpus_and_checks_for_empty() {
+    let c = codegen(
+        r#"global s, h
+probe kernel.trace("sched:sched_switch") {
+  s <<< $prev_pid; h[$next_pid] <<< 1
+  printf("%d %d\n", @count(s), @sum(h[$next_pid]))
+}"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    assert_eq!(
+        insns
+            .iter()
+            .filter(|i| i.code == 0x85 && i.imm == 195)
+            .count(),
+        2,
+        "one bpf_map_lookup_percpu_elem loop per extraction"
+    );
+    assert!(
+        insns
+            .iter()
+            .any(|i| i.code & 0x07 == 0x05 && i.code & 0xf0 == 0xa0 && i.off < 0),
+        "the loop over CPUs jumps back"
+    );
+    assert!(
+        c.errors
+            .iter()
+            .all(|e| e.msg.without_operands() != "empty aggregate"),
+        "@count and @sum of an empty aggregate are 0"
+    );
+    let c = codegen(
+        r#"global s
+probe kernel.trace("sched:sched_switch") { s <<< 1; printf("%d %d %d %d\n", @min(s), @max(s), @avg(s), @hist_log(s)[3]) }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    let msgs: Vec<String> = c.errors.iter().map(|e| e.msg.without_operands()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "empty aggregate",
+            "empty aggregate",
+            "empty aggregate",
+            "empty aggregate",
+            "histogram index out of range"
+        ]
+    );
+    let c = codegen(
+        r#"global s, h
+probe kernel.trace("sched:sched_switch") { s <<< 1; h[2] <<< 3; printf("%d %d\n", @variance(s, 2), @variance(h[2])) }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert_eq!(
+        c.programs[0]
+            .insns
+            .iter()
+            .filter(|i| i.code == 0x85 && i.imm == 195)
+            .count(),
+        3,
+        "a scalar's @variance walks the CPUs twice (mean, then spread), an element's once"
+    );
+    assert_eq!(
+        c.errors
+            .iter()
+            .filter(|e| e.msg.without_operands() == "empty aggregate")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn an_aggregate_too_large_for_a_per_cpu_value_is_refused_with_a_sentence() {
+    let prints: String = (0..32)
+        .map(|i| format!("print(@hist_linear(s, {i}, {}, 10))\n", i + 1250))
+        .collect();
+    let err = codegen(&format!(
+        "global s\nprobe kernel.trace(\"sched:sched_switch\") {{ s <<< 1 }}\nprobe end {{ {prints} }}"
+    ))
+    .expect_err("32 histograms of 128 buckets do not fit 32 KiB");
+    assert!(
+        err.msg.contains("global 's' keeps 32 histograms") && err.msg.contains("32768"),
+        "{}",
+        err.msg
+    );
 }

@@ -27,6 +27,10 @@ pub struct Kernel {
     output: Option<RingReader>,
     /// Runtime errors the programs reported, not yet taken by the session.
     errors: Vec<crate::engine::Fault>,
+    /// A program reported an error: the session is ending, and what the
+    /// programs did after it (stap's probes stop at the first error) is
+    /// dropped.
+    failed: bool,
     /// What the last pull saw, per global: a push writes back only what a
     /// handler changed, so it never undoes the probes' updates made meanwhile.
     pulled: HashMap<usize, Pulled>,
@@ -144,10 +148,12 @@ pub fn build_object(
     kernel: &dyn KernelInfo,
     limits: &Limits,
 ) -> Result<(Vec<u8>, Compiled), StartError> {
+    let possible_cpus = crate::bpf::maps::possible_cpu_ids().map_err(|e| fail(e.to_string()))?;
     let target = Target {
         max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
         wall_offset_ns: wall_offset_ns(),
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
+        possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
     };
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
@@ -264,6 +270,7 @@ impl Kernel {
             output,
             pulled: HashMap::new(),
             errors: Vec::new(),
+            failed: false,
         })
     }
 
@@ -280,8 +287,11 @@ impl Kernel {
             let _ = ring.wait(Some(t));
         }
         let (prints, sites) = (&self.compiled.prints, &self.compiled.errors);
-        let errors = &mut self.errors;
+        let (errors, failed) = (&mut self.errors, &mut self.failed);
         ring.drain(|rec| {
+            if *failed {
+                return;
+            }
             let first = import::word(rec, 0);
             let payload = rec.get(8..).unwrap_or(&[]);
             let site = |base: i64| {
@@ -301,6 +311,7 @@ impl Kernel {
                         site.message(payload),
                         Some(site.at),
                     ));
+                    *failed = true;
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
                 let args = import::record(rec, &print.args);
@@ -343,7 +354,12 @@ impl Kernel {
     fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
         compiled.maps.iter().filter_map(|m| match &m.role {
             Role::Global(i, g) => Some((*i, g)),
-            Role::Output | Role::Lost | Role::Target | Role::Scratch | Role::Keys => None,
+            Role::Output
+            | Role::Lost
+            | Role::Target
+            | Role::Scratch
+            | Role::Zeroes
+            | Role::Keys => None,
         })
     }
 
@@ -357,6 +373,7 @@ impl Kernel {
                 GlobalKind::Stats(s) => stat_spec(s),
                 GlobalKind::Value(_) => Default::default(),
             };
+            let layout = g.stat.clone().unwrap_or_default();
             let zero = 0u32.to_le_bytes();
             match (g.storage, &mut engine.store.slots[i]) {
                 (Storage::Scalar, Slot::Scalar(v)) => {
@@ -369,7 +386,7 @@ impl Kernel {
                 (Storage::Stats, Slot::Stats(s)) => {
                     if let Ok(Some(cpus)) = map.lookup_per_cpu(&zero) {
                         let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                        *s = import::stat(spec, &shares, true);
+                        *s = import::stat(&layout, &spec, &shares, true);
                         self.pulled.insert(i, Pulled::Stats(s.count()));
                     }
                 }
@@ -391,7 +408,7 @@ impl Kernel {
                     for key in map.keys().flatten() {
                         if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
                             let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
-                            let stat = import::stat(spec, &shares, false);
+                            let stat = import::stat(&layout, &spec, &shares, false);
                             let k = import::keys(&key, &g.key_cols);
                             let _ = a.entry(&k, || stat);
                             seen.push(k);

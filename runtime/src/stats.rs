@@ -116,9 +116,10 @@ fn c_int(v: i64) -> i32 {
 }
 
 /// What a statistics variable needs to know when it is created; one per global.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatSpec {
-    pub hist: Option<HistSpec>,
+    /// The histograms the script reads from it (one aggregate can keep several).
+    pub hists: Vec<HistSpec>,
     /// The `b` of `@variance(s, b)` (0..=62). stap applies it while values are added,
     /// so one variable has one shift.
     pub variance_shift: u32,
@@ -361,13 +362,14 @@ pub struct Stat {
     avg_s: i64,
     m2: i64,
     variance_s: i64,
-    hist: Option<Histogram>,
+    /// One per histogram of the spec, in its order.
+    hists: Vec<Histogram>,
 }
 
 impl Stat {
     pub fn new(spec: StatSpec) -> Stat {
+        let hists = spec.hists.iter().map(|h| Histogram::new(*h)).collect();
         Stat {
-            spec,
             count: 0,
             sum: 0,
             min: 0,
@@ -376,7 +378,8 @@ impl Stat {
             avg_s: 0,
             m2: 0,
             variance_s: 0,
-            hist: spec.hist.map(Histogram::new),
+            hists,
+            spec,
         }
     }
 
@@ -405,7 +408,7 @@ impl Stat {
                 .wrapping_add(delta.wrapping_mul(scaled.wrapping_sub(self.avg_s)));
             self.variance_s = div64(self.m2, self.count - 1);
         }
-        if let Some(h) = &mut self.hist {
+        for h in &mut self.hists {
             h.add(v);
         }
     }
@@ -441,33 +444,40 @@ impl Stat {
             self.avg_s,
         ));
         self.variance_s = div64(total, self.count - 1);
-        if let (Some(a), Some(b)) = (&mut self.hist, &other.hist) {
+        for (a, b) in self.hists.iter_mut().zip(&other.hists) {
             a.merge(b);
         }
     }
 
-    /// One CPU's share as a BPF program keeps it: count, sum, min, max and the
-    /// histogram's bucket counts (no @variance state yet).
-    pub fn from_totals(spec: StatSpec, totals: [i64; 4], buckets: &[i64]) -> Stat {
+    /// One CPU's share as a BPF program keeps it: count, sum, min and max;
+    /// the Welford words (scaled mean, M2, scaled variance) when it keeps
+    /// them; and each histogram's bucket counts, in the spec's order.
+    pub fn from_totals(
+        spec: StatSpec,
+        totals: [i64; 4],
+        welford: Option<[i64; 3]>,
+        buckets: &[Vec<i64>],
+    ) -> Stat {
         let [count, sum, min, max] = totals;
         let mut s = Stat::new(spec);
-        if let Some(h) = &mut s.hist {
-            h.set_counts(buckets);
+        for (h, counts) in s.hists.iter_mut().zip(buckets) {
+            h.set_counts(counts);
         }
         if count > 0 {
             s.count = count;
             s.sum = sum;
             s.min = min;
             s.max = max;
-            s.avg_s = div64(shl(sum, s.shift), count);
+            [s.avg_s, s.m2, s.variance_s] =
+                welford.unwrap_or([div64(shl(sum, s.shift), count), 0, 0]);
         }
         s
     }
 
     /// Combines every CPU's share of a scalar aggregate at once, as stap's
     /// `_stp_stat_get` does.
-    pub fn aggregate(spec: StatSpec, per_cpu: &[Stat]) -> Stat {
-        let mut agg = Stat::new(spec);
+    pub fn aggregate(spec: &StatSpec, per_cpu: &[Stat]) -> Stat {
+        let mut agg = Stat::new(spec.clone());
         for sd in per_cpu.iter().filter(|sd| sd.count != 0) {
             agg.shift = sd.shift;
             if agg.count == 0 {
@@ -478,7 +488,7 @@ impl Stat {
             agg.sum = agg.sum.wrapping_add(sd.sum);
             agg.min = agg.min.min(sd.min);
             agg.max = agg.max.max(sd.max);
-            if let (Some(a), Some(b)) = (&mut agg.hist, &sd.hist) {
+            for (a, b) in agg.hists.iter_mut().zip(&sd.hists) {
                 a.merge(b);
             }
         }
@@ -496,12 +506,12 @@ impl Stat {
     /// This share read as a scalar global: what stap's `@variance(x)` (and the rest)
     /// sees when every value of `x` was added on one CPU, e.g. in a `begin` probe.
     pub fn scalar(&self) -> Stat {
-        Stat::aggregate(self.spec, std::slice::from_ref(self))
+        Stat::aggregate(&self.spec, std::slice::from_ref(self))
     }
 
     #[cfg(test)]
-    pub fn spec(&self) -> StatSpec {
-        self.spec
+    pub fn spec(&self) -> &StatSpec {
+        &self.spec
     }
 
     /// `@count`: 0 for an empty aggregate.
@@ -535,25 +545,27 @@ impl Stat {
             .map(|s| s.variance_s.wrapping_shr(2 * s.shift))
     }
 
-    pub fn histogram(&self) -> Option<&Histogram> {
-        self.hist.as_ref()
+    /// The histogram `h` of this aggregate, if its spec keeps it.
+    pub fn histogram(&self, h: HistSpec) -> Option<&Histogram> {
+        let i = self.spec.hists.iter().position(|s| *s == h)?;
+        self.hists.get(i)
     }
 
     /// `@hist_*(s)[i]`: the raw bucket count (for a log histogram, index 64 is the
-    /// bucket of 0). An aggregate without a histogram has no buckets.
-    pub fn bucket(&self, i: i64) -> Result<i64, StatError> {
+    /// bucket of 0). A histogram the aggregate does not keep has no buckets.
+    pub fn bucket(&self, h: HistSpec, i: i64) -> Result<i64, StatError> {
         let s = self.non_empty()?;
-        let counts = s.hist.as_ref().map_or(&[][..], Histogram::counts);
+        let counts = s.histogram(h).map_or(&[][..], Histogram::counts);
         usize::try_from(i)
             .ok()
             .and_then(|i| counts.get(i).copied())
             .ok_or(StatError::IndexOutOfRange)
     }
 
-    /// `foreach (i in @hist_*(s))` visits `0..bucket_count()` in order, empty
+    /// `foreach (i in @hist_*(s))` visits `0..bucket_count(h)` in order, empty
     /// buckets included, and does not fail on an empty aggregate.
-    pub fn bucket_count(&self) -> usize {
-        self.hist.as_ref().map_or(0, |h| h.counts().len())
+    pub fn bucket_count(&self, h: HistSpec) -> usize {
+        self.histogram(h).map_or(0, |h| h.counts().len())
     }
 
     fn non_empty(&self) -> Result<&Stat, StatError> {
@@ -580,7 +592,7 @@ mod tests {
 
     fn plain(shift: u32) -> StatSpec {
         StatSpec {
-            hist: None,
+            hists: Vec::new(),
             variance_shift: shift,
         }
     }
@@ -597,15 +609,15 @@ mod tests {
     fn scalar_variance_matches_the_stap_man_page() {
         // man stap: `for(i=1;i<=5;i++) x<<<i` prints 12, and 2 with a shift of 1.
         let cpu = filled(plain(0), 1..=5);
-        assert_eq!(Stat::aggregate(plain(0), &[cpu]).variance(), Ok(12));
+        assert_eq!(Stat::aggregate(&plain(0), &[cpu]).variance(), Ok(12));
         let cpu = filled(plain(1), 1..=5);
         assert_eq!(
-            Stat::aggregate(plain(1), std::slice::from_ref(&cpu)).variance(),
+            Stat::aggregate(&plain(1), std::slice::from_ref(&cpu)).variance(),
             Ok(2)
         );
         assert_eq!(cpu.scalar().variance(), Ok(2));
         assert_eq!(cpu.scalar().count(), 5);
-        assert_eq!(cpu.scalar().spec(), plain(1));
+        assert_eq!(cpu.scalar().spec(), &plain(1));
     }
 
     #[test]
@@ -634,7 +646,7 @@ mod tests {
         // 15 and variance 50. Combined mean 36/5 = 7:
         // (3*(1-7)^2 + 2*2 + 2*(15-7)^2 + 1*50) / 4 = 290 / 4 = 72.
         assert_eq!(agg.variance(), Ok(72));
-        assert_eq!(Stat::aggregate(plain(0), &[a, b]).variance(), Ok(72));
+        assert_eq!(Stat::aggregate(&plain(0), &[a, b]).variance(), Ok(72));
     }
 
     #[test]
@@ -645,7 +657,7 @@ mod tests {
             filled(plain(0), [2]),
         ];
         // All at once: mean 1, (1 + 0 + 1) / 2 = 1.
-        assert_eq!(Stat::aggregate(plain(0), &cpus).variance(), Ok(1));
+        assert_eq!(Stat::aggregate(&plain(0), &cpus).variance(), Ok(1));
         // One at a time: {0,1} has mean 1/2 = 0 and variance 1; adding 2 gives
         // (2*(0-1)^2 + 1*1 + 1*(2-1)^2) / 2 = 2.
         let mut m = Stat::new(plain(0));
@@ -663,7 +675,7 @@ mod tests {
             Stat::new(plain(0)),
             filled(plain(0), [3]),
         ];
-        let agg = Stat::aggregate(plain(0), &cpus);
+        let agg = Stat::aggregate(&plain(0), &cpus);
         assert_eq!(
             (agg.count(), agg.sum(), agg.min(), agg.max(), agg.avg()),
             (3, 5, Ok(-5), Ok(7), Ok(1))
@@ -672,19 +684,19 @@ mod tests {
 
     #[test]
     fn empty_aggregates_give_zero_count_and_sum_and_errors_otherwise() {
-        let s = Stat::aggregate(plain(0), &[Stat::new(plain(0))]);
+        let s = Stat::aggregate(&plain(0), &[Stat::new(plain(0))]);
         assert_eq!((s.count(), s.sum()), (0, 0));
         assert_eq!(s.min(), Err(StatError::Empty));
         assert_eq!(s.max(), Err(StatError::Empty));
         assert_eq!(s.avg(), Err(StatError::Empty));
         assert_eq!(s.variance(), Err(StatError::Empty));
-        assert_eq!(s.bucket(0), Err(StatError::Empty));
+        assert_eq!(s.bucket(HistSpec::Log, 0), Err(StatError::Empty));
         assert_eq!(StatError::Empty.message(), "empty aggregate");
     }
 
     #[test]
     fn one_value_has_variance_zero() {
-        let agg = Stat::aggregate(plain(3), &[filled(plain(3), [42])]);
+        let agg = Stat::aggregate(&plain(3), &[filled(plain(3), [42])]);
         assert_eq!(agg.variance(), Ok(0));
         let mut m = Stat::new(plain(3));
         m.merge(&filled(plain(3), [42]));
@@ -797,77 +809,95 @@ mod tests {
 
     #[test]
     fn an_unchecked_linear_spec_still_gets_a_usable_histogram() {
-        let bad = |start, stop, interval| StatSpec {
-            hist: Some(HistSpec::Linear {
-                start,
-                stop,
-                interval,
-            }),
+        let bad = |start, stop, interval| HistSpec::Linear {
+            start,
+            stop,
+            interval,
+        };
+        let with = |h| StatSpec {
+            hists: vec![h],
             variance_shift: 0,
         };
-        let mut s = Stat::new(bad(0, 10, 0));
+        let h = bad(0, 10, 0);
+        let mut s = Stat::new(with(h));
         s.add(5);
-        assert_eq!(s.bucket_count(), 13);
-        let mut s = Stat::new(bad(0, 100_000, 1));
+        assert_eq!(s.bucket_count(h), 13);
+        let h = bad(0, 100_000, 1);
+        let mut s = Stat::new(with(h));
         s.add(i64::MAX);
-        assert_eq!(s.bucket_count(), 128);
-        assert_eq!(s.bucket(127), Ok(1));
-        let mut s = Stat::new(bad(0, 100_000, -1));
+        assert_eq!(s.bucket_count(h), 128);
+        assert_eq!(s.bucket(h, 127), Ok(1));
+        let h = bad(0, 100_000, -1);
+        let mut s = Stat::new(with(h));
         s.add(7);
-        assert_eq!(s.bucket_count(), 3);
-        assert_eq!(s.bucket(1), Ok(1));
-        assert_eq!(
-            bad(0, 10, 0).hist.map(HistSpec::validate),
-            Some(Err(HistError::ZeroInterval))
-        );
+        assert_eq!(s.bucket_count(h), 3);
+        assert_eq!(s.bucket(h, 1), Ok(1));
+        assert_eq!(bad(0, 10, 0).validate(), Err(HistError::ZeroInterval));
     }
 
     #[test]
     fn bucket_reads_are_raw_indices_with_range_checks() {
+        let log = HistSpec::Log;
+        let lin = HistSpec::Linear {
+            start: 0,
+            stop: 100,
+            interval: 10,
+        };
         let spec = StatSpec {
-            hist: Some(HistSpec::Log),
+            hists: vec![log],
             variance_shift: 0,
         };
         let s = filled(spec, [0, 1, 1, -1]);
-        assert_eq!(s.bucket_count(), 128);
-        assert_eq!(s.bucket(64), Ok(1));
-        assert_eq!(s.bucket(65), Ok(2));
-        assert_eq!(s.bucket(63), Ok(1));
-        assert_eq!(s.bucket(0), Ok(0));
-        assert_eq!(s.bucket(128), Err(StatError::IndexOutOfRange));
-        assert_eq!(s.bucket(-1), Err(StatError::IndexOutOfRange));
-        let lin = StatSpec {
-            hist: Some(HistSpec::Linear {
-                start: 0,
-                stop: 100,
-                interval: 10,
-            }),
+        assert_eq!(s.bucket_count(log), 128);
+        assert_eq!(s.bucket(log, 64), Ok(1));
+        assert_eq!(s.bucket(log, 65), Ok(2));
+        assert_eq!(s.bucket(log, 63), Ok(1));
+        assert_eq!(s.bucket(log, 0), Ok(0));
+        assert_eq!(s.bucket(log, 128), Err(StatError::IndexOutOfRange));
+        assert_eq!(s.bucket(log, -1), Err(StatError::IndexOutOfRange));
+        assert_eq!(s.bucket_count(lin), 0, "a histogram it does not keep");
+        assert_eq!(s.bucket(lin, 0), Err(StatError::IndexOutOfRange));
+        let both = StatSpec {
+            hists: vec![lin, log],
             variance_shift: 0,
         };
-        let s = filled(lin, [5]);
-        assert_eq!(s.bucket_count(), 13);
-        assert_eq!(s.bucket(1), Ok(1));
-        assert_eq!(s.bucket(13), Err(StatError::IndexOutOfRange));
-        assert_eq!(Stat::new(lin).bucket_count(), 13, "foreach needs no data");
+        let s = filled(both.clone(), [5]);
+        assert_eq!(s.bucket_count(lin), 13);
+        assert_eq!(s.bucket(lin, 1), Ok(1));
+        assert_eq!(s.bucket(lin, 13), Err(StatError::IndexOutOfRange));
+        assert_eq!(s.bucket(log, 67), Ok(1), "5 has bit length 3");
+        assert_eq!(
+            Stat::new(both).bucket_count(lin),
+            13,
+            "foreach needs no data"
+        );
     }
 
     #[test]
     fn histograms_merge_across_cpus() {
+        let log = HistSpec::Log;
         let spec = StatSpec {
-            hist: Some(HistSpec::Log),
+            hists: vec![log],
             variance_shift: 0,
         };
-        let cpus = [filled(spec, [1, 2]), filled(spec, [2, 1000])];
-        let agg = Stat::aggregate(spec, &cpus);
+        let cpus = [
+            filled(spec.clone(), [1, 2]),
+            filled(spec.clone(), [2, 1000]),
+        ];
+        let agg = Stat::aggregate(&spec, &cpus);
         assert_eq!(
-            (agg.bucket(65), agg.bucket(66), agg.bucket(74)),
+            (
+                agg.bucket(log, 65),
+                agg.bucket(log, 66),
+                agg.bucket(log, 74)
+            ),
             (Ok(1), Ok(2), Ok(1))
         );
         let mut m = Stat::new(spec);
         for c in &cpus {
             m.merge(c);
         }
-        assert_eq!(m.histogram(), agg.histogram());
+        assert_eq!(m.histogram(log), agg.histogram(log));
     }
 
     #[test]

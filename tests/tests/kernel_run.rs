@@ -283,3 +283,270 @@ probe end {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("python3 3\nmark/7 3\n"), "{stdout}");
 }
+
+/// Runs `script` with a python workload as its `-c` command (no single quotes
+/// in `python`), plus `extra` options.
+fn run_with_python(script: &str, python: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(rstap())
+        .args(extra)
+        .args(["-e", script, "-c"])
+        .arg(format!("python3 -c '{python}'"))
+        .output()
+        .expect("run rstap")
+}
+
+/// Runs `report` in an end probe after the close() probe body `kernel` filled
+/// `globals` from the workload, and again after `adds` filled them in a begin
+/// probe: the two must print the same. Returns what they printed.
+fn same_as_user_space(
+    globals: &str,
+    kernel: &str,
+    python: &str,
+    adds: &str,
+    report: &str,
+) -> String {
+    let script = format!(
+        "global {globals}\nprobe kernel.trace(\"syscalls:sys_enter_close\") {{ {kernel} }}\nprobe end {{ {report} }}"
+    );
+    let out = run_with_python(&script, python, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = Command::new(rstap())
+        .args([
+            "-e",
+            &format!("global {globals}\nprobe begin {{ {adds}\n{report}\nexit() }}"),
+        ])
+        .output()
+        .expect("run rstap");
+    assert!(
+        user.status.success(),
+        "{}",
+        String::from_utf8_lossy(&user.stderr)
+    );
+    let kernel = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        kernel,
+        String::from_utf8_lossy(&user.stdout),
+        "kernel and user-space aggregates differ"
+    );
+    kernel
+}
+
+#[test]
+fn linear_histograms_and_variance_filled_in_the_kernel_print_like_user_space() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    // One CPU, so the kernel's per-CPU Welford state is the one user space keeps.
+    let out = same_as_user_space(
+        "h, v",
+        "if (pid() == target() && $fd >= 990000 && $fd < 991000) { h <<< $fd - 990200; v <<< $fd - 990200 }",
+        "import os\nos.sched_setaffinity(0, {0})\nfor i in range(300):\n    try: os.close(990000 + (i * 37) % 1000)\n    except OSError: pass",
+        "for (i = 0; i < 300; i++) { x = (i * 37) % 1000 - 200; h <<< x; v <<< x }",
+        r#"printf("%d %d %d %d %d %d %d\n", @count(h), @sum(h), @min(h), @max(h), @avg(h), @variance(h), @variance(v, 4))
+print(@hist_linear(h, -200, 800, 50)); print(@hist_log(h)); print(@hist_linear(v, 0, 500, 25))"#,
+    );
+    assert!(out.starts_with("300 92450 -200 799 308 "), "{out}");
+}
+
+#[test]
+fn per_thread_log_histograms_filled_in_the_kernel_print_like_user_space() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let out = same_as_user_space(
+        "h",
+        "if (pid() == target() && $fd >= 990000 && $fd < 992000) h[tid()] <<< $fd % 1000",
+        "import os, threading\nos.sched_setaffinity(0, {0})\ndef run(base, n, step):\n    for i in range(n):\n        try: os.close(base + i * step)\n        except OSError: pass\nt = threading.Thread(target=run, args=(991000, 50, 7))\nt.start()\nrun(990000, 100, 3)\nt.join()",
+        "for (i = 0; i < 100; i++) h[1] <<< 3 * i\nfor (i = 0; i < 50; i++) h[2] <<< 7 * i",
+        r#"foreach (t in h-) {
+  printf("%d %d %d %d\n", @count(h[t]), @min(h[t]), @max(h[t]), @variance(h[t]))
+  print(@hist_log(h[t]))
+}"#,
+    );
+    assert!(out.starts_with("100 0 297 "), "{out}");
+}
+
+#[test]
+fn aggregates_read_in_a_kernel_probe_add_up_every_cpu() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global s, h
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd >= 987000 && $fd < 988000) {
+    s <<< $fd - 987010; h[$fd % 3] <<< $fd - 987000
+    if (@count(s) == 20)
+      printf("%d %d %d %d %d|%d %d %d %d %d|%d\n", @count(s), @sum(s), @min(s), @max(s), @avg(s),
+             @count(h[1]), @sum(h[1]), @min(h[1]), @max(h[1]), @avg(h[1]), @hist_log(h[2])[66])
+  }
+}"#;
+    let python =
+        "import os\nfor i in range(20):\n    try: os.close(987000 + i)\n    except OSError: pass";
+    let out = run_with_python(script, python, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // s: -10..9. h[1]: 1, 4, ..., 19. h[2]: 2, 5, ..., 17, one of them (2) in [2, 4).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "20 -10 -10 9 0|7 70 1 19 10|1\n"
+    );
+
+    let empty = r#"global s, e
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd >= 987000 && $fd < 988000) { s <<< 1; if (@count(s) == 3) printf("%d %d\n", @count(e), @avg(e)) }
+}
+probe end { println("end probe ran") }
+probe error { println("error probe ran") }"#;
+    let out = run_with_python(empty, python, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ERROR: empty aggregate near ") && stderr.matches("ERROR:").count() == 1,
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "error probe ran\n");
+}
+
+#[test]
+fn a_full_array_in_a_kernel_probe_is_one_overflow_error() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let python =
+        "import os\nfor i in range(20):\n    try: os.close(987000 + i)\n    except OSError: pass";
+    for (script, extra, msg, kept) in [
+        (
+            "global a[5]\nprobe kernel.trace(\"syscalls:sys_enter_close\") { if (pid() == target() && $fd >= 987000 && $fd < 988000) a[$fd]++ }",
+            &[][..],
+            "Array overflow, check size limit (5)",
+            5,
+        ),
+        (
+            "global a\nprobe kernel.trace(\"syscalls:sys_enter_close\") { if (pid() == target() && $fd >= 987000 && $fd < 988000) a[$fd] = 1 }",
+            &["-D", "MAXMAPENTRIES=7"][..],
+            "Array overflow, check MAXMAPENTRIES",
+            7,
+        ),
+        (
+            "global a\nprobe kernel.trace(\"syscalls:sys_enter_close\") { if (pid() == target() && $fd >= 987000 && $fd < 988000) a[$fd] <<< 1 }",
+            &["-D", "MAXMAPENTRIES=7"][..],
+            "Array overflow, check MAXMAPENTRIES",
+            7,
+        ),
+    ] {
+        // stap skips end probes after an error and runs error probes instead.
+        let script = format!(
+            "{script}\nprobe end {{ println(\"end probe ran\") }}\nprobe error {{ n = 0; foreach (k in a) n++; printf(\"collected %d\\n\", n) }}"
+        );
+        let out = run_with_python(&script, python, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.matches("ERROR:").count(), 1, "one error: {stderr}");
+        assert!(
+            stderr.contains(&format!("ERROR: {msg} near identifier 'a'")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("WARNING: Number of errors: 1, skipped probes: 0"),
+            "{stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("collected {kept}\n")
+        );
+    }
+}
+
+#[test]
+fn wrapping_arrays_in_a_kernel_probe_drop_old_entries_without_error() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global a%[5], s%[5]
+probe kernel.trace("syscalls:sys_enter_close") {
+  if (pid() == target() && $fd >= 987000 && $fd < 988000) { a[$fd]++; s[$fd] <<< 1 }
+}
+probe end {
+  n = 0; foreach (k in a) n++
+  m = 0; foreach (k in s) m++
+  printf("%d %d %d %d\n", n > 0 && n <= 5, m > 0 && m <= 5, a[987019], @count(s[987019]))
+}"#;
+    let python =
+        "import os\nfor i in range(20):\n    try: os.close(987000 + i)\n    except OSError: pass";
+    let out = run_with_python(script, python, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 1 1 1\n",
+        "at most 5 entries each, the newest kept"
+    );
+}
+
+#[test]
+fn increments_from_two_cpus_at_once_are_counted_exactly() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = r#"global n, m, by_pid, by_fd, s
+probe kernel.trace("syscalls:sys_enter_close") {
+  if ($fd == 987655) { n++; m += 2; by_pid[pid()]++; by_fd[$fd]++; s <<< 1 }
+}
+probe end {
+  printf("n=%d m=%d by_fd=%d s=%d\n", n, m, by_fd[987655], @count(s))
+  foreach (p in by_pid) printf("%d\n", by_pid[p])
+}"#;
+    // A parent and a child on CPUs of their own, 200,000 close() calls each.
+    let python = "import os\ncpus = sorted(os.sched_getaffinity(0))\npid = os.fork()\nos.sched_setaffinity(0, {cpus[-1] if pid == 0 else cpus[0]})\nfor i in range(200000):\n    try: os.close(987655)\n    except OSError: pass\nif pid == 0: os._exit(0)\nos.waitpid(pid, 0)";
+    let out = run_with_python(script, python, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n=400000 m=800000 by_fd=400000 s=400000\n200000\n200000\n"
+    );
+}
+
+#[test]
+fn variance_read_in_a_kernel_probe_combines_cpus_as_the_runtime_does() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    // The same line from the last close() and from the end probe (which reads
+    // the runtime's import of every CPU's share): one combination, two places.
+    let report = r#"printf("%d %d %d %d\n", @variance(s), @variance(h[1]), @variance(v, 3), @variance(h[1]) > 0)"#;
+    let script = format!(
+        r#"global s, h, v
+probe kernel.trace("syscalls:sys_enter_close") {{
+  if (pid() == target() && $fd >= 987000 && $fd < 988000) {{
+    s <<< $fd - 987050; h[1] <<< $fd - 987050; v <<< ($fd - 987000) * 1000
+    if (@count(s) == 200) {report}
+  }}
+}}
+probe end {{ {report} }}"#
+    );
+    // Every CPU gets a share of the values.
+    let python = "import os\ncpus = sorted(os.sched_getaffinity(0))\nfor i in range(200):\n    os.sched_setaffinity(0, {cpus[i % len(cpus)]})\n    try: os.close(987000 + (i * 37) % 200)\n    except OSError: pass";
+    let out = run_with_python(&script, python, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], lines[1], "kernel and runtime combine CPUs alike");
+    assert!(lines[0].ends_with(" 1"), "{stdout}");
+}

@@ -396,31 +396,42 @@ impl Iterator for Keys<'_> {
 
 /// How many CPUs the kernel sizes per-CPU values for (read once).
 pub fn possible_cpus() -> Result<usize, MapError> {
-    static CPUS: OnceLock<Result<usize, String>> = OnceLock::new();
+    possible().map(|(count, _)| count)
+}
+
+/// The highest possible CPU's id plus one: the CPU numbers a BPF program may
+/// ask `bpf_map_lookup_percpu_elem` for.
+pub fn possible_cpu_ids() -> Result<usize, MapError> {
+    possible().map(|(_, ids)| ids)
+}
+
+/// The possible CPUs' count and id bound (read once).
+fn possible() -> Result<(usize, usize), MapError> {
+    static CPUS: OnceLock<Result<(usize, usize), String>> = OnceLock::new();
     CPUS.get_or_init(|| {
         let text = std::fs::read_to_string(POSSIBLE_CPUS).map_err(|e| e.to_string())?;
-        count_cpu_list(&text).ok_or_else(|| format!("cannot parse {:?}", text.trim()))
+        parse_cpu_list(&text).ok_or_else(|| format!("cannot parse {:?}", text.trim()))
     })
     .clone()
     .map_err(MapError::PossibleCpus)
 }
 
-/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`.
-fn count_cpu_list(text: &str) -> Option<usize> {
-    let mut count = 0;
+/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`, and its
+/// highest id plus one.
+fn parse_cpu_list(text: &str) -> Option<(usize, usize)> {
+    let (mut count, mut ids) = (0, 0);
     for part in text.trim().split(',') {
-        count += match part.split_once('-') {
-            Some((lo, hi)) => {
-                let (lo, hi) = (lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?);
-                hi.checked_sub(lo)? + 1
-            }
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?),
             None => {
-                part.parse::<usize>().ok()?;
-                1
+                let n = part.parse::<usize>().ok()?;
+                (n, n)
             }
         };
+        count += hi.checked_sub(lo)? + 1;
+        ids = ids.max(hi + 1);
     }
-    (count > 0).then_some(count)
+    (count > 0).then_some((count, ids))
 }
 
 #[cfg(test)]
@@ -428,13 +439,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_lists_count_every_cpu() {
-        assert_eq!(count_cpu_list("0\n"), Some(1));
-        assert_eq!(count_cpu_list("0-1\n"), Some(2));
-        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
-        assert_eq!(count_cpu_list(""), None);
-        assert_eq!(count_cpu_list("3-1"), None);
-        assert_eq!(count_cpu_list("x"), None);
+    fn cpu_lists_count_every_cpu_and_bound_their_ids() {
+        assert_eq!(parse_cpu_list("0\n"), Some((1, 1)));
+        assert_eq!(parse_cpu_list("0-1\n"), Some((2, 2)));
+        assert_eq!(parse_cpu_list("0-3,8,10-11"), Some((7, 12)));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
     }
 
     #[test]

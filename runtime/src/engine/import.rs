@@ -1,10 +1,11 @@
 //! Values that BPF programs keep in maps, read into the engine's terms: a long
-//! from an 8-byte value, an aggregate from every CPU's count/sum/min/max words
-//! (the layout of `backend::bpf::layout::StatLayout`), and print records.
+//! from an 8-byte value, an aggregate from every CPU's share (count, sum, min,
+//! max, Welford words and histogram buckets, as `backend::bpf::layout::StatLayout`
+//! places them), and print records.
 
 use super::value::Value;
 use crate::stats::{Stat, StatSpec};
-use rstap_compiler::backend::bpf::layout::Col;
+use rstap_compiler::backend::bpf::layout::{Col, StatLayout};
 
 /// A little-endian i64 at `off`, 0 past the end.
 pub fn word(bytes: &[u8], off: usize) -> i64 {
@@ -53,29 +54,41 @@ pub fn pack(keys: &[Value], cols: &[Col]) -> Vec<u8> {
     out
 }
 
-/// One aggregate from each CPU's share, combined as stap combines a scalar's
-/// (`scalar`) or an array element's CPUs.
-pub fn stat(spec: StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
+/// One aggregate from each CPU's share laid out as `layout` says, combined as
+/// stap combines a scalar's (`scalar`) or an array element's CPUs. The
+/// layout's histograms and the spec's are the program's, in the same order.
+pub fn stat(layout: &StatLayout, spec: &StatSpec, per_cpu: &[&[u8]], scalar: bool) -> Stat {
+    let at = |v: &[u8], off: i16| word(v, usize::try_from(off).unwrap_or(usize::MAX));
     let shares: Vec<Stat> = per_cpu
         .iter()
         .map(|v| {
-            let buckets: Vec<i64> = v
-                .get(32..)
-                .unwrap_or(&[])
-                .chunks_exact(8)
-                .map(|c| word(c, 0))
+            let buckets: Vec<Vec<i64>> = layout
+                .hists
+                .iter()
+                .map(|h| {
+                    let start = h.offset as usize;
+                    (0..h.buckets as usize)
+                        .map(|i| word(v, start + 8 * i))
+                        .collect()
+                })
                 .collect();
-            Stat::from_totals(
-                spec,
-                [word(v, 0), word(v, 8), word(v, 16), word(v, 24)],
-                &buckets,
-            )
+            let welford = layout.variance.map(|_| {
+                [StatLayout::AVG, StatLayout::M2, StatLayout::VARIANCE].map(|off| at(v, off))
+            });
+            let totals = [
+                StatLayout::COUNT,
+                StatLayout::SUM,
+                StatLayout::MIN,
+                StatLayout::MAX,
+            ]
+            .map(|off| at(v, off));
+            Stat::from_totals(spec.clone(), totals, welford, &buckets)
         })
         .collect();
     if scalar {
         return Stat::aggregate(spec, &shares);
     }
-    let mut total = Stat::new(spec);
+    let mut total = Stat::new(spec.clone());
     for s in &shares {
         total.merge(s);
     }
@@ -101,17 +114,68 @@ mod tests {
     #[test]
     fn cpu_shares_combine_into_one_aggregate() {
         let (a, b, empty) = (share(2, 10, 3, 7), share(1, -4, -4, -4), share(0, 0, 0, 0));
+        let plain = StatLayout::default();
         for scalar in [true, false] {
-            let s = stat(StatSpec::default(), &[&a, &empty, &b], scalar);
+            let s = stat(&plain, &StatSpec::default(), &[&a, &empty, &b], scalar);
             assert_eq!(s.count(), 3);
             assert_eq!(s.sum(), 6);
             assert_eq!(s.min(), Ok(-4));
             assert_eq!(s.max(), Ok(7));
             assert_eq!(s.avg(), Ok(2));
         }
-        let none = stat(StatSpec::default(), &[&empty], true);
+        let none = stat(&plain, &StatSpec::default(), &[&empty], true);
         assert_eq!(none.count(), 0);
         assert!(none.min().is_err(), "an empty aggregate has no min");
+    }
+
+    #[test]
+    fn welford_words_and_every_histogram_are_read_where_the_layout_puts_them() {
+        use rstap_compiler::hir::Histogram;
+        let hists = vec![
+            Histogram::Log,
+            Histogram::Linear {
+                start: 0,
+                stop: 10,
+                step: 5,
+            },
+        ];
+        let mir_spec = rstap_compiler::mir::StatsSpec {
+            hists,
+            variance_shift: 0,
+        };
+        let layout = StatLayout::new(&mir_spec, true);
+        let spec = crate::engine::stat_spec(&mir_spec);
+        // 1..=5 on one CPU, as stap's integer Welford leaves it: mean 1, M2 30,
+        // variance 30 / 4 = 7.
+        let mut v = share(5, 15, 1, 5);
+        for w in [1i64, 30, 7] {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        v.resize(layout.size() as usize, 0);
+        let mut bump = |h: usize, bucket: usize, n: i64| {
+            let off = layout.hists[h].offset as usize + 8 * bucket;
+            v[off..off + 8].copy_from_slice(&n.to_le_bytes());
+        };
+        bump(0, 65, 1);
+        bump(0, 66, 2);
+        bump(0, 67, 2);
+        bump(1, 1, 4);
+        bump(1, 2, 1);
+        let empty = vec![0u8; v.len()];
+        let element = stat(&layout, &spec, &[&empty, &v], false);
+        assert_eq!(
+            element.variance(),
+            Ok(7),
+            "an element keeps its CPU's Welford result"
+        );
+        let scalar = stat(&layout, &spec, &[&v, &empty], true);
+        assert_eq!(scalar.variance(), Ok(12), "man stap's variance of 1..5");
+        let [log, lin] = [0, 1].map(|h| crate::engine::hist_spec(&mir_spec.hists[h]));
+        assert_eq!(scalar.bucket(log, 66), Ok(2));
+        assert_eq!(scalar.bucket(log, 67), Ok(2));
+        assert_eq!(scalar.bucket(lin, 1), Ok(4));
+        assert_eq!(scalar.bucket(lin, 2), Ok(1));
+        assert_eq!(scalar.bucket_count(lin), 5, "(10 - 0) / 5 + 3");
     }
 
     #[test]

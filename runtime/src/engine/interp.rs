@@ -290,14 +290,18 @@ impl Engine<'_> {
                 dst,
                 global,
                 keys,
+                hist,
                 bucket,
-                ..
             } => {
                 let keys = regs(f, keys);
                 let i = f.regs[bucket.index()].long();
                 let stat = self.stat(global.index(), &keys);
-                f.regs[dst.index()] =
-                    Value::Long(super::bucket_count(stat.as_ref(), i, Span::default())?);
+                f.regs[dst.index()] = Value::Long(super::bucket_count(
+                    stat.as_ref(),
+                    hist,
+                    i,
+                    Span::default(),
+                )?);
             }
             Inst::Call {
                 dst,

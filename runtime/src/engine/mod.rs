@@ -193,12 +193,12 @@ pub fn check_histograms(prog: &mir::Program) -> Result<(), String> {
 /// What an aggregate of a global keeps, from the program's spec.
 pub fn stat_spec(spec: &mir::StatsSpec) -> StatSpec {
     StatSpec {
-        hist: spec.hists.first().map(hist_spec),
+        hists: spec.hists.iter().map(hist_spec).collect(),
         variance_shift: spec.variance_shift,
     }
 }
 
-fn hist_spec(h: &Histogram) -> HistSpec {
+pub(crate) fn hist_spec(h: &Histogram) -> HistSpec {
     match h {
         Histogram::Log => HistSpec::Log,
         Histogram::Linear { start, stop, step } => HistSpec::Linear {
@@ -238,25 +238,27 @@ fn aggregate(stat: Option<&Stat>, op: StatOp, scalar: bool, at: Span) -> Result<
 }
 
 /// `@hist_*(s)[i]`: errors for an empty aggregate or an index past the buckets.
-fn bucket_count(s: Option<&Stat>, i: i64, at: Span) -> Result<i64, Fault> {
+fn bucket_count(s: Option<&Stat>, hist: &Histogram, i: i64, at: Span) -> Result<i64, Fault> {
     let Some(s) = s else {
         return Err(Fault::new(StatError::Empty.message(), Some(at)));
     };
-    s.bucket(i).map_err(|e| Fault::new(e.message(), Some(at)))
+    s.bucket(hist_spec(hist), i)
+        .map_err(|e| Fault::new(e.message(), Some(at)))
 }
 
 /// `foreach (b in @hist_*(s))`: every bucket index with its count.
-fn hist_entries(s: &Stat, _hist: &Histogram) -> Vec<(i64, i64)> {
-    (0..s.bucket_count())
+fn hist_entries(s: &Stat, hist: &Histogram) -> Vec<(i64, i64)> {
+    let h = hist_spec(hist);
+    (0..s.bucket_count(h))
         .map(|i| {
             let i = i64::try_from(i).unwrap_or(i64::MAX);
-            (i, s.bucket(i).unwrap_or(0))
+            (i, s.bucket(h, i).unwrap_or(0))
         })
         .collect()
 }
 
-fn render_hist(out: &mut Vec<u8>, s: &Stat, _hist: &Histogram) {
-    output::hist::render(out, s);
+fn render_hist(out: &mut Vec<u8>, s: &Stat, hist: &Histogram) {
+    output::hist::render(out, s, hist_spec(hist));
 }
 
 /// The bytes one print-family call produces.

@@ -155,7 +155,7 @@ impl Store {
                     }
                     GlobalKind::Stats(spec) => {
                         let spec = super::stat_spec(spec);
-                        specs.push(spec);
+                        specs.push(spec.clone());
                         if g.keys.is_empty() {
                             Slot::Stats(Stat::new(spec))
                         } else {
@@ -170,6 +170,6 @@ impl Store {
 
     /// A fresh aggregate for global `g`.
     pub fn new_stat(&self, g: usize) -> Stat {
-        Stat::new(self.specs[g])
+        Stat::new(self.specs[g].clone())
     }
 }

@@ -23,7 +23,7 @@
 //! printing it (stap never renders one); given an empty histogram these functions
 //! print only the header and the final empty line.
 
-use crate::stats::{Histogram, LOG_BUCKET0, LinearHist, LogHist, Stat};
+use crate::stats::{HistSpec, Histogram, LOG_BUCKET0, LinearHist, LogHist, Stat};
 
 /// Characters in the longest bar (`HIST_WIDTH`).
 const BAR_WIDTH: i64 = 50;
@@ -35,9 +35,9 @@ enum Kind<'a> {
     Linear(&'a LinearHist),
 }
 
-/// The chart of an aggregate's histogram; nothing if it keeps none.
-pub fn render(out: &mut Vec<u8>, s: &Stat) {
-    match s.histogram() {
+/// The chart of an aggregate's histogram `h`; nothing if it does not keep it.
+pub fn render(out: &mut Vec<u8>, s: &Stat, h: HistSpec) {
+    match s.histogram(h) {
         Some(Histogram::Log(h)) => render_log(out, h),
         Some(Histogram::Linear(h)) => render_linear(out, h),
         None => {}
@@ -174,7 +174,7 @@ fn chart(out: &mut Vec<u8>, counts: &[i64], kind: &Kind<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{HistSpec, StatSpec};
+    use crate::stats::StatSpec;
 
     fn log(values: &[(i64, i64)]) -> String {
         let mut h = LogHist::new();
@@ -230,23 +230,30 @@ mod tests {
     }
 
     #[test]
-    fn render_follows_the_aggregate_histogram() {
+    fn render_follows_the_histogram_asked_for() {
+        let lin = HistSpec::Linear {
+            start: 0,
+            stop: 100,
+            interval: 10,
+        };
         let spec = StatSpec {
-            hist: Some(HistSpec::Log),
+            hists: vec![HistSpec::Log, lin],
             variance_shift: 0,
         };
+        let values = [1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 1000];
         let mut s = Stat::new(spec);
-        for v in [1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 1000] {
+        for v in values {
             s.add(v);
         }
+        let chart = |h| {
+            let mut out = Vec::new();
+            render(&mut out, &s, h);
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        assert_eq!(chart(HistSpec::Log), log(&ones(&values)));
+        assert_eq!(chart(lin), linear(0, 100, 10, &ones(&values)));
         let mut out = Vec::new();
-        render(&mut out, &s);
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            log(&ones(&[1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 1000]))
-        );
-        let mut out = Vec::new();
-        render(&mut out, &Stat::new(StatSpec::default()));
+        render(&mut out, &Stat::new(StatSpec::default()), HistSpec::Log);
         assert!(out.is_empty(), "no histogram, no chart");
     }
 

@@ -1,12 +1,13 @@
 //! Where each global lives when kernel-context handlers use it: one BPF map per
 //! global, with key and value layouts the runtime reads back. Aggregates are
 //! per-CPU (updated in place, merged by the runtime); scalars are one-entry
-//! arrays; arrays are hash maps keyed by the packed key tuple.
+//! arrays; arrays are hash maps keyed by the packed key tuple (LRU hash maps
+//! for `global a[N]%`).
 
 use super::object::MapDef;
 pub use super::object::MapKind;
-use crate::hir::Histogram;
-use crate::mir::{self, GlobalKind, Ty};
+use crate::hir::{Histogram, StatOp};
+use crate::mir::{self, GlobalKind, Inst, IterSource, SortKey, StatsSpec, Ty};
 
 /// Buckets of a log histogram: index 64 holds 0, `64 ± n` the values whose
 /// magnitude has bit length `n` (the runtime's `LogHist` layout).
@@ -25,11 +26,24 @@ pub enum Storage {
     StatsArray,
 }
 
-/// The value layout of an aggregate: count, sum, min and max as u64 words, then
-/// the histogram buckets, if any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The value layout of an aggregate, one per CPU: count, sum, min and max as
+/// 8-byte words; then, when the script reads `@variance`, stap's Welford state
+/// (the mean and M2 scaled by `2^shift`, and the variance they give); then the
+/// buckets of each histogram the script reads, in the order of the MIR's
+/// `StatsSpec::hists`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatLayout {
-    /// Number of histogram buckets after the four fixed words.
+    /// `Some(shift)` when the Welford words are kept.
+    pub variance: Option<u32>,
+    pub hists: Vec<HistLayout>,
+}
+
+/// Where one histogram's buckets sit in an aggregate's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistLayout {
+    pub hist: Histogram,
+    /// Byte offset of bucket 0.
+    pub offset: u32,
     pub buckets: u32,
 }
 
@@ -38,10 +52,80 @@ impl StatLayout {
     pub const SUM: i16 = 8;
     pub const MIN: i16 = 16;
     pub const MAX: i16 = 24;
-    pub const BUCKETS: i16 = 32;
+    /// The running mean, scaled by `2^shift`.
+    pub const AVG: i16 = 32;
+    pub const M2: i16 = 40;
+    /// `M2 / (count - 1)`, scaled by `2^(2*shift)`.
+    pub const VARIANCE: i16 = 48;
 
-    pub fn size(self) -> u32 {
-        32 + 8 * self.buckets
+    pub fn new(spec: &StatsSpec, variance: bool) -> StatLayout {
+        let mut offset = if variance { 56 } else { 32 };
+        let hists = spec
+            .hists
+            .iter()
+            .map(|h| {
+                let buckets = match h {
+                    Histogram::Log => LOG_BUCKETS,
+                    Histogram::Linear { start, stop, step } => {
+                        LinearBuckets::new(*start, *stop, *step).buckets
+                    }
+                };
+                let l = HistLayout {
+                    hist: h.clone(),
+                    offset,
+                    buckets,
+                };
+                offset += 8 * buckets;
+                l
+            })
+            .collect();
+        StatLayout {
+            variance: variance.then_some(spec.variance_shift),
+            hists,
+        }
+    }
+
+    pub fn size(&self) -> u32 {
+        self.hists
+            .last()
+            .map_or(if self.variance.is_some() { 56 } else { 32 }, |h| {
+                h.offset + 8 * h.buckets
+            })
+    }
+
+    /// Where histogram `h` is kept, if it is.
+    pub fn hist(&self, h: &Histogram) -> Option<&HistLayout> {
+        self.hists.iter().find(|l| l.hist == *h)
+    }
+}
+
+/// A `@hist_linear(v, start, stop, step)` as stap's runtime computes with it:
+/// the parameters are C `int`s, a value goes to bucket `(v - start) / step + 1`
+/// (int64 subtraction, unsigned division), bucket 0 below `start`, the last one
+/// above. A zero step or a bucket count outside 3..=128, which the runtime
+/// refuses before any probe runs, is coerced so nothing can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearBuckets {
+    pub start: i64,
+    /// The divisor: the step read as an unsigned 32-bit number.
+    pub step: u64,
+    /// Underflow and overflow included.
+    pub buckets: u32,
+}
+
+impl LinearBuckets {
+    pub fn new(start: i64, stop: i64, step: i64) -> LinearBuckets {
+        let (start, stop) = (start as i32, stop as i32);
+        let step = match step as i32 {
+            0 => 1,
+            s => s,
+        };
+        let n = i64::from(stop.wrapping_sub(start).wrapping_div(step)).saturating_add(3);
+        LinearBuckets {
+            start: i64::from(start),
+            step: u64::from(step as u32),
+            buckets: u32::try_from(n.clamp(3, 128)).unwrap_or(3),
+        }
     }
 }
 
@@ -58,6 +142,22 @@ pub struct GlobalMap {
     pub value_size: u32,
     pub max_entries: u32,
     pub stat: Option<StatLayout>,
+    /// `global a[N]%`: a full array drops its least recently used entry
+    /// (an LRU map) instead of raising an overflow error.
+    pub wrap: bool,
+    /// `global a[N]`: the overflow error names the size instead of MAXMAPENTRIES.
+    pub sized: bool,
+}
+
+impl GlobalMap {
+    /// stap's runtime error when an insert finds the array full.
+    pub fn overflow_message(&self) -> String {
+        if self.sized {
+            format!("Array overflow, check size limit ({})", self.max_entries)
+        } else {
+            "Array overflow, check MAXMAPENTRIES".to_string()
+        }
+    }
 }
 
 /// What a map of the object is for.
@@ -76,6 +176,9 @@ pub enum Role {
     /// Per-CPU working memory of the programs: string values, map keys and
     /// values being built (the BPF stack has 512 bytes).
     Scratch,
+    /// One zeroed value as large as the largest aggregate element: what a new
+    /// element of a stats array starts as (too large for the BPF stack).
+    Zeroes,
 }
 
 /// One map of the object, in the order `ld_map` immediates count them.
@@ -94,11 +197,13 @@ pub const OUTPUT_BYTES: u32 = 1 << 20;
 
 impl MapSpec {
     pub fn global(index: usize, g: GlobalMap) -> MapSpec {
-        let kind = match g.storage {
-            Storage::Scalar => MapKind::Array,
-            Storage::Array => MapKind::Hash,
-            Storage::Stats => MapKind::PerCpuArray,
-            Storage::StatsArray => MapKind::PerCpuHash,
+        let kind = match (g.storage, g.wrap) {
+            (Storage::Scalar, _) => MapKind::Array,
+            (Storage::Array, false) => MapKind::Hash,
+            (Storage::Array, true) => MapKind::LruHash,
+            (Storage::Stats, _) => MapKind::PerCpuArray,
+            (Storage::StatsArray, false) => MapKind::PerCpuHash,
+            (Storage::StatsArray, true) => MapKind::LruPerCpuHash,
         };
         MapSpec {
             name: g.name.clone(),
@@ -155,6 +260,19 @@ impl MapSpec {
         }
     }
 
+    /// The source of zeroes for new stats-array elements of up to `bytes`.
+    /// Never written: one shared copy serves every CPU.
+    pub fn zeroes(bytes: u32) -> MapSpec {
+        MapSpec {
+            name: "zeroes".into(),
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: bytes.max(8),
+            max_entries: 1,
+            role: Role::Zeroes,
+        }
+    }
+
     pub fn lost() -> MapSpec {
         MapSpec {
             name: "lost".into(),
@@ -203,17 +321,23 @@ pub struct Widths {
     pub value: u32,
 }
 
+/// The largest per-CPU map value the kernel creates (`PCPU_MIN_UNIT_SIZE`);
+/// also keeps every word of an aggregate within a BPF load's 16-bit offset.
+pub const MAX_STAT_BYTES: u32 = 32 * 1024;
+
 /// Why a global cannot live in a BPF map (yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
-/// The map for global `index`, or why kernel context cannot use it yet.
+/// The map for global `index` of `prog`, or why kernel context cannot use it
+/// yet.
 pub fn global_map(
+    prog: &mir::Program,
     index: usize,
-    g: &mir::Global,
     max_entries: u32,
     widths: &Widths,
 ) -> Result<GlobalMap, Unsupported> {
+    let g = &prog.globals[index];
     let entries = g
         .size
         .and_then(|n| u32::try_from(n).ok())
@@ -238,22 +362,15 @@ pub fn global_map(
             (storage, value.bytes(), None)
         }
         GlobalKind::Stats(spec) => {
-            let unsupported = spec.variance_shift > 0
-                || spec.hists.len() > 1
-                || spec.hists.iter().any(|h| *h != Histogram::Log)
-                || (!spec.hists.is_empty() && !g.keys.is_empty());
-            if unsupported {
+            let layout = StatLayout::new(spec, reads_variance(prog, index));
+            if layout.size() > MAX_STAT_BYTES {
                 return Err(Unsupported(format!(
-                    "global '{}' keeps @variance, a linear histogram or a histogram per array element, which kernel-context probes cannot fill yet",
-                    g.name
+                    "global '{}' keeps {} histograms, {} bytes per CPU: more than the {MAX_STAT_BYTES} a per-CPU map value may have",
+                    g.name,
+                    layout.hists.len(),
+                    layout.size()
                 )));
             }
-            let buckets = if spec.hists.is_empty() {
-                0
-            } else {
-                LOG_BUCKETS
-            };
-            let layout = StatLayout { buckets };
             let storage = if g.keys.is_empty() {
                 Storage::Stats
             } else {
@@ -279,5 +396,33 @@ pub fn global_map(
         value_size,
         max_entries,
         stat,
+        wrap: g.wrap && !g.keys.is_empty(),
+        sized: g.size.is_some(),
     })
+}
+
+/// Whether any handler reads `@variance` of global `g` (or sorts by it): only
+/// then do its aggregates keep the Welford words.
+fn reads_variance(prog: &mir::Program, g: usize) -> bool {
+    let bodies = prog
+        .probes
+        .iter()
+        .map(|p| &p.body)
+        .chain(prog.functions.iter().map(|f| &f.body));
+    bodies
+        .flat_map(|b| &b.blocks)
+        .flat_map(|b| &b.insts)
+        .any(|i| match i {
+            Inst::AggRead {
+                global,
+                op: StatOp::Variance,
+                ..
+            } => global.index() == g,
+            Inst::IterStart {
+                source: IterSource::Array(global),
+                sort: Some((SortKey::Stat(StatOp::Variance), _)),
+                ..
+            } => global.index() == g,
+            _ => false,
+        })
 }

@@ -27,9 +27,10 @@ pub(super) struct Walk {
     slice: Option<Vec<Option<Reg>>>,
 }
 
-/// The internal id of the first key buffer (after the scratch area).
+/// The internal id of the first key buffer (after the scratch area and the
+/// zeroes).
 pub(super) fn first_buffer_id(globals: usize) -> u32 {
-    output_id(globals) + 4
+    output_id(globals) + 5
 }
 
 impl Gen<'_> {

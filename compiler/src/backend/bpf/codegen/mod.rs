@@ -8,6 +8,8 @@
 //! operation) are scratch around each instruction.
 
 mod caps;
+mod counters;
+mod extract;
 mod iter;
 mod output;
 mod prune;
@@ -17,7 +19,7 @@ mod strings;
 mod task;
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
-use super::layout::{Col, GlobalMap, MapSpec, Widths, global_map};
+use super::layout::{Col, GlobalMap, MapSpec, Role, Storage, Widths, global_map};
 use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
@@ -174,6 +176,9 @@ pub struct Target {
     pub wall_offset_ns: i64,
     /// MAXSTRINGLEN: the bytes of a string with its NUL (0: stap's 512).
     pub max_string: u32,
+    /// CPU ids an extraction adds up per-CPU shares of: the highest possible
+    /// CPU's id plus one (`/sys/devices/system/cpu/possible`).
+    pub possible_cpus: u32,
 }
 
 impl Target {
@@ -269,6 +274,17 @@ pub fn compile(
     if uses_map(&programs, output_id(globals) + 3) {
         order.push((output_id(globals) + 3, MapSpec::scratch(scratch)));
     }
+    if uses_map(&programs, zeroes_id(globals)) {
+        let largest = order
+            .iter()
+            .filter_map(|(_, m)| match &m.role {
+                Role::Global(_, g) if g.storage == Storage::StatsArray => Some(g.value_size),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(8);
+        order.push((zeroes_id(globals), MapSpec::zeroes(largest)));
+    }
     for (k, b) in buffers.into_iter().enumerate() {
         order.push((
             iter::first_buffer_id(globals) + u32::try_from(k).unwrap_or(0),
@@ -307,9 +323,14 @@ fn uses_map(programs: &[Program], id: u32) -> bool {
 }
 
 /// The internal id of the output ring buffer (the lost counter is the next,
-/// then `target`, then the scratch area).
+/// then `target`, the scratch area and the map of zeroes).
 fn output_id(globals: usize) -> u32 {
-    u32::try_from(globals).unwrap_or(u32::MAX - 4)
+    u32::try_from(globals).unwrap_or(u32::MAX - 5)
+}
+
+/// The internal id of the map of zeroes new stats-array elements start from.
+fn zeroes_id(globals: usize) -> u32 {
+    output_id(globals) + 4
 }
 
 /// What every program of one compilation shares.
@@ -368,6 +389,8 @@ struct Gen<'a> {
     prints: Vec<PrintSite>,
     /// Error sites of the whole program so far.
     errors: Vec<ErrorSite>,
+    /// Increments this body makes atomic.
+    fusion: counters::Fusion,
 }
 
 impl<'a> Gen<'a> {
@@ -436,6 +459,7 @@ impl<'a> Gen<'a> {
             buffers: Vec::new(),
             callbacks: Vec::new(),
             walks: Vec::new(),
+            fusion: counters::plan(shared.prog, body),
             prints: Vec::new(),
             errors: Vec::new(),
         })
@@ -518,7 +542,9 @@ impl<'a> Gen<'a> {
                     | Inst::MapWrite { global, .. }
                     | Inst::MapContains { global, .. }
                     | Inst::MapDelete { global, .. }
-                    | Inst::AggAdd { global, .. } => wide(global),
+                    | Inst::AggAdd { global, .. }
+                    | Inst::AggRead { global, .. }
+                    | Inst::HistBucket { global, .. } => wide(global),
                     _ => false,
                 })
     }
@@ -625,7 +651,7 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
-        if self.string_inst(inst)? {
+        if self.string_inst(inst)? || self.fused(inst)? {
             return Ok(());
         }
         match inst {
@@ -670,23 +696,32 @@ impl<'a> Gen<'a> {
                 self.read_value(*dst);
             }
             Inst::MapWrite {
-                global, keys, src, ..
-            } => {
-                let map = self.map(global.index())?;
-                let key = self.key(global.index(), keys)?;
-                let value = self.stage_value(*src);
-                self.emit2(Insn::ld_map(1, map));
-                self.ptr(2, key);
-                self.ptr(3, value);
-                self.emit(Insn::mov_imm(4, 0));
-                self.emit(Insn::call(helper::MAP_UPDATE_ELEM));
-            }
+                global,
+                keys,
+                src,
+                at,
+            } => self.map_write(global.index(), keys, *src, *at)?,
             Inst::AggAdd {
                 global,
                 keys,
                 value,
+                at,
+            } => self.agg_add(global.index(), keys, *value, *at)?,
+            Inst::AggRead {
+                dst,
+                global,
+                keys,
+                op,
+                at,
                 ..
-            } => self.agg_add(global.index(), keys, *value)?,
+            } => self.agg_read(*dst, global.index(), keys, *op, *at)?,
+            Inst::HistBucket {
+                dst,
+                global,
+                keys,
+                hist,
+                bucket,
+            } => self.hist_bucket(*dst, global.index(), keys, hist, *bucket)?,
             Inst::MapContains { dst, global, keys } if keys.iter().all(Option::is_some) => {
                 let keys: Vec<Reg> = keys.iter().flatten().copied().collect();
                 self.lookup(global.index(), &keys)?;
@@ -798,13 +833,8 @@ impl<'a> Gen<'a> {
     /// The map index of global `g`, created on first use.
     fn map(&mut self, g: usize) -> Result<u32, CodegenError> {
         if self.maps[g].is_none() {
-            let m = global_map(
-                g,
-                &self.prog.globals[g],
-                self.target.max_entries,
-                &self.widths[g],
-            )
-            .map_err(|e| CodegenError::new(e.0, None))?;
+            let m = global_map(self.prog, g, self.target.max_entries, &self.widths[g])
+                .map_err(|e| CodegenError::new(e.0, None))?;
             self.maps[g] = Some(m);
         }
         Ok(u32::try_from(g).unwrap_or(u32::MAX))
