@@ -112,3 +112,16 @@ pub fn bpf_or_skip() -> bool {
     }
     ok
 }
+
+/// Runs `rstap` with `args` in the current directory.
+pub fn rstap_output(args: &[&str]) -> Output {
+    Command::new(rstap())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run rstap: {e}"))
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

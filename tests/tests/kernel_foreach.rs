@@ -3,19 +3,7 @@
 //! value) and `delete` of a whole array compute what the same script text
 //! computes in a begin probe; sorted foreach is refused with a sentence.
 
-use rstap_tests::{bpf_or_skip, rstap};
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(rstap())
-        .args(args)
-        .output()
-        .expect("run rstap")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use rstap_tests::{bpf_or_skip, rstap_output as run, text};
 
 /// Walks whose results do not depend on the order of the walk.
 const BODY: &str = r#"

@@ -4,19 +4,7 @@
 //! arguments, error()/warn()/exit(), faults and try/catch — behave as the
 //! user-space engine makes the same script text behave in a begin probe.
 
-use rstap_tests::{bpf_or_skip, rstap};
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(rstap())
-        .args(args)
-        .output()
-        .expect("run rstap")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use rstap_tests::{bpf_or_skip, rstap_output as run, text};
 
 /// String operations, written once and run both in a begin probe (user
 /// space) and in a tracepoint handler (BPF); `{p}` names each side's globals.
