@@ -8,6 +8,7 @@
 //! are already decoded to bytes.
 
 mod escapes;
+pub mod inline;
 mod lower;
 mod print;
 
