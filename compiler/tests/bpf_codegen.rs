@@ -5,7 +5,9 @@
 
 mod support;
 
-use rstap_compiler::backend::bpf::codegen::{CodegenError, Compiled, ErrorMsg, Target, compile};
+use rstap_compiler::backend::bpf::codegen::{
+    CodegenError, Compiled, ErrorMsg, ErrorSite, Target, compile,
+};
 use rstap_compiler::backend::bpf::insn::Insn;
 use rstap_compiler::backend::bpf::layout::{MapKind, Role, Storage};
 use rstap_compiler::check::{self, Library};
@@ -13,7 +15,21 @@ use rstap_compiler::mir;
 use rstap_grammar::{ParseOptions, SourceMap, parse};
 use support::FixtureKernel;
 
+/// stap's limits: MAXMAPENTRIES 2048, MAXACTION 10000, MAXNESTING 10.
+const TARGET: Target = Target {
+    max_entries: 2048,
+    max_action: 10_000,
+    max_nesting: 10,
+    wall_offset_ns: 0,
+    max_string: 0,
+    possible_cpus: 2,
+};
+
 fn codegen(script: &str) -> Result<Compiled, CodegenError> {
+    codegen_for(script, TARGET)
+}
+
+fn codegen_for(script: &str, target: Target) -> Result<Compiled, CodegenError> {
     let mut files = SourceMap::new();
     let id = files.add("t.stp", script);
     let ast = parse(&files, id, &ParseOptions::default())
@@ -22,16 +38,7 @@ fn codegen(script: &str) -> Result<Compiled, CodegenError> {
     let kernel = FixtureKernel::new();
     let checked = check::check(&ast, &library, &kernel, &check::Options::default())
         .unwrap_or_else(|d| panic!("does not check:\n{}", d.render(&files)));
-    compile(
-        &mir::lower(&checked.program),
-        &kernel,
-        Target {
-            max_entries: 2048,
-            wall_offset_ns: 0,
-            max_string: 0,
-            possible_cpus: 2,
-        },
-    )
+    compile(&mir::lower(&checked.program), &kernel, target)
 }
 
 /// Every jump lands inside its program, and the program ends in `exit`.
@@ -177,10 +184,6 @@ fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
         (
             r#"probe kernel.trace("sched:sched_switch") { println(isinstr($prev_comm, "sh")) }"#,
             "isinstr",
-        ),
-        (
-            r#"global a; function f(x) { return x + 1 } probe kernel.trace("sched:sched_switch") { a[1] = f($prev_pid) }"#,
-            "function call",
         ),
     ] {
         let err = codegen(script).expect_err("refused");
@@ -406,4 +409,140 @@ fn an_aggregate_too_large_for_a_per_cpu_value_is_refused_with_a_sentence() {
         "{}",
         err.msg
     );
+}
+
+#[test]
+fn function_calls_compile_inlined_with_their_overloads() {
+    let c = codegen(
+        r#"global t
+function sq(x) { return x * x }
+function hyp(a, b) { return sq(a) + sq(b) }
+function f(x) { if (x > 1) next; return x * 2 }
+function f(x) { return x + 100 }
+function first(lim) { for (i = 0; ; i++) if (sq(i) > lim) return i }
+probe kernel.trace("sched:sched_switch") { t += hyp($prev_pid, 4) + f($next_pid) + first($prev_pid) }"#,
+    )
+    .expect("calls compile once inlined");
+    assert_eq!(c.programs.len(), 1);
+    well_formed(&c.programs[0].insns);
+}
+
+/// The script text at each error `c` can raise (an inlined call's errors are
+/// `error()`s: their text comes with the record).
+fn raised_at<'s>(c: &Compiled, script: &'s str) -> Vec<&'s str> {
+    c.errors
+        .iter()
+        .filter_map(|e| e.at)
+        .map(|at| &script[at.start as usize..at.end as usize])
+        .collect()
+}
+
+#[test]
+fn next_with_no_overload_left_raises_at_the_call() {
+    let script = r#"global t
+function f(x) { if (x) next; return 1 }
+probe kernel.trace("sched:sched_switch") { t += f($prev_pid) }"#;
+    let c = codegen(script).expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert_eq!(raised_at(&c, script), ["f($prev_pid)"]);
+}
+
+#[test]
+fn recursive_functions_are_refused_naming_the_function_at_the_call() {
+    for (script, call) in [
+        (
+            r#"global t; function f(n) { return n > 0 ? f(n - 1) : 0 }
+probe kernel.trace("sched:sched_switch") { t = f($prev_pid) }"#,
+            "f(n - 1)",
+        ),
+        (
+            r#"global t; function ping(n) { return pong(n) } function pong(n) { return n ? ping(n - 1) : 0 }
+probe kernel.trace("sched:sched_switch") { t = ping($prev_pid) }"#,
+            "ping(n - 1)",
+        ),
+    ] {
+        let err = codegen(script).expect_err("recursion is refused");
+        let name = &call[..call.find('(').expect("a call")];
+        assert_eq!(
+            err.msg,
+            format!("recursive function '{name}' cannot run in a kernel-context probe")
+        );
+        let at = err.at.expect("at the call");
+        assert_eq!(&script[at.start as usize..at.end as usize], call);
+    }
+}
+
+#[test]
+fn calls_past_maxnesting_raise_it_at_the_call() {
+    let script = r#"global t
+function inner(x) { return x + 1 }
+function outer(x) { return inner(x) * 2 }
+probe kernel.trace("sched:sched_switch") { t = outer($prev_pid) }"#;
+    let deep = codegen_for(
+        script,
+        Target {
+            max_nesting: 1,
+            ..TARGET
+        },
+    )
+    .expect("compiles");
+    well_formed(&deep.programs[0].insns);
+    assert_eq!(raised_at(&deep, script), ["inner(x)"]);
+    let ok = codegen(script).expect("compiles");
+    assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+}
+
+#[test]
+fn maxaction_is_counted_where_the_handler_could_exceed_it() {
+    let looping = r#"global n, t
+probe kernel.trace("sched:sched_switch") { for (i = 0; i < n; i++) t += i }"#;
+    let c = codegen(looping).expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert_eq!(
+        c.errors,
+        vec![ErrorSite {
+            msg: ErrorMsg::Fixed("MAXACTION exceeded".into()),
+            at: None
+        }],
+        "stap's message, with no location as the user-space engine reports it"
+    );
+    let straight = r#"global t
+probe kernel.trace("sched:sched_switch") { t++; t++; t++ }"#;
+    let c = codegen(straight).expect("compiles");
+    assert!(
+        c.errors.is_empty() && c.maps.len() == 1,
+        "three statements cannot exceed MAXACTION: no count, no output ring"
+    );
+    let c = codegen_for(
+        straight,
+        Target {
+            max_action: 2,
+            ..TARGET
+        },
+    )
+    .expect("compiles");
+    assert_eq!(
+        c.errors.len(),
+        1,
+        "three statements exceed a MAXACTION of 2"
+    );
+}
+
+#[test]
+fn inlined_functions_size_string_key_columns_as_the_handler_does() {
+    // `seen` reads a key longer than any the handler writes: the column must
+    // hold it, or it would match the key cut to the column's width.
+    let c = codegen(
+        r#"global a
+function seen(k) { return a[k] }
+probe kernel.trace("sched:sched_switch") { a[execname()] = 1; a["a key longer than a comm"] += seen("a key longer than a comm, longer still") }"#,
+    )
+    .expect("compiles");
+    let key = c
+        .maps
+        .iter()
+        .find(|m| matches!(m.role, Role::Global(0, _)))
+        .map(|m| m.key_size)
+        .expect("the map of a");
+    assert!(key >= 40, "a key column of {key} bytes");
 }

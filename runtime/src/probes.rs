@@ -151,6 +151,8 @@ pub fn build_object(
     let possible_cpus = crate::bpf::maps::possible_cpu_ids().map_err(|e| fail(e.to_string()))?;
     let target = Target {
         max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
+        max_action: u32::try_from(limits.max_action).unwrap_or(u32::MAX),
+        max_nesting: u32::try_from(limits.max_nesting).unwrap_or(u32::MAX),
         wall_offset_ns: wall_offset_ns(),
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
         possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
@@ -307,10 +309,7 @@ impl Kernel {
                 }
             } else if first >= ERROR_RECORD {
                 if let Some(site) = site(ERROR_RECORD) {
-                    errors.push(crate::engine::Fault::new(
-                        site.message(payload),
-                        Some(site.at),
-                    ));
+                    errors.push(crate::engine::Fault::new(site.message(payload), site.at));
                     *failed = true;
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {

@@ -3,7 +3,7 @@
 //! timer probes. Needs root and BPF (CI has both); elsewhere each test says why
 //! it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{rstap, skip_or_fail, workspace};
+use rstap_tests::{rstap, rstap_output, skip_or_fail, workspace};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -201,9 +201,11 @@ fn a_program_the_verifier_refuses_is_a_diagnostic_at_its_probe() {
     if !kernel_ok() {
         return;
     }
+    // The MAXACTION count bounds the loop, but at two billion statements no
+    // verifier walks it.
     let script = r#"global n; probe kernel.trace("sched:sched_switch") { while (n >= 0) n++ }"#;
     let out = Command::new(rstap())
-        .args(["-T", "1", "-e", script])
+        .args(["-D", "MAXACTION=2000000000", "-T", "1", "-e", script])
         .output()
         .expect("run rstap");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -221,7 +223,7 @@ fn a_program_the_verifier_refuses_is_a_diagnostic_at_its_probe() {
         "the log only with -v: {stderr}"
     );
     let verbose = Command::new(rstap())
-        .args(["-v", "-T", "1", "-e", script])
+        .args(["-v", "-D", "MAXACTION=2000000000", "-T", "1", "-e", script])
         .output()
         .expect("run rstap");
     let stderr = String::from_utf8_lossy(&verbose.stderr);
@@ -549,4 +551,190 @@ probe end {{ {report} }}"#
     assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0], lines[1], "kernel and runtime combine CPUs alike");
     assert!(lines[0].ends_with(" 1"), "{stdout}");
+}
+
+/// Three close(987654) calls from the `-c` child.
+const THREE_MARKED_CLOSES: &str = "python3 -c 'import os\nfor i in range(3):\n    try: os.close(987654)\n    except OSError: pass'";
+
+/// Functions a kernel handler and a begin handler both call, with parameters,
+/// return values, nested calls, a return from inside a loop, locals that start
+/// at 0 on every call, and `next` through three overloads.
+const FUNCTIONS: &str = r#"
+function sq(x) { return x * x }
+function hyp(a, b) { return sq(a) + sq(b) }
+function first_over(lim, step) { for (i = 0; ; i += step) if (sq(i) > lim) return i }
+function f(x) { if (x > 1) next; return x * 2 }
+function f(x) { if (x > 3) next; return x + 100 }
+function f(x) { return -x }
+function fsum(n) { for (i = 0; i < n; i++) s += f(i); return s }
+function nothing(x) { if (x) return 7 }
+function all(fd) {
+  return hyp(fd % 7, 4) * 1000000 + first_over(fd % 100, 3) * 1000 + fsum(6) + nothing(0) + nothing(fd)
+}
+"#;
+
+#[test]
+fn kernel_handlers_call_functions_as_user_space_does() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let script = format!(
+        r#"global calls, total, last
+{FUNCTIONS}
+probe begin {{ println("user ", all(987654)) }}
+probe kernel.trace("syscalls:sys_enter_close") {{
+  if (pid() == target() && $fd == 987654) {{ calls++; last = all($fd); total += last }}
+}}
+probe end {{ println("kernel ", last, " ", calls, " ", total) }}"#
+    );
+    let out = rstap_output(&["-e", &script, "-c", THREE_MARKED_CLOSES]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |prefix: &str| -> i64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"))
+    };
+    let user = value("user ");
+    assert_eq!(value("kernel "), user, "the kernel computed otherwise");
+    // 987654 % 7 = 3: hyp = 25; first square over 54 in steps of 3: 9;
+    // f(0..6) = 0 + 2 + 102 + 103 - 4 - 5 = 198; nothing(0) + nothing(fd) = 7.
+    assert_eq!(user, 25_009_205, "what the functions compute");
+    assert!(
+        stdout.contains(&format!("kernel {user} 3 {}\n", 3 * user)),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn loops_bounded_by_map_values_pass_the_verifier_thanks_to_the_statement_count() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    // The verifier cannot bound `i < n` with n read from a map on each turn,
+    // nor the break; the MAXACTION count bounds them. It walks both sides of
+    // the first loop's `if` (it does not follow `%`) on every turn. Walking
+    // a loop costs it about MAXACTION turns, so each loop has a handler.
+    let loops = [
+        "for (i = 0; i < n; i++) { if (i % 3 == 0) t += i }",
+        "for (j = 0; ; j++) { if (j >= n) break; u += j }",
+        "k = 0; while (k < n) { k++; if (k & 1) continue; v += k }",
+    ];
+    let mut script = String::from("global n = 50, t, u, v\n");
+    for l in loops {
+        script.push_str(&format!(
+            "probe kernel.trace(\"syscalls:sys_enter_close\") {{ if (pid() == target() && $fd == 987654) {{ {l} }} }}\n"
+        ));
+    }
+    script.push_str(r#"probe end { printf("%d %d %d\n", t, u, v) }"#);
+    let body = loops.join("\n");
+    let out = rstap_output(&["-e", &script, "-c", THREE_MARKED_CLOSES]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = rstap_output(&[
+        "-e",
+        &format!(
+            "global n = 50, t, u, v\nprobe begin {{ for (c = 0; c < 3; c++) {{ {body} }}\n printf(\"%d %d %d\\n\", t, u, v); exit() }}"
+        ),
+    ]);
+    // Sums over 0..50: multiples of 3 (408), all (1225), even numbers (650).
+    assert_eq!(String::from_utf8_lossy(&user.stdout), "1224 3675 1950\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&user.stdout),
+        "kernel and user space loops differ"
+    );
+}
+
+#[test]
+fn a_kernel_loop_past_maxaction_is_stap_runtime_error() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    let handler = "n++; for (i = 0; i < lim; i++) t++";
+    let script = format!(
+        r#"global lim = 1000, n, t
+probe kernel.trace("syscalls:sys_enter_close") {{ if (pid() == target() && $fd == 987654) {{ {handler} }} }}
+probe end {{ println("end ", n, " ", t) }}
+probe error {{ println("error ", n, " ", t) }}"#
+    );
+    let one_close = "python3 -c 'import os\ntry: os.close(987654)\nexcept OSError: pass'";
+    let out = rstap_output(&["-D", "MAXACTION=100", "-e", &script, "-c", one_close]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr, "ERROR: MAXACTION exceeded\nWARNING: Number of errors: 1, skipped probes: 0\n",
+        "stap's message, without a location as in user space"
+    );
+    // The same handler in a begin probe: the count stops it at the same statement.
+    let user = rstap_output(&[
+        "-D",
+        "MAXACTION=100",
+        "-e",
+        &format!(
+            "global lim = 1000, n, t\nprobe begin {{ if (1) {{ {handler} }} }}\nprobe error {{ println(\"error \", n, \" \", t) }}"
+        ),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&user.stderr), stderr);
+    let user_stdout = String::from_utf8_lossy(&user.stdout);
+    assert!(user_stdout.starts_with("error 1 "), "{user_stdout}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        user_stdout,
+        "the handler stops where user space stops it; the error probe runs instead of end"
+    );
+}
+
+#[test]
+fn errors_in_kernel_functions_reach_the_callers_catch_as_in_user_space() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    // A division by 0 in a callee, caught by its caller; `next` with no
+    // overload left, raised at a call two functions down and caught there.
+    let functions = r#"global caught, r1, r2, why, deep
+function div(a, b) { return a / b }
+function guarded(a, b) { try { return div(a, b) } catch (m) { caught++; why = m } return -1 }
+function f(x) { if (x) next; return 1 }
+function g(x) { return f(x) + 1 }
+function h(x) { try { return g(x) } catch (m) { deep = m } return 0 }
+"#;
+    let calls = "r1 = guarded(6, 3); r2 = guarded(1, 0); h(0); h(1)";
+    let report = r#"printf("%d %d %d [%s] [%s]\n", r1, r2, caught, why, deep)"#;
+    let one_close = "python3 -c 'import os\ntry: os.close(987654)\nexcept OSError: pass'";
+    let kernel = rstap_output(&[
+        "-e",
+        &format!(
+            "{functions}probe kernel.trace(\"syscalls:sys_enter_close\") {{ if (pid() == target() && $fd == 987654) {{ {calls} }} }}\nprobe end {{ {report} }}"
+        ),
+        "-c",
+        one_close,
+    ]);
+    assert!(
+        kernel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kernel.stderr)
+    );
+    let user = rstap_output(&[
+        "-e",
+        &format!("{functions}probe begin {{ {calls}; {report}; exit() }}"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&user.stdout),
+        "2 -1 1 [division by 0] [all functions exhausted]\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&kernel.stdout),
+        String::from_utf8_lossy(&user.stdout)
+    );
 }

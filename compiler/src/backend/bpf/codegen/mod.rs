@@ -5,11 +5,14 @@
 //! its last use is past, so a handler fits the 512-byte stack. Strings live in
 //! a per-CPU scratch map, each register a region sized by its bound. r6 holds
 //! the context pointer, r7 the scratch area; r0–r5 (and r8, r9 within one
-//! operation) are scratch around each instruction.
+//! operation) are scratch around each instruction. Script function calls are
+//! inlined first ([`mir::inline`]); a handler that can loop or run long counts
+//! its statements for MAXACTION ([`flow`]).
 
 mod caps;
 mod counters;
 mod extract;
+mod flow;
 mod iter;
 mod output;
 mod prune;
@@ -22,11 +25,12 @@ use super::insn::{Alu, Insn, Jmp, Size, helper};
 use super::layout::{Col, GlobalMap, MapSpec, Role, Storage, Widths, global_map};
 use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
-use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Term, Ty, UnOp};
+use crate::mir::inline::inline_calls;
+use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
 pub use iter::Callback;
 use rstap_grammar::Span;
-use slots::{assign_slots, inst_name, reachable, regions, span_of};
+use slots::{assign_slots, inst_name, regions, span_of};
 
 /// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
 /// counter.
@@ -96,11 +100,13 @@ pub const WARN_RECORD: i64 = 2 << 32;
 /// A record that is this word alone asks the run to stop (`exit()`).
 pub const EXIT_RECORD: i64 = 3 << 32;
 
-/// A runtime error (or warning) a handler can raise: what it says, and where.
+/// A runtime error (or warning) a handler can raise: what it says, and where
+/// (`None`: stap's message has no "near" part, as MAXACTION's in the
+/// user-space engine).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorSite {
     pub msg: ErrorMsg,
-    pub at: Span,
+    pub at: Option<Span>,
 }
 
 /// What an error record says.
@@ -166,11 +172,16 @@ impl ErrorSite {
     }
 }
 
-/// What the generated code must know of the machine it will run on.
+/// What the generated code must know of the machine it will run on, and the
+/// limits (`-D NAME=VALUE`, the runtime's `Limits`) it enforces.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Target {
     /// MAXMAPENTRIES.
     pub max_entries: u32,
+    /// MAXACTION: statements one run of a handler may execute.
+    pub max_action: u32,
+    /// MAXNESTING: function calls one handler may have in progress.
+    pub max_nesting: u32,
     /// Wall-clock time minus the monotonic clock BPF reads, in nanoseconds,
     /// for `gettimeofday_*()`.
     pub wall_offset_ns: i64,
@@ -197,6 +208,8 @@ pub fn compile(
     kernel: &dyn KernelInfo,
     target: Target,
 ) -> Result<Compiled, CodegenError> {
+    let (inlined, counts) = as_run(prog, target)?;
+    let prog = &inlined;
     let max_string = target.max_string();
     let mut formats = Vec::new();
     for probe in &prog.probes {
@@ -229,6 +242,7 @@ pub fn compile(
             task,
         };
         let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
+        g.count = counts[i];
         g.prints = std::mem::take(&mut prints);
         g.errors = std::mem::take(&mut errors);
         g.buffers = std::mem::take(&mut buffers);
@@ -313,6 +327,35 @@ pub fn compile(
     })
 }
 
+/// `prog` as the kernel runs it: every kernel-context handler with its
+/// function calls inlined and, when it needs one, a register counting its
+/// statements for MAXACTION (by probe index).
+fn as_run(
+    prog: &mir::Program,
+    target: Target,
+) -> Result<(mir::Program, Vec<Option<Reg>>), CodegenError> {
+    let nesting = usize::try_from(target.max_nesting).unwrap_or(usize::MAX);
+    let mut probes = Vec::with_capacity(prog.probes.len());
+    let mut counts = Vec::with_capacity(prog.probes.len());
+    for probe in &prog.probes {
+        let mut probe = probe.clone();
+        let mut count = None;
+        if probe.context == Context::Kernel {
+            probe.body = inline_calls(prog, &probe.body, nesting)
+                .map_err(|e| CodegenError::new(e.msg, Some(e.at)))?;
+            count = flow::count_register(&mut probe.body, target.max_action);
+        }
+        probes.push(probe);
+        counts.push(count);
+    }
+    let prog = mir::Program {
+        globals: prog.globals.clone(),
+        functions: prog.functions.clone(),
+        probes,
+    };
+    Ok((prog, counts))
+}
+
 /// Whether a program loads map `id`.
 fn uses_map(programs: &[Program], id: u32) -> bool {
     programs.iter().any(|p| {
@@ -385,6 +428,8 @@ struct Gen<'a> {
     callbacks: Vec<Callback>,
     /// What each `foreach` of this handler walks, by iteration id.
     walks: Vec<Option<iter::Walk>>,
+    /// The register counting the statements run, for MAXACTION.
+    count: Option<Reg>,
     /// Print sites of the whole program so far.
     prints: Vec<PrintSite>,
     /// Error sites of the whole program so far.
@@ -460,6 +505,7 @@ impl<'a> Gen<'a> {
             callbacks: Vec::new(),
             walks: Vec::new(),
             fusion: counters::plan(shared.prog, body),
+            count: None,
             prints: Vec::new(),
             errors: Vec::new(),
         })
@@ -578,23 +624,7 @@ impl<'a> Gen<'a> {
                 self.zero_from(Reg(u32::try_from(r).unwrap_or(0)), 0);
             }
         }
-        // The verifier refuses code no path reaches (the rest of a block after
-        // `break`, `continue`, `next`), so only reachable blocks are emitted.
-        let reachable = reachable(self.body);
-        let order: Vec<usize> = (0..self.body.blocks.len())
-            .filter(|&b| reachable[b])
-            .collect();
-        self.starts = vec![0; self.body.blocks.len()];
-        for (k, &b) in order.iter().enumerate() {
-            self.starts[b] = self.insns.len();
-            self.block = b;
-            let block = &self.body.blocks[b];
-            for inst in &block.insts {
-                self.inst(inst)?;
-            }
-            self.term(&block.term, order.get(k + 1).copied())?;
-        }
-        Ok(())
+        self.blocks()
     }
 
     fn finish(&mut self) -> Vec<Insn> {
@@ -604,39 +634,6 @@ impl<'a> Gen<'a> {
             self.insns[at].off = i16::try_from(off).unwrap_or(i16::MAX);
         }
         prune::prune(std::mem::take(&mut self.insns))
-    }
-
-    /// A block's end; `next` is the block emitted right after it, which a jump
-    /// needs not name.
-    fn term(&mut self, t: &Term, next: Option<usize>) -> Result<(), CodegenError> {
-        match t {
-            Term::Jump(b) => {
-                if Some(b.index()) != next {
-                    self.jump_to(Insn::jump(0), b.index());
-                }
-            }
-            Term::Branch {
-                cond,
-                then,
-                otherwise,
-            } => {
-                self.load(1, *cond);
-                self.jump_to(Insn::jump_imm(Jmp::Jne, 1, 0, 0), then.index());
-                self.jump_to(Insn::jump(0), otherwise.index());
-            }
-            Term::Return(_) | Term::Next => {
-                self.emit(Insn::mov_imm(0, 0));
-                self.emit(Insn::exit());
-            }
-            Term::IterNext {
-                iter,
-                keys,
-                value,
-                body,
-                done,
-            } => self.iter_next(*iter, keys, *value, body.index(), done.index())?,
-        }
-        Ok(())
     }
 
     fn unsupported<T>(&self, what: &str, at: Option<Span>) -> Result<T, CodegenError> {

@@ -21,7 +21,12 @@ enum Field {
 impl Gen<'_> {
     /// Reports runtime error `msg` at `at`.
     pub(super) fn raise(&mut self, msg: &str, at: Span) {
-        self.fail(ErrorMsg::Fixed(msg.to_string()), &[], at);
+        self.fail(ErrorMsg::Fixed(msg.to_string()), &[], Some(at));
+    }
+
+    /// Reports runtime error `msg`, which stap gives without a location.
+    pub(super) fn raise_unplaced(&mut self, msg: &str) {
+        self.fail(ErrorMsg::Fixed(msg.to_string()), &[], None);
     }
 
     /// Reports a memory fault at `at`: the address in r1, the helper's error
@@ -29,18 +34,18 @@ impl Gen<'_> {
     pub(super) fn raise_fault(&mut self, msg: ErrorMsg, at: Span) {
         self.emit(Insn::mov_reg(8, 1));
         self.emit(Insn::mov_reg(9, 2));
-        self.fail(msg, &[Field::Saved(8), Field::Saved(9)], at);
+        self.fail(msg, &[Field::Saved(8), Field::Saved(9)], Some(at));
     }
 
     /// `error(msg)`.
     pub(super) fn script_error(&mut self, msg: Reg, at: Span) {
         let bytes = 8 * self.words(msg);
-        self.fail(ErrorMsg::Text(bytes), &[Field::Reg(msg)], at);
+        self.fail(ErrorMsg::Text(bytes), &[Field::Reg(msg)], Some(at));
     }
 
     /// A runtime error: in a `try`, its message into the catch variable and
     /// on to the catch block; else an error record, and the handler ends.
-    fn fail(&mut self, msg: ErrorMsg, fields: &[Field], at: Span) {
+    fn fail(&mut self, msg: ErrorMsg, fields: &[Field], at: Option<Span>) {
         if let Some((catch, var)) = self.body.blocks[self.block].catch {
             if let Some(var) = var {
                 match (&msg, fields) {
@@ -70,7 +75,7 @@ impl Gen<'_> {
         let bytes = 8 * self.words(msg);
         self.errors.push(ErrorSite {
             msg: ErrorMsg::Text(bytes),
-            at,
+            at: Some(at),
         });
         self.record(site, &[Field::Reg(msg)]);
     }
