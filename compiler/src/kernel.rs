@@ -83,6 +83,12 @@ pub trait KernelInfo {
     /// effects that outlive the call.
     fn features(&self) -> Features;
 
+    /// Whether BPF programs may use `may_goto` (Linux 6.9): the verifier then
+    /// accepts a loop after one pass. Asked only when a handler has `foreach`.
+    fn may_goto(&self) -> bool {
+        true
+    }
+
     /// A user binary's ELF facts. `path` is resolved as a shell does: with a `/`
     /// it is used as is (relative to the working directory), else searched in
     /// `$PATH`. Errors say what was tried.

@@ -30,15 +30,22 @@ fn codegen(script: &str) -> Result<Compiled, CodegenError> {
 }
 
 fn codegen_for(script: &str, target: Target) -> Result<Compiled, CodegenError> {
+    codegen_on(script, target, &FixtureKernel::new())
+}
+
+fn codegen_on(
+    script: &str,
+    target: Target,
+    kernel: &FixtureKernel,
+) -> Result<Compiled, CodegenError> {
     let mut files = SourceMap::new();
     let id = files.add("t.stp", script);
     let ast = parse(&files, id, &ParseOptions::default())
         .unwrap_or_else(|d| panic!("does not parse:\n{}", d.render(&files)));
     let library = Library::from_files(Vec::new());
-    let kernel = FixtureKernel::new();
-    let checked = check::check(&ast, &library, &kernel, &check::Options::default())
+    let checked = check::check(&ast, &library, kernel, &check::Options::default())
         .unwrap_or_else(|d| panic!("does not check:\n{}", d.render(&files)));
-    compile(&mir::lower(&checked.program), &kernel, target)
+    compile(&mir::lower(&checked.program), kernel, target)
 }
 
 /// Every jump lands inside its program, and the program ends in `exit`.
@@ -545,4 +552,24 @@ probe kernel.trace("sched:sched_switch") { a[execname()] = 1; a["a key longer th
         .map(|m| m.key_size)
         .expect("the map of a");
     assert!(key >= 40, "a key column of {key} bytes");
+}
+
+#[test]
+fn foreach_compiles_to_a_callback_and_needs_may_goto() {
+    let script = r#"global a, n; probe kernel.trace("sched:sched_switch") { a[$prev_pid] = 1; foreach (k in a) n += k }"#;
+    let c = codegen(script).expect("foreach compiles");
+    assert_eq!(c.callbacks.len(), 1, "one key-collecting callback");
+    assert!(
+        c.maps.iter().any(|m| m.role == Role::Keys),
+        "a key buffer map"
+    );
+    well_formed(&c.programs[0].insns);
+    let mut old = FixtureKernel::new();
+    old.may_goto = false;
+    let err = codegen_on(script, TARGET, &old).expect_err("refused without may_goto");
+    assert!(
+        err.msg.contains("needs the may_goto instruction"),
+        "{}",
+        err.msg
+    );
 }

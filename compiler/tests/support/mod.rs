@@ -17,6 +17,8 @@ pub struct FixtureKernel {
     root: PathBuf,
     /// What `features()` answers; every mechanism unless a test says otherwise.
     pub features: Features,
+    /// What `may_goto()` answers (true unless a test says otherwise).
+    pub may_goto: bool,
     types: OnceLock<TypeGraph>,
 }
 
@@ -25,6 +27,7 @@ impl FixtureKernel {
         FixtureKernel {
             root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernel"),
             features: Features::ALL,
+            may_goto: true,
             types: OnceLock::new(),
         }
     }
@@ -198,6 +201,10 @@ impl KernelInfo for FixtureKernel {
 
     fn features(&self) -> Features {
         self.features
+    }
+
+    fn may_goto(&self) -> bool {
+        self.may_goto
     }
 
     fn user_binary(&self, path: &str) -> Result<Arc<Binary>, KernelError> {

@@ -11,6 +11,7 @@
 //! | uprobes | tracefs `uprobe_events` exists, or the `uprobe` PMU |
 //! | perf_sw | perf_event_open of PERF_COUNT_SW_CPU_CLOCK on this process succeeds |
 //! | perf_hw | perf_event_open of PERF_COUNT_HW_CPU_CYCLES on this process succeeds (a VM without a virtual PMU answers ENOENT) |
+//! | may_goto (asked apart, only for `foreach` in kernel context) | a socket filter whose first instruction is `may_goto` loads |
 //!
 //! Kernel configuration (/proc/config.gz) is not used: the 6.18 test VM has
 //! CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y yet refuses fentry programs, so only
@@ -121,6 +122,26 @@ struct LinkCreateAttr {
     multi_syms: u64,
     multi_addrs: u64,
     multi_cookies: u64,
+}
+
+/// Whether a socket filter with a `may_goto` (opcode 0xe5) loads: the
+/// verifier knows the instruction from Linux 6.9 on.
+pub fn may_goto() -> bool {
+    const PROG: [u8; 24] = [
+        0xe5, 0, 0, 0, 0, 0, 0, 0, // may_goto +0
+        0xb7, 0, 0, 0, 0, 0, 0, 0, // r0 = 0
+        0x95, 0, 0, 0, 0, 0, 0, 0, // exit
+    ];
+    const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+    let license = c"GPL";
+    let attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
+        insn_cnt: 3,
+        insns: PROG.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        ..ProgLoadAttr::default()
+    };
+    bpf(BPF_PROG_LOAD, &attr).is_ok()
 }
 
 /// `r0 = 0; exit` (opcodes 0xb7 `mov64 imm`, 0x95 `exit`; all else zero).

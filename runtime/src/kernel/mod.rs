@@ -29,6 +29,7 @@ pub struct LiveKernel {
     functions: OnceLock<Result<Vec<KernelSymbol>, KernelError>>,
     types: OnceLock<Result<TypeGraph, KernelError>>,
     features: OnceLock<Features>,
+    may_goto: OnceLock<bool>,
     binaries: Mutex<HashMap<PathBuf, Arc<Binary>>>,
 }
 
@@ -91,6 +92,10 @@ impl KernelInfo for LiveKernel {
             .get_or_init(read_vmlinux_btf)
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    fn may_goto(&self) -> bool {
+        *self.may_goto.get_or_init(features::may_goto)
     }
 
     fn features(&self) -> Features {

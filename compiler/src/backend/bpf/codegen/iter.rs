@@ -58,6 +58,12 @@ impl Gen<'_> {
                 None,
             ));
         }
+        if !self.may_goto {
+            return Err(CodegenError::new(
+                "foreach in a kernel-context probe needs the may_goto instruction of Linux 6.9 or later, which this kernel lacks; walk the array in an end or timer probe instead",
+                None,
+            ));
+        }
         let g = g.index();
         let map = self.map(g)?;
         let (cols, entries) = self.maps[g]

@@ -224,6 +224,11 @@ pub fn compile(
     }
     let widths = caps::global_widths(prog, &formats, max_string);
     let task = task::offsets_if_needed(prog, kernel);
+    let walks = prog
+        .probes
+        .iter()
+        .any(|p| p.context == Context::Kernel && p.body.iters > 0);
+    let may_goto = walks && kernel.may_goto();
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
     let mut errors = Vec::new();
@@ -240,6 +245,7 @@ pub fn compile(
             widths: &widths,
             target,
             task,
+            may_goto,
         };
         let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
         g.count = counts[i];
@@ -384,6 +390,8 @@ struct Shared<'a> {
     target: Target,
     /// Where `struct task_struct` keeps what ppid() and pexecname() read.
     task: Option<task::TaskOffsets>,
+    /// Whether loops may start with `may_goto` (see `iter`).
+    may_goto: bool,
 }
 
 /// Where a buffer is: on the stack or in the scratch area, at an offset.
@@ -398,6 +406,7 @@ struct Gen<'a> {
     widths: &'a [Widths],
     target: Target,
     task: Option<task::TaskOffsets>,
+    may_goto: bool,
     body: &'a Body,
     format: Option<&'a TracepointFormat>,
     maps: &'a mut Vec<Option<GlobalMap>>,
@@ -486,6 +495,7 @@ impl<'a> Gen<'a> {
             widths: shared.widths,
             target: shared.target,
             task: shared.task,
+            may_goto: shared.may_goto,
             body,
             format,
             maps,
