@@ -52,15 +52,8 @@ impl Engine<'_> {
             let block: &Block = &body.blocks[at];
             self.actions += u64::from(block.actions);
             if self.actions > self.limits.max_action {
-                let fault = Fault::new("MAXACTION exceeded", None);
-                match block.catch {
-                    Some((handler, msg)) => {
-                        self.caught(&mut f, msg, &fault);
-                        at = handler.index();
-                        continue;
-                    }
-                    None => return Err(fault),
-                }
+                // stap never lets a catch see it.
+                return Err(Fault::uncatchable("MAXACTION exceeded", None));
             }
             let mut failed = None;
             for inst in &block.insts {
@@ -70,7 +63,7 @@ impl Engine<'_> {
                 }
             }
             if let Some(fault) = failed {
-                if fault.abort {
+                if fault.uncatchable {
                     return Err(fault);
                 }
                 match block.catch {
@@ -131,7 +124,8 @@ impl Engine<'_> {
         }
     }
 
-    /// A caught error: its message goes to the catch variable. `abort()` is never caught.
+    /// A caught error: its message goes to the catch variable. `abort()` and
+    /// MAXACTION are never caught.
     fn caught(&mut self, f: &mut Frame<'_>, msg: Option<Reg>, fault: &Fault) {
         if let Some(r) = msg {
             f.regs[r.index()] = Value::Str(self.clip(fault.msg.clone().into_bytes()));

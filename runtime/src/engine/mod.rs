@@ -27,6 +27,8 @@ pub struct Fault {
     /// `abort()`: the handler stops at once, no `catch` sees it, and it is not
     /// an error: the session ends normally.
     pub abort: bool,
+    /// No `catch` sees it (MAXACTION, as in stap).
+    pub uncatchable: bool,
 }
 
 impl Fault {
@@ -35,12 +37,22 @@ impl Fault {
             msg: msg.into(),
             at,
             abort: false,
+            uncatchable: false,
+        }
+    }
+
+    /// An error no `catch` sees.
+    pub fn uncatchable(msg: impl Into<String>, at: Option<Span>) -> Fault {
+        Fault {
+            uncatchable: true,
+            ..Fault::new(msg, at)
         }
     }
 
     fn abort() -> Fault {
         Fault {
             abort: true,
+            uncatchable: true,
             ..Fault::new("abort", None)
         }
     }

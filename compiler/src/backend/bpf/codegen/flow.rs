@@ -79,7 +79,7 @@ impl Gen<'_> {
                 .iter()
                 .position(|b| b.catch.is_none())
                 .unwrap_or(0);
-            self.raise_unplaced(EXCEEDED);
+            self.raise_uncatchable(EXCEEDED);
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Gen<'_> {
         self.store(count, 1);
         if self.body.blocks[self.block].catch.is_some() {
             let within = self.forward(Insn::jump_imm(Jmp::Jle, 1, max, 0));
-            self.raise_unplaced(EXCEEDED);
+            self.raise_uncatchable(EXCEEDED);
             self.land(within);
         } else {
             self.emit(Insn::jump_imm(Jmp::Jle, 1, max, 1));

@@ -24,9 +24,10 @@ impl Gen<'_> {
         self.fail(ErrorMsg::Fixed(msg.to_string()), &[], Some(at));
     }
 
-    /// Reports runtime error `msg`, which stap gives without a location.
-    pub(super) fn raise_unplaced(&mut self, msg: &str) {
-        self.fail(ErrorMsg::Fixed(msg.to_string()), &[], None);
+    /// Reports runtime error `msg`, which stap gives without a location and
+    /// no `catch` sees (MAXACTION).
+    pub(super) fn raise_uncatchable(&mut self, msg: &str) {
+        self.report_and_stop(ErrorMsg::Fixed(msg.to_string()), &[], None);
     }
 
     /// Reports a memory fault at `at`: the address in r1, the helper's error
@@ -62,6 +63,11 @@ impl Gen<'_> {
             self.jump_to(Insn::jump(0), catch.index());
             return;
         }
+        self.report_and_stop(msg, fields, at);
+    }
+
+    /// An error record, and the handler ends.
+    fn report_and_stop(&mut self, msg: ErrorMsg, fields: &[Field], at: Option<Span>) {
         let site = i64::try_from(self.errors.len()).unwrap_or(0) + ERROR_RECORD;
         self.errors.push(ErrorSite { msg, at });
         self.record(site, fields);
