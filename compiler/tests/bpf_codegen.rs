@@ -407,3 +407,35 @@ fn an_aggregate_too_large_for_a_per_cpu_value_is_refused_with_a_sentence() {
         err.msg
     );
 }
+
+/// Loads (`ldx`) and stores (`stx`) of whole words relative to the frame
+/// pointer: what a register living on the stack costs.
+fn stack_words(insns: &[Insn]) -> usize {
+    insns
+        .iter()
+        .filter(|i| (i.code == 0x79 && i.src == 10) || (i.code == 0x7b && i.dst == 10))
+        .count()
+}
+
+#[test]
+fn a_loop_counter_lives_in_a_machine_register() {
+    let c = codegen(
+        r#"global n
+probe kernel.trace("syscalls:sys_enter_openat") { for (i = 0; i < 100; i++) n += i }"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    // With every register on the stack, 18 words go through the frame
+    // pointer (5 of them `i`'s); with `i` and the hottest temporary in r8 and
+    // r9, 11 do.
+    let words = stack_words(insns);
+    assert!(
+        words <= 12,
+        "the loop counter should live in a machine register, but {words} words go through the stack:\n{insns:?}"
+    );
+    assert!(
+        insns.iter().any(|i| i.code == 0xbf && i.dst == 8),
+        "something should be moved into r8"
+    );
+}
