@@ -573,3 +573,35 @@ fn foreach_compiles_to_a_callback_and_needs_may_goto() {
         err.msg
     );
 }
+
+/// Loads (`ldx`) and stores (`stx`) of whole words relative to the frame
+/// pointer: what a register living on the stack costs.
+fn stack_words(insns: &[Insn]) -> usize {
+    insns
+        .iter()
+        .filter(|i| (i.code == 0x79 && i.src == 10) || (i.code == 0x7b && i.dst == 10))
+        .count()
+}
+
+#[test]
+fn a_loop_counter_lives_in_a_machine_register() {
+    let c = codegen(
+        r#"global n
+probe kernel.trace("syscalls:sys_enter_openat") { for (i = 0; i < 100; i++) n += i }"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    // With every register on the stack, 21 words go through the frame
+    // pointer (5 of them `i`'s, 3 the MAXACTION count's); with `i` and the
+    // hottest temporary in r8 and r9, 14 do.
+    let words = stack_words(insns);
+    assert!(
+        words <= 15,
+        "the loop counter should live in a machine register, but {words} words go through the stack:\n{insns:?}"
+    );
+    assert!(
+        insns.iter().any(|i| i.code == 0xbf && i.dst == 8),
+        "something should be moved into r8"
+    );
+}

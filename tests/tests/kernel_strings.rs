@@ -186,3 +186,35 @@ probe end { printf("%d %s\n", p == stp_pid(), pe) }"#;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "1 rstap\n");
 }
+
+/// The loop's counter and sums live in r8 and r9 (register allocation); the
+/// string reads, their faults, the catch block, concatenation and string
+/// prints borrow those registers and must hand the values back intact.
+#[test]
+fn registers_in_r8_and_r9_survive_string_reads_faults_and_catch_blocks() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let script = r#"global done
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target() && !done) {
+    done = 1
+    sum = 0; caught = 0; s = ""
+    for (i = 0; i < 5; i++) {
+      try { x = kernel_long(i); sum += x } catch { caught += 1 }
+      s = s . "x"
+      t = user_string(i, "fb")
+      printf("%d %s %s\n", i, s, t)
+      sum += i
+    }
+    printf("%d %d %d %s\n", i, sum, caught, s)
+  }
+}"#;
+    let out = run(&["-e", script, "-c", GETPPID]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "0 x fb\n1 xx fb\n2 xxx fb\n3 xxxx fb\n4 xxxxx fb\n5 10 5 xxxxx\n",
+        "the loop's registers should keep their values across the borrowing sequences"
+    );
+}

@@ -164,6 +164,8 @@ impl Gen<'_> {
         self.ptr(2, Ptr::Stack(key_slot));
         self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
         self.jump_to(Insn::jump_imm(Jmp::Jeq, 0, 0, 0), done);
+        // r9 keeps the key while its columns are read into registers.
+        self.lend();
         self.emit(Insn::mov_reg(9, 0));
         // A slice keeps only keys equal to its given columns.
         if let Some(slice) = &walk.slice {
@@ -193,6 +195,7 @@ impl Gen<'_> {
             }
             at += col.bytes();
         }
+        self.give_back();
         self.jump_to(Insn::jump(0), body);
         Ok(())
     }
@@ -247,6 +250,8 @@ impl Gen<'_> {
         for j in jumps {
             self.land(j);
         }
+        // The top is outside the lending.
+        self.reload_if_lent();
         let back =
             i64::try_from(top).unwrap_or(0) - i64::try_from(self.insns.len()).unwrap_or(0) - 1;
         self.emit(Insn::jump(i16::try_from(back).unwrap_or(i16::MIN)));

@@ -1,13 +1,14 @@
 //! MIR → BPF for kernel-context handlers, in two steps: instructions over
 //! stack slots with jumps to block labels, then label resolution ("nothing moves
-//! after this point"). Every long MIR register lives in an 8-byte stack slot; a
+//! after this point"). Every long MIR register has an 8-byte stack slot; a
 //! register used in one block only shares slots with other such registers once
-//! its last use is past, so a handler fits the 512-byte stack. Strings live in
-//! a per-CPU scratch map, each register a region sized by its bound. r6 holds
-//! the context pointer, r7 the scratch area; r0–r5 (and r8, r9 within one
-//! operation) are scratch around each instruction. Script function calls are
-//! inlined first ([`mir::inline`]); a handler that can loop or run long counts
-//! its statements for MAXACTION ([`flow`]).
+//! its last use is past, so a handler fits the 512-byte stack. The hottest two
+//! live in r8 and r9 instead, their slots kept as homes (`regs.rs`). Strings
+//! live in a per-CPU scratch map, each register a region sized by its bound.
+//! r6 holds the context pointer, r7 the scratch area; r0–r5 are scratch around
+//! each instruction, and r8, r9 too within one operation that lends them.
+//! Script function calls are inlined first ([`mir::inline`]); a handler that
+//! can loop or run long counts its statements for MAXACTION ([`flow`]).
 
 mod caps;
 mod counters;
@@ -16,6 +17,7 @@ mod flow;
 mod iter;
 mod output;
 mod prune;
+mod regs;
 mod slots;
 mod stats;
 mod strings;
@@ -247,8 +249,13 @@ pub fn compile(
             task,
             may_goto,
         };
-        let mut g = Gen::new(shared, &probe.body, formats[i].as_ref(), &mut maps)?;
-        g.count = counts[i];
+        let mut g = Gen::new(
+            shared,
+            &probe.body,
+            formats[i].as_ref(),
+            &mut maps,
+            counts[i],
+        )?;
         g.prints = std::mem::take(&mut prints);
         g.errors = std::mem::take(&mut errors);
         g.buffers = std::mem::take(&mut buffers);
@@ -414,8 +421,13 @@ struct Gen<'a> {
     /// Jumps to patch: instruction index and target block.
     fixups: Vec<(usize, usize)>,
     starts: Vec<usize>,
-    /// Stack offset (from r10) of each long register.
+    /// Stack offset (from r10) of each long register: where it lives, or
+    /// its home when it lives in a machine register.
     slot: Vec<i16>,
+    /// The machine register (r8, r9) a long register lives in, if any.
+    machine: Vec<Option<u8>>,
+    /// How deeply r8 and r9 are lent to a sequence (see `regs.rs`).
+    lent: u32,
     /// Bytes each string register can hold (with the NUL); 0 for longs.
     caps: Vec<u32>,
     /// Offset in the scratch area of each string register's region.
@@ -453,10 +465,18 @@ impl<'a> Gen<'a> {
         body: &'a Body,
         format: Option<&'a TracepointFormat>,
         maps: &'a mut Vec<Option<GlobalMap>>,
+        count: Option<Reg>,
     ) -> Result<Gen<'a>, CodegenError> {
         let max_string = shared.target.max_string();
         let caps = caps::string_caps(body, format, max_string, max_string, shared.widths);
-        let slot = assign_slots(body)?;
+        // A register in r8 or r9 needs a home slot of its own; when the homes
+        // do not fit the stack, every register stays on the stack.
+        let machine = regs::allocate(body);
+        let pinned: Vec<bool> = machine.iter().map(Option::is_some).collect();
+        let (slot, machine) = match assign_slots(body, &pinned) {
+            Ok(slot) => (slot, machine),
+            Err(_) => (assign_slots(body, &[])?, vec![None; machine.len()]),
+        };
         // The scratch area: a key, a value, the concatenation buffer, then
         // every string register's region.
         let key_bytes = shared
@@ -503,6 +523,8 @@ impl<'a> Gen<'a> {
             fixups: Vec::new(),
             starts: Vec::new(),
             slot,
+            machine,
+            lent: 0,
             caps,
             region,
             key_area,
@@ -515,7 +537,7 @@ impl<'a> Gen<'a> {
             callbacks: Vec::new(),
             walks: Vec::new(),
             fusion: counters::plan(shared.prog, body),
-            count: None,
+            count,
             prints: Vec::new(),
             errors: Vec::new(),
         })
@@ -527,16 +549,6 @@ impl<'a> Gen<'a> {
 
     fn emit2(&mut self, pair: [Insn; 2]) {
         self.insns.extend(pair);
-    }
-
-    fn load(&mut self, dst: u8, r: Reg) {
-        let off = self.slot[r.index()];
-        self.emit(Insn::load(Size::DW, dst, 10, off));
-    }
-
-    fn store(&mut self, r: Reg, src: u8) {
-        let off = self.slot[r.index()];
-        self.emit(Insn::store(Size::DW, 10, off, src));
     }
 
     /// `reg` = the address of `ptr`.
@@ -619,9 +631,9 @@ impl<'a> Gen<'a> {
             self.emit(Insn::mov_reg(7, 0));
         }
         // Locals start at 0 (or ""), and the verifier refuses reads of
-        // unwritten stack.
+        // unwritten stack. (A home is written before it is read.)
         let mut words: Vec<i16> = (0..self.slot.len())
-            .filter(|&r| self.body.regs[r] == Ty::Long)
+            .filter(|&r| self.body.regs[r] == Ty::Long && self.machine[r].is_none())
             .map(|r| self.slot[r])
             .collect();
         words.sort_unstable();
@@ -629,6 +641,7 @@ impl<'a> Gen<'a> {
         for off in words {
             self.emit(Insn::store_imm(Size::DW, 10, off, 0));
         }
+        self.zero_allocated();
         for r in 0..self.body.regs.len() {
             if self.body.regs[r] == Ty::Str {
                 self.zero_from(Reg(u32::try_from(r).unwrap_or(0)), 0);
@@ -780,10 +793,7 @@ impl<'a> Gen<'a> {
 
     fn constant(&mut self, dst: Reg, value: i64) {
         match i32::try_from(value) {
-            Ok(v) => {
-                let off = self.slot[dst.index()];
-                self.emit(Insn::store_imm(Size::DW, 10, off, v));
-            }
+            Ok(v) => self.store_imm(dst, v),
             Err(_) => {
                 self.emit2(Insn::ld_imm64(1, value as u64));
                 self.store(dst, 1);

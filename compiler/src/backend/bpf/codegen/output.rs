@@ -33,9 +33,11 @@ impl Gen<'_> {
     /// Reports a memory fault at `at`: the address in r1, the helper's error
     /// code in r2.
     pub(super) fn raise_fault(&mut self, msg: ErrorMsg, at: Span) {
+        self.lend();
         self.emit(Insn::mov_reg(8, 1));
         self.emit(Insn::mov_reg(9, 2));
         self.fail(msg, &[Field::Saved(8), Field::Saved(9)], Some(at));
+        self.give_back();
     }
 
     /// `error(msg)`.
@@ -60,6 +62,7 @@ impl Gen<'_> {
                     }
                 }
             }
+            self.reload_if_lent();
             self.jump_to(Insn::jump(0), catch.index());
             return;
         }
@@ -145,7 +148,12 @@ impl Gen<'_> {
             }
             at += width(self, f);
         }
-        self.emit(Insn::mov_reg(8, 0));
+        // The record's address must outlive the string copies' helper calls.
+        let keep = if strings.is_empty() { 0 } else { 8 };
+        if keep == 8 {
+            self.lend();
+            self.emit(Insn::mov_reg(8, 0));
+        }
         for (at, r) in strings {
             self.emit(Insn::mov_reg(1, 8));
             self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));
@@ -156,9 +164,12 @@ impl Gen<'_> {
             self.ptr(3, self.region_of(r));
             self.emit(Insn::call(helper::PROBE_READ_KERNEL));
         }
-        self.emit(Insn::mov_reg(1, 8));
+        self.emit(Insn::mov_reg(1, keep));
         self.emit(Insn::mov_imm(2, 0));
         self.emit(Insn::call(helper::RINGBUF_SUBMIT));
+        if keep == 8 {
+            self.give_back();
+        }
         let done = self.forward(Insn::jump(0));
         self.land(lost);
         // Count the record the ring had no room for.

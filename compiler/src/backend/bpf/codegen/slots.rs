@@ -39,8 +39,10 @@ pub(super) fn reachable(body: &Body) -> Vec<bool> {
 
 /// Gives every long register an 8-byte stack slot, sharing slots between
 /// registers that live in one block only and are not live at the same time.
-/// (Strings live in the scratch map: see [`regions`].)
-pub(super) fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
+/// (Strings live in the scratch map: see [`regions`].) A `pinned` register
+/// gets a slot of its own: it is the home of a register living in a machine
+/// register, written and read whenever r8 and r9 are lent.
+pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, CodegenError> {
     let n = body.regs.len();
     let is_str = |r: usize| body.regs[r] == Ty::Str;
     // The blocks each register appears in, and its last position in each.
@@ -69,6 +71,9 @@ pub(super) fn assign_slots(body: &Body) -> Result<Vec<i16>, CodegenError> {
     // slot of their own. The rest are temporaries, written before they are read.
     for (r, _) in &body.names {
         blocks_of[r.index()].push(usize::MAX);
+    }
+    for (r, _) in pinned.iter().enumerate().filter(|(_, p)| **p) {
+        blocks_of[r].push(usize::MAX);
     }
     let mut slot = vec![0usize; n];
     let mut next = 0;

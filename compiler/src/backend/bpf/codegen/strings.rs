@@ -252,6 +252,7 @@ impl Gen<'_> {
         match fallback {
             None => self.read_str_n(dst, user, at),
             Some(err) => {
+                self.lend();
                 self.emit(Insn::mov_reg(9, 3));
                 self.zero_from(dst, 0);
                 self.ptr(1, self.region_of(dst));
@@ -261,6 +262,7 @@ impl Gen<'_> {
                 let words = self.words(dst);
                 self.copy_str(self.region_of(dst), err, 8 * words);
                 self.land(ok);
+                self.give_back();
             }
         }
     }
@@ -268,6 +270,7 @@ impl Gen<'_> {
     /// `dst` = the string at r3, r2 bytes with the NUL (r2 bounded by the
     /// region); a fault raises stap's error.
     fn read_str_n(&mut self, dst: Reg, user: bool, at: Span) {
+        self.lend();
         self.emit(Insn::mov_reg(8, 2));
         self.emit(Insn::mov_reg(9, 3));
         self.zero_from(dst, 0);
@@ -280,6 +283,7 @@ impl Gen<'_> {
         self.emit(Insn::mov_reg(2, 0));
         self.raise_fault(ErrorMsg::Fault { user, string: true }, at);
         self.land(ok);
+        self.give_back();
     }
 
     /// `dst` = `a op b` with strcmp's meaning: the first differing word,
@@ -327,6 +331,7 @@ impl Gen<'_> {
         self.ptr(3, self.region_of(a));
         self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
         // r8 = strlen(a), bounded for the verifier.
+        self.lend();
         self.emit(Insn::mov_reg(8, 0));
         self.emit(Insn::alu_imm(Alu::Sub, 8, 1));
         self.emit(Insn::jump_imm(Jmp::Jsge, 8, 0, 1));
@@ -340,6 +345,7 @@ impl Gen<'_> {
         self.emit(Insn::alu_reg(Alu::Sub, 2, 8));
         self.ptr(3, self.region_of(b));
         self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+        self.give_back();
         self.copy_words(self.region_of(dst), buf, room / 8);
     }
 }
