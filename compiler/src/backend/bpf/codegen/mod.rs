@@ -914,7 +914,7 @@ impl<'a> Gen<'a> {
         if self.is_str(dst) {
             let width = self.value_width();
             let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
-            self.read_str_from(dst, 0, width);
+            self.read_str_from(dst, width);
             let done = self.forward(Insn::jump(0));
             self.land(absent);
             self.zero_from(dst, 0);
@@ -932,7 +932,7 @@ impl<'a> Gen<'a> {
         let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
         if self.is_str(src) {
             let width = self.value_width();
-            self.write_str_to(0, src, width);
+            self.write_str_to(src, width);
         } else {
             self.load(1, src);
             self.emit(Insn::store(Size::DW, 0, 0, 1));

@@ -71,7 +71,7 @@ impl Gen<'_> {
     }
 
     /// String register `dst` = the `bytes` bytes at the map value in `r0`.
-    pub(super) fn read_str_from(&mut self, dst: Reg, _r0: u8, bytes: u32) {
+    pub(super) fn read_str_from(&mut self, dst: Reg, bytes: u32) {
         let words = (bytes / 8).min(self.words(dst));
         self.ptr(1, self.region_of(dst));
         self.emit(Insn::mov_imm(2, i32::try_from(8 * words).unwrap_or(0)));
@@ -84,7 +84,7 @@ impl Gen<'_> {
     }
 
     /// The map value at `r0` (`bytes` long) = string `src`, NUL-padded.
-    pub(super) fn write_str_to(&mut self, _r0: u8, src: Reg, bytes: u32) {
+    pub(super) fn write_str_to(&mut self, src: Reg, bytes: u32) {
         let words = bytes / 8;
         let have = self.words(src).min(words);
         for w in have..words {
