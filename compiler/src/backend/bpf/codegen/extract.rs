@@ -315,7 +315,7 @@ impl Gen<'_> {
         self.emit(Insn::load(Size::DW, 3, 10, cpu));
         self.emit(Insn::alu_imm(Alu::Add, 3, 1));
         self.emit(Insn::store(Size::DW, 10, cpu, 3));
-        let cpus = i32::try_from(self.target.possible_cpus.max(1)).unwrap_or(i32::MAX);
+        let cpus = i32::try_from(self.shared.target.possible_cpus.max(1)).unwrap_or(i32::MAX);
         let back =
             i64::try_from(top).unwrap_or(0) - i64::try_from(self.insns.len()).unwrap_or(0) - 1;
         let back = i16::try_from(back).unwrap_or(i16::MIN);

@@ -115,7 +115,7 @@ impl Gen<'_> {
             return;
         }
         let n = i32::try_from(actions).unwrap_or(i32::MAX);
-        let max = i32::try_from(self.target.max_action).unwrap_or(i32::MAX);
+        let max = i32::try_from(self.shared.target.max_action).unwrap_or(i32::MAX);
         self.load(1, count);
         self.emit(Insn::alu_imm(Alu::Add, 1, n));
         self.store(count, 1);

@@ -58,7 +58,7 @@ impl Gen<'_> {
                 None,
             ));
         }
-        if !self.may_goto {
+        if !self.shared.may_goto {
             return Err(CodegenError::new(
                 "foreach in a kernel-context probe needs the may_goto instruction of Linux 6.9 or later, which this kernel lacks; walk the array in an end or timer probe instead",
                 None,
@@ -71,7 +71,7 @@ impl Gen<'_> {
             .map(|m| (m.key_cols.clone(), m.max_entries))
             .unwrap_or_default();
         let key_size: u32 = cols.iter().map(|c| c.bytes()).sum();
-        let buffer = first_buffer_id(self.prog.globals.len())
+        let buffer = first_buffer_id(self.shared.prog.globals.len())
             + u32::try_from(self.buffers.len()).unwrap_or(0);
         self.buffers.push(MapSpec {
             name: format!("k{}", self.buffers.len()),
@@ -85,7 +85,7 @@ impl Gen<'_> {
         let Ptr::Scratch(count_at) = self.iter_word(iter, 2) else {
             return self.unsupported("this foreach", None);
         };
-        let scratch = output_id(self.prog.globals.len()) + 3;
+        let scratch = output_id(self.shared.prog.globals.len()) + 3;
         self.callbacks.push(Callback {
             name: format!("cb{callback}"),
             insns: collect_keys(buffer, key_size, entries, scratch, count_at),

@@ -409,11 +409,7 @@ enum Ptr {
 }
 
 struct Gen<'a> {
-    prog: &'a mir::Program,
-    widths: &'a [Widths],
-    target: Target,
-    task: Option<task::TaskOffsets>,
-    may_goto: bool,
+    shared: Shared<'a>,
     body: &'a Body,
     format: Option<&'a TracepointFormat>,
     maps: &'a mut Vec<Option<GlobalMap>>,
@@ -511,11 +507,7 @@ impl<'a> Gen<'a> {
         let iter_bytes = 24 * u32::try_from(body.iters).unwrap_or(0);
         let (region, scratch_end) = regions(body, &caps, iter_area + iter_bytes);
         Ok(Gen {
-            prog: shared.prog,
-            widths: shared.widths,
-            target: shared.target,
-            task: shared.task,
-            may_goto: shared.may_goto,
+            shared,
             body,
             format,
             maps,
@@ -589,8 +581,8 @@ impl<'a> Gen<'a> {
     /// Whether the handler needs the scratch area.
     fn uses_scratch(&self) -> bool {
         let wide = |g: &crate::hir::GlobalId| {
-            let w = &self.widths[g.index()];
-            let keys: u32 = self.prog.globals[g.index()]
+            let w = &self.shared.widths[g.index()];
+            let keys: u32 = self.shared.prog.globals[g.index()]
                 .keys
                 .iter()
                 .enumerate()
@@ -622,7 +614,10 @@ impl<'a> Gen<'a> {
         if self.uses_scratch() {
             let key = -i16::try_from(STACK).unwrap_or(512) + 32;
             self.emit(Insn::store_imm(Size::W, 10, key, 0));
-            self.emit2(Insn::ld_map(1, output_id(self.prog.globals.len()) + 3));
+            self.emit2(Insn::ld_map(
+                1,
+                output_id(self.shared.prog.globals.len()) + 3,
+            ));
             self.ptr(2, Ptr::Stack(key));
             self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
             self.emit(Insn::jump_imm(Jmp::Jne, 0, 0, 2));
@@ -850,8 +845,13 @@ impl<'a> Gen<'a> {
     /// The map index of global `g`, created on first use.
     fn map(&mut self, g: usize) -> Result<u32, CodegenError> {
         if self.maps[g].is_none() {
-            let m = global_map(self.prog, g, self.target.max_entries, &self.widths[g])
-                .map_err(|e| CodegenError::new(e.0, None))?;
+            let m = global_map(
+                self.shared.prog,
+                g,
+                self.shared.target.max_entries,
+                &self.shared.widths[g],
+            )
+            .map_err(|e| CodegenError::new(e.0, None))?;
             self.maps[g] = Some(m);
         }
         Ok(u32::try_from(g).unwrap_or(u32::MAX))
@@ -956,7 +956,7 @@ impl<'a> Gen<'a> {
 
     /// The bytes of a string value in a map.
     fn value_width(&self) -> u32 {
-        next8(self.target.max_string())
+        next8(self.shared.target.max_string())
     }
 
     /// The base register and offset that address `ptr` in a load or store.

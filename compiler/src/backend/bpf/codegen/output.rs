@@ -123,7 +123,7 @@ impl Gen<'_> {
             _ => 8,
         };
         let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
-        let output = output_id(self.prog.globals.len());
+        let output = output_id(self.shared.prog.globals.len());
         // r8 and r9 may hold saved fields: the record's address goes in r0
         // until the fields are written, and string copies (helper calls) come
         // last, from r8 once the saved fields are in.

@@ -50,7 +50,7 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(3, 10));
             self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(fresh)));
         } else {
-            let zeroes = zeroes_id(self.prog.globals.len());
+            let zeroes = zeroes_id(self.shared.prog.globals.len());
             self.emit(Insn::store_imm(Size::W, 10, fresh, 0));
             self.emit_lookup(zeroes, Ptr::Stack(fresh));
             skips.push(self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0)));

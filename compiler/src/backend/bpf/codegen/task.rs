@@ -64,7 +64,10 @@ impl Gen<'_> {
                 // The runtime writes the pid into the `target` map.
                 let key = -i16::try_from(STACK).unwrap_or(512) + 32;
                 self.emit(Insn::store_imm(Size::W, 10, key, 0));
-                self.emit2(Insn::ld_map(1, output_id(self.prog.globals.len()) + 2));
+                self.emit2(Insn::ld_map(
+                    1,
+                    output_id(self.shared.prog.globals.len()) + 2,
+                ));
                 self.emit(Insn::mov_reg(2, 10));
                 self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
                 self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
@@ -79,7 +82,7 @@ impl Gen<'_> {
             | Builtin::GettimeofdayMs
             | Builtin::GettimeofdayS => {
                 self.emit(Insn::call(helper::KTIME_GET_NS));
-                self.emit2(Insn::ld_imm64(1, self.target.wall_offset_ns as u64));
+                self.emit2(Insn::ld_imm64(1, self.shared.target.wall_offset_ns as u64));
                 self.emit(Insn::alu_reg(Alu::Add, 0, 1));
                 let unit = match func {
                     Builtin::GettimeofdayUs => 1_000,
@@ -93,7 +96,7 @@ impl Gen<'_> {
                 }
             }
             Builtin::Ppid => {
-                let Some(t) = self.task else {
+                let Some(t) = self.shared.task else {
                     return self.unsupported("ppid() without the kernel's BTF", Some(at));
                 };
                 // current->real_parent->tgid, through probe_read_kernel.
@@ -117,7 +120,7 @@ impl Gen<'_> {
                 return Ok(());
             }
             Builtin::Pexecname => {
-                let (Some(t), Some(d)) = (self.task, dst) else {
+                let (Some(t), Some(d)) = (self.shared.task, dst) else {
                     return self.unsupported("pexecname() without the kernel's BTF", Some(at));
                 };
                 let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
