@@ -467,7 +467,7 @@ impl<'a> Gen<'a> {
         let caps = caps::string_caps(body, format, max_string, max_string, shared.widths);
         // A register in r8 or r9 needs a home slot of its own; when the homes
         // do not fit the stack, every register stays on the stack.
-        let machine = regs::allocate(body);
+        let machine = regs::allocate(body, count);
         let pinned: Vec<bool> = machine.iter().map(Option::is_some).collect();
         let (slot, machine) = match assign_slots(body, &pinned) {
             Ok(slot) => (slot, machine),

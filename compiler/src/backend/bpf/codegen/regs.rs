@@ -22,7 +22,7 @@ const MACHINE: [u8; 2] = [8, 9];
 /// The machine register of each register of `body` (`None`: its stack slot).
 /// [`super::slots::assign_slots`] must give each allocated register a slot of
 /// its own, its home.
-pub(super) fn allocate(body: &Body) -> Vec<Option<u8>> {
+pub(super) fn allocate(body: &Body, count: Option<Reg>) -> Vec<Option<u8>> {
     let n = body.regs.len();
     let mut out = vec![None; n];
     let depth = loop_depth(body);
@@ -45,6 +45,9 @@ pub(super) fn allocate(body: &Body) -> Vec<Option<u8>> {
         }
         for r in term_regs(&block.term) {
             weight[r.index()] += w;
+        }
+        if let Some(c) = count.filter(|_| block.actions > 0) {
+            weight[c.index()] += 2 * w;
         }
     }
     let mut candidates: Vec<usize> = (0..n)

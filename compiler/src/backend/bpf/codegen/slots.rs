@@ -72,13 +72,15 @@ pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, Cod
     for (r, _) in &body.names {
         blocks_of[r.index()].push(usize::MAX);
     }
-    for (r, _) in pinned.iter().enumerate().filter(|(_, p)| **p) {
-        blocks_of[r].push(usize::MAX);
-    }
+    // A register no block mentions (codegen's own, such as the MAXACTION
+    // count) has no block either: it, and every pinned one, keeps its slot.
+    let own: Vec<bool> = (0..n)
+        .map(|r| blocks_of[r].len() != 1 || pinned.get(r) == Some(&true))
+        .collect();
     let mut slot = vec![0usize; n];
     let mut next = 0;
     for r in 0..n {
-        if blocks_of[r].len() != 1 && !is_str(r) {
+        if own[r] && !is_str(r) {
             slot[r] = next;
             next += 1;
         }
@@ -97,7 +99,7 @@ pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, Cod
             };
             for r in here {
                 let r = r.index();
-                if blocks_of[r].len() == 1 && !is_str(r) && !live.iter().any(|&(x, _)| x == r) {
+                if !own[r] && !is_str(r) && !live.iter().any(|&(x, _)| x == r) {
                     let s = free.pop().unwrap_or_else(|| {
                         used += 1;
                         used - 1
