@@ -121,8 +121,9 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         }
         Some(4) => {
             let limits = run_options(cli)?.limits;
-            let (bytes, compiled) = rstap_runtime::probes::build_object(&mir, &kernel, &limits)
-                .map_err(|e| session::report_start(&files, &e))?;
+            let (bytes, compiled) =
+                rstap_runtime::probes::compile_pass(&mir, &kernel, &limits, cli.verbose > 0)
+                    .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
                 Some(path) => std::fs::write(path, &bytes).map_err(|e| {
                     eprintln!("rstap: cannot write the BPF object to '{path}': {e}");

@@ -179,6 +179,28 @@ pub fn build_object(
     Ok((bytes, compiled))
 }
 
+/// Pass 4: [`build_object`], and with `verbose` a line saying what it made.
+pub fn compile_pass(
+    prog: &mir::Program,
+    kernel: &dyn KernelInfo,
+    limits: &Limits,
+    verbose: bool,
+) -> Result<(Vec<u8>, Compiled), StartError> {
+    let started = Instant::now();
+    let (bytes, compiled) = build_object(prog, kernel, limits)?;
+    if verbose {
+        let insns: usize = compiled.programs.iter().map(|p| p.insns.len()).sum();
+        eprintln!(
+            "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps, a {} byte object) in {:.1} ms.",
+            compiled.programs.len(),
+            compiled.maps.len(),
+            bytes.len(),
+            ms(started)
+        );
+    }
+    Ok((bytes, compiled))
+}
+
 /// `-p4`'s summary: each program and map of the object.
 pub fn describe(prog: &mir::Program, compiled: &Compiled) -> String {
     let mut out = String::new();
@@ -207,18 +229,7 @@ impl Kernel {
         limits: &Limits,
         verbose: bool,
     ) -> Result<Kernel, StartError> {
-        let started = Instant::now();
-        let (bytes, compiled) = build_object(prog, kernel, limits)?;
-        if verbose {
-            let insns: usize = compiled.programs.iter().map(|p| p.insns.len()).sum();
-            eprintln!(
-                "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps, a {} byte object) in {:.1} ms.",
-                compiled.programs.len(),
-                compiled.maps.len(),
-                bytes.len(),
-                ms(started)
-            );
-        }
+        let (bytes, compiled) = compile_pass(prog, kernel, limits, verbose)?;
         let started = Instant::now();
         let mut object =
             BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;

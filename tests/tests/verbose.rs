@@ -37,3 +37,28 @@ probe timer.ms(1) { exit() }"#,
         passes[4]
     );
 }
+
+#[test]
+fn stopping_after_pass_4_reports_the_four_passes() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let out = Command::new(rstap())
+        .args([
+            "-v",
+            "-p4",
+            "-e",
+            r#"global n; probe kernel.trace("syscalls:sys_enter_getppid") { n++ }"#,
+        ])
+        .output()
+        .expect("run rstap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let passes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Pass ")).collect();
+    assert_eq!(passes.len(), 4, "{stderr}");
+    assert!(
+        passes[3].starts_with("Pass 4: compiled 1 BPF programs"),
+        "{}",
+        passes[3]
+    );
+}
