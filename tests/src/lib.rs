@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: find (or build) the real `rstap`
 //! binary, run it, and decide whether tests that need outside tools may be skipped.
 
+pub mod qemu;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -1,0 +1,173 @@
+//! Second kernel tier: the same `rstap` binary inside Debian's 6.1 cloud kernel
+//! under QEMU, where kprobes and kretprobes exist (the 6.18 host has neither).
+//! One boot runs every case below in order; each test checks its case's output.
+//! Without QEMU, a static busybox or the kernel package each test says why it
+//! was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
+
+use rstap_tests::qemu::{self, Case, CaseResult, Problem, VmRun};
+use rstap_tests::skip_or_fail;
+use std::sync::OnceLock;
+
+/// `/bin/true` is busybox by a symlink: its exec is named "true", while the
+/// shell's own `true` would be a builtin and exec nothing.
+const THREE_TRUES: &str = "/bin/sh -c '/bin/true; /bin/true; /bin/true'";
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "begin_arithmetic",
+            &["-e", r#"probe begin { printf("%d\n", 6 * 7); exit() }"#],
+        ),
+        Case::new(
+            "tracepoint_exec_count",
+            &[
+                "-e",
+                r#"global n
+probe kernel.trace("sched:sched_process_exec") { if (execname() == "true") n++ }
+probe end { printf("execs=%d\n", n) }"#,
+                "-c",
+                THREE_TRUES,
+            ],
+        ),
+        count_target(
+            "kprobe_count",
+            &["-v"],
+            r#"kernel.function("do_sys_openat2")"#,
+            "opens",
+        ),
+        count_target(
+            "kretprobe_count",
+            &[],
+            r#"kernel.function("do_sys_openat2").return"#,
+            "returns",
+        ),
+        count_target(
+            "kprobe_function_count",
+            &[],
+            r#"kprobe.function("do_sys_openat2")"#,
+            "opens",
+        ),
+        Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
+        Case::new(
+            "list_vars_vfs_read",
+            &["-L", r#"kernel.function("vfs_read")"#],
+        ),
+    ]
+}
+
+/// Counts how often `point` fires in the target `cat /proc/version`, and
+/// prints `label=N` at the end.
+fn count_target(name: &str, flags: &[&str], point: &str, label: &str) -> Case {
+    let script = format!(
+        "global n\nprobe {point} {{ if (pid() == target()) n++ }}\nprobe end {{ printf(\"{label}=%d\\n\", n) }}"
+    );
+    let mut args = flags.to_vec();
+    args.extend(["-e", &script, "-c", "cat /proc/version"]);
+    Case::new(name, &args)
+}
+
+/// The one VM boot every test shares.
+fn vm() -> Option<&'static VmRun> {
+    static RUN: OnceLock<Result<VmRun, Problem>> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let run = qemu::run_cases(&cases());
+        if let Ok(run) = &run {
+            println!(
+                "second kernel {}: boot {:.1} s, whole VM run {:.1} s, {} cases",
+                run.kernel,
+                run.boot_seconds,
+                run.wall_seconds,
+                run.results.len()
+            );
+        }
+        run
+    });
+    match run {
+        Ok(run) => Some(run),
+        Err(Problem::Unavailable(why)) => {
+            skip_or_fail(&format!("the 6.1 kernel under QEMU: {why}"));
+            None
+        }
+        Err(Problem::Failed(why)) => panic!("the 6.1 kernel VM run failed: {why}"),
+    }
+}
+
+/// The case's result, after checking it exited 0.
+fn succeeded<'a>(run: &'a VmRun, name: &str) -> &'a CaseResult {
+    let result = run.case(name);
+    println!("{name}: {:.1} s in the VM", result.seconds);
+    assert_eq!(
+        result.status, 0,
+        "{name} should exit 0 inside the VM; stdout:\n{}\nstderr:\n{}",
+        result.stdout, result.stderr
+    );
+    result
+}
+
+#[test]
+fn the_binary_runs_on_the_6_1_kernel() {
+    let Some(run) = vm() else { return };
+    assert!(
+        run.kernel.starts_with("6.1."),
+        "the VM should run a 6.1 kernel, not {}",
+        run.kernel
+    );
+    let result = succeeded(run, "begin_arithmetic");
+    assert_eq!(result.stdout, "42\n");
+    assert_eq!(result.stderr, "");
+}
+
+#[test]
+fn tracepoint_counts_the_targets_execs_exactly() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "tracepoint_exec_count");
+    assert_eq!(result.stdout, "execs=3\n", "stderr:\n{}", result.stderr);
+}
+
+/// The case ran `cat /proc/version` as its target: its output first, then the
+/// script's count line.
+fn counted_after_cat<'a>(run: &'a VmRun, name: &str, count: &str) -> &'a CaseResult {
+    let result = succeeded(run, name);
+    assert!(
+        result.stdout.starts_with("Linux version 6.1.")
+            && result.stdout.ends_with(&format!("\n{count}\n")),
+        "{name}: cat's one line, then {count} (cat opens /proc/version once); got:\n{}",
+        result.stdout
+    );
+    result
+}
+
+#[test]
+fn kprobe_on_do_sys_openat2_counts_the_targets_open() {
+    let Some(run) = vm() else { return };
+    let result = counted_after_cat(run, "kprobe_count", "opens=1");
+    assert!(
+        result.stderr.contains("attached 1 probes (1 kprobe)"),
+        "-v should say a kprobe was attached: {}",
+        result.stderr
+    );
+}
+
+#[test]
+fn kretprobe_on_do_sys_openat2_counts_the_targets_return() {
+    let Some(run) = vm() else { return };
+    counted_after_cat(run, "kretprobe_count", "returns=1");
+}
+
+#[test]
+fn kprobe_function_is_the_same_probe_point() {
+    let Some(run) = vm() else { return };
+    counted_after_cat(run, "kprobe_function_count", "opens=1");
+}
+
+#[test]
+fn listing_reads_the_6_1_kernels_functions_and_btf() {
+    let Some(run) = vm() else { return };
+    let listed = succeeded(run, "list_vfs_read");
+    assert_eq!(listed.stdout, "kernel.function(\"vfs_read\")\n");
+    let vars = succeeded(run, "list_vars_vfs_read");
+    assert_eq!(
+        vars.stdout,
+        "kernel.function(\"vfs_read\") $file:struct file* $buf:char* $count:size_t $pos:loff_t*\n"
+    );
+}
