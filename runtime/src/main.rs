@@ -24,9 +24,18 @@ fn main() -> ExitCode {
     };
     // The front end and the printers recurse over the syntax tree: give them a
     // stack that a pathological script (100,000 nested operators) cannot exhaust.
-    let worker = std::thread::Builder::new()
-        .stack_size(WORKER_STACK)
-        .spawn(move || run(&cli));
+    // A small machine may refuse to reserve that much: then take what it gives.
+    let cli = std::sync::Arc::new(cli);
+    let mut worker = Err(std::io::Error::other("no stack size tried"));
+    for size in WORKER_STACKS {
+        let cli = std::sync::Arc::clone(&cli);
+        worker = std::thread::Builder::new()
+            .stack_size(size)
+            .spawn(move || run(&cli));
+        if worker.is_ok() {
+            break;
+        }
+    }
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
         Ok(Ok(Err(()))) => ExitCode::from(1),
@@ -39,7 +48,8 @@ fn main() -> ExitCode {
 }
 
 /// Reserved, not committed: only the pages a script's depth touches are used.
-const WORKER_STACK: usize = 1 << 30;
+/// Largest first; a machine with about 1 GiB of memory refuses the first.
+const WORKER_STACKS: [usize; 3] = [1 << 30, 1 << 28, 1 << 26];
 
 fn run(cli: &cli::Cli) -> Result<(), ()> {
     if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {

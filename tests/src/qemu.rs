@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 /// The meta-package whose dependency names the current 6.1 cloud kernel.
 const KERNEL_META: &str = "linux-image-cloud-amd64";
 
-/// rstap reserves a 1 GiB stack for its front end; with 1 GiB of guest memory
-/// the kernel's overcommit heuristic refuses that mapping ("cannot start:
-/// Resource temporarily unavailable"), so the guest gets 2 GiB.
-const GUEST_MEMORY_MB: &str = "2048";
+/// 1 GiB, as small cloud machines have: rstap must start there (its front
+/// end then reserves a smaller stack than the 1 GiB it asks for first).
+const GUEST_MEMORY_MB: &str = "1024";
 
 /// One rstap run inside the VM.
 #[derive(Debug, Clone)]
