@@ -47,6 +47,18 @@ probe end { printf("execs=%d\n", n) }"#,
             r#"kprobe.function("do_sys_openat2")"#,
             "opens",
         ),
+        Case::new(
+            "kprobe_arguments",
+            &[
+                "-e",
+                r#"probe kernel.function("do_sys_openat2") {
+  if (pid() == target()) printf("open %s dfd=%d\n", user_string($filename), $dfd)
+}
+probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#,
+                "-c",
+                "cat /proc/version",
+            ],
+        ),
         Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
         Case::new(
             "list_vars_vfs_read",
@@ -158,6 +170,19 @@ fn kretprobe_on_do_sys_openat2_counts_the_targets_return() {
 fn kprobe_function_is_the_same_probe_point() {
     let Some(run) = vm() else { return };
     counted_after_cat(run, "kprobe_function_count", "opens=1");
+}
+
+#[test]
+fn kprobes_read_their_arguments_and_return_value() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "kprobe_arguments");
+    // `$dfd` is an int: AT_FDCWD, sign-extended from the register's low half.
+    assert!(
+        result.stdout.contains("open /proc/version dfd=-100\n"),
+        "{}",
+        result.stdout
+    );
+    assert!(result.stdout.contains("fd=3\n"), "{}", result.stdout);
 }
 
 #[test]

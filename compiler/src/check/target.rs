@@ -161,8 +161,39 @@ impl<'a> Checker<'a> {
                 "",
             );
         }
-        let start = self.context(value, Type::Long, span);
+        let mut start = self.context(value, Type::Long, span);
+        if chain.members.is_empty() {
+            start = self.narrow(types, ty, start, span);
+        }
         self.member_chain(b, types, start, ty, chain, name)
+    }
+
+    /// A register holding a C integer narrower than 64 bits: only its low
+    /// bytes are the value (the upper ones are whatever the caller left), so
+    /// keep those, sign-extended for a signed type, as stap does.
+    fn narrow(
+        &mut self,
+        types: &crate::ctype::TypeGraph,
+        ty: crate::ctype::TypeId,
+        value: hir::Expr,
+        span: Span,
+    ) -> hir::Expr {
+        let crate::ctype::CType::Int { size, signed, .. } = types.get(types.strip(ty)) else {
+            return value;
+        };
+        let bits = 8 * i64::from(*size);
+        if bits >= 64 || bits == 0 {
+            return value;
+        }
+        if *signed {
+            let shift = self.num_long(64 - bits, span);
+            let up = self.binary_long(hir::BinOp::Shl, value, shift, span);
+            let shift = self.num_long(64 - bits, span);
+            self.binary_long(hir::BinOp::Shr, up, shift, span)
+        } else {
+            let mask = self.num_long((1i64 << bits) - 1, span);
+            self.binary_long(hir::BinOp::BitAnd, value, mask, span)
+        }
     }
 
     /// `$argN` (and `$return`) read from registers: user functions and marks.

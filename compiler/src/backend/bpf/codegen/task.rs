@@ -7,8 +7,24 @@ use crate::hir::ContextValue;
 use crate::mir::Reg;
 use rstap_grammar::Span;
 
+/// Where x86-64's `struct pt_regs` keeps the six argument registers (rdi,
+/// rsi, rdx, rcx, r8, r9), and rax: the return value.
+const ARG_REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+const PT_REGS_AX: i16 = 80;
+
 impl Gen<'_> {
     pub(super) fn context(&mut self, dst: Reg, value: &ContextValue) -> Result<(), CodegenError> {
+        let register = match value {
+            ContextValue::FunctionArg(n) => ARG_REGS.get(*n).copied(),
+            ContextValue::ReturnValue => Some(PT_REGS_AX),
+            _ => None,
+        };
+        if let Some(off) = register {
+            // kprobes and uprobes see the task's `struct pt_regs`.
+            self.emit(Insn::load(Size::DW, 1, 6, off));
+            self.store(dst, 1);
+            return Ok(());
+        }
         let ContextValue::TracepointField(i) = value else {
             return self.unsupported("this target variable", None);
         };
