@@ -7,7 +7,9 @@
 //! functions on 6.x kernels, compiler-made clones such as `foo.isra.0` or
 //! `foo.cold` (stap names functions by their source names), and the pseudo-modules
 //! `[bpf]` (loaded BPF programs) and `[__builtin__*]` (ftrace and kprobe
-//! trampolines), which are not kernel functions.
+//! trampolines), which are not kernel functions; and vmlinux's `__init`
+//! functions (between `_sinittext` and `_einittext`), freed after boot, which
+//! no probe can attach to.
 
 use crate::kernel::KernelSymbol;
 use std::collections::HashSet;
@@ -20,15 +22,21 @@ pub fn parse(kallsyms: &str, blacklist: &str) -> Vec<KernelSymbol> {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         .collect();
+    let init = init_text(kallsyms);
     let mut out: Vec<KernelSymbol> = kallsyms
         .lines()
         .filter_map(|line| {
             let mut f = line.split_whitespace();
-            let (_addr, kind, name) = (f.next()?, f.next()?, f.next()?);
+            let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
             if !matches!(kind, "t" | "T") || !probeable(name) || blacklist.contains(name) {
                 return None;
             }
+            let freed = init
+                .as_ref()
+                .zip(u64::from_str_radix(addr, 16).ok())
+                .is_some_and(|(range, a)| range.contains(&a));
             let module = match f.next() {
+                None if freed => return None,
                 Some(m) => {
                     let m = m.strip_prefix('[')?.strip_suffix(']')?;
                     if m == "bpf" || m.starts_with("__builtin") {
@@ -47,6 +55,21 @@ pub fn parse(kallsyms: &str, blacklist: &str) -> Vec<KernelSymbol> {
     out.sort();
     out.dedup();
     out
+}
+
+/// vmlinux's init text, when kallsyms shows real addresses (root).
+fn init_text(kallsyms: &str) -> Option<std::ops::Range<u64>> {
+    let find = |sym: &str| {
+        kallsyms.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (addr, _, name) = (f.next()?, f.next()?, f.next()?);
+            (name == sym && f.next().is_none())
+                .then(|| u64::from_str_radix(addr, 16).ok())
+                .flatten()
+        })
+    };
+    let range = find("_sinittext")?..find("_einittext")?;
+    (range.start > 0 && !range.is_empty()).then_some(range)
 }
 
 fn probeable(name: &str) -> bool {
@@ -69,7 +92,10 @@ mod tests {
                     ffffffffc0000000 t nf_hook\t[nf_tables]\n\
                     ffffffffc0201000 t ftrace_trampoline\t[__builtin__ftrace]\n\
                     ffffffffc0202000 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]\n\
-                    ffffffff81000050 T do_not_probe\n";
+                    ffffffff81000050 T do_not_probe\n\
+                    ffffffff82000000 T _sinittext\n\
+                    ffffffff82000100 t vfs_caches_init\n\
+                    ffffffff82001000 T _einittext\n";
         let got = parse(
             text,
             "0xffffffff81000050-0xffffffff81000060\tdo_not_probe\n",
@@ -81,6 +107,7 @@ mod tests {
         assert_eq!(
             names,
             vec![
+                ("_einittext", None),
                 ("_stext", None),
                 ("local_fn", None),
                 ("nf_hook", Some("nf_tables")),
