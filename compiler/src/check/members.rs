@@ -355,17 +355,6 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn num_long(&mut self, n: i64, span: Span) -> hir::Expr {
-        let (id, var) = self.expr_var();
-        self.require(var, Type::Long, span);
-        hir::Expr {
-            kind: ExprKind::Num(n),
-            ty: Type::Unknown,
-            id,
-            span,
-        }
-    }
-
     pub(super) fn binary_long(
         &mut self,
         op: BinOp,

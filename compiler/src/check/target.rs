@@ -186,12 +186,12 @@ impl<'a> Checker<'a> {
             return value;
         }
         if *signed {
-            let shift = self.num_long(64 - bits, span);
+            let shift = self.lit_long(64 - bits, span);
             let up = self.binary_long(hir::BinOp::Shl, value, shift, span);
-            let shift = self.num_long(64 - bits, span);
+            let shift = self.lit_long(64 - bits, span);
             self.binary_long(hir::BinOp::Shr, up, shift, span)
         } else {
-            let mask = self.num_long((1i64 << bits) - 1, span);
+            let mask = self.lit_long((1i64 << bits) - 1, span);
             self.binary_long(hir::BinOp::BitAnd, value, mask, span)
         }
     }
