@@ -111,6 +111,19 @@ fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool
     }
 }
 
+/// Whether probe `i` is a kprobe that one probe point of the script expanded
+/// to along with other kprobes (a wildcard such as `kernel.function("vfs_*")`).
+fn from_kprobe_wildcard(prog: &mir::Program, i: usize) -> bool {
+    let is_kprobe = |k: &PointKind| matches!(k, PointKind::Kprobe { .. });
+    let probe = &prog.probes[i];
+    is_kprobe(&probe.kind)
+        && prog
+            .probes
+            .iter()
+            .enumerate()
+            .any(|(j, q)| j != i && q.span == probe.span && is_kprobe(&q.kind))
+}
+
 /// What a probe attaches to, for `-v`.
 fn kind_name(kind: &PointKind) -> &'static str {
     match kind {
@@ -236,6 +249,7 @@ impl Kernel {
         let loaded = ms(started);
         let started = Instant::now();
         let mut kinds: Vec<(&str, usize)> = Vec::new();
+        let mut skipped: Vec<(&str, String)> = Vec::new();
         for p in &compiled.programs {
             let name = format!("p{}", p.probe);
             let attached = match &prog.probes[p.probe].kind {
@@ -249,11 +263,33 @@ impl Kernel {
                 ),
                 _ => Ok(()),
             };
-            attached.map_err(|e| fail(e.to_string()))?;
+            if let Err(e) = attached {
+                // One function of a wildcard the kernel will not probe (not
+                // traceable, inlined away): skip it, as stap and bpftrace do.
+                if from_kprobe_wildcard(prog, p.probe) {
+                    skipped.push((&prog.probes[p.probe].name, e.to_string()));
+                    continue;
+                }
+                return Err(fail(e.to_string()));
+            }
             let kind = kind_name(&prog.probes[p.probe].kind);
             match kinds.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, n)) => *n += 1,
                 None => kinds.push((kind, 1)),
+            }
+        }
+        if let Some((_, why)) = skipped.first() {
+            if kinds.is_empty() {
+                return Err(fail(why.clone()));
+            }
+            eprintln!(
+                "WARNING: {} kernel functions of a wildcard could not be probed and are skipped (the first: {why})",
+                skipped.len()
+            );
+            if verbose {
+                for (name, _) in &skipped {
+                    eprintln!("skipped: {name}");
+                }
             }
         }
         if verbose {
@@ -263,7 +299,7 @@ impl Kernel {
                 .collect();
             eprintln!(
                 "Pass 5: loaded the object in {loaded:.1} ms, attached {} probes ({}) in {:.1} ms.",
-                compiled.programs.len(),
+                compiled.programs.len() - skipped.len(),
                 kinds.join(", "),
                 ms(started)
             );

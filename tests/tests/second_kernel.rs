@@ -59,6 +59,12 @@ probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("
                 "cat /proc/version",
             ],
         ),
+        count_target(
+            "kprobe_wildcard_count",
+            &[],
+            r#"kernel.function("vfs_*")"#,
+            "vfs_calls_seen",
+        ),
         Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
         Case::new(
             "list_vars_vfs_read",
@@ -183,6 +189,31 @@ fn kprobes_read_their_arguments_and_return_value() {
         result.stdout
     );
     assert!(result.stdout.contains("fd=3\n"), "{}", result.stdout);
+}
+
+#[test]
+fn a_wildcard_attaches_what_the_kernel_lets_it_and_skips_the_rest() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "kprobe_wildcard_count");
+    // cat's open, read and close of /proc/version call vfs_* functions. Freed
+    // __init code is not even tried; functions the kernel will not kprobe are
+    // skipped with one warning.
+    let seen = result
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("vfs_calls_seen="))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        seen.is_some_and(|n| n > 0),
+        "{}\n{}",
+        result.stdout,
+        result.stderr
+    );
+    assert!(
+        !result.stderr.contains("vfs_caches_init"),
+        "{}",
+        result.stderr
+    );
 }
 
 #[test]
