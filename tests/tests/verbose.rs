@@ -1,26 +1,27 @@
 //! `-v`: one line per pass with what it did and how long it took, on stderr.
 
-use rstap_tests::{bpf_or_skip, rstap};
-use std::process::Command;
+use rstap_tests::{bpf_or_skip, rstap_output, text};
+
+/// The `Pass N: ...` lines of stderr.
+fn pass_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("Pass ")).collect()
+}
 
 #[test]
 fn each_pass_reports_what_it_did() {
     if !bpf_or_skip() {
         return;
     }
-    let out = Command::new(rstap())
-        .args([
-            "-v",
-            "-e",
-            r#"global n
+    let out = rstap_output(&[
+        "-v",
+        "-e",
+        r#"global n
 probe kernel.trace("syscalls:sys_enter_getppid"), kernel.trace("syscalls:sys_enter_close") { n++ }
 probe timer.ms(1) { exit() }"#,
-        ])
-        .output()
-        .expect("run rstap");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ]);
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let passes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Pass ")).collect();
+    let passes = pass_lines(&stderr);
     assert_eq!(passes.len(), 5, "{stderr}");
     for (i, line) in passes.iter().enumerate() {
         assert!(line.starts_with(&format!("Pass {}: ", i + 1)), "{line}");
@@ -43,18 +44,15 @@ fn stopping_after_pass_4_reports_the_four_passes() {
     if !bpf_or_skip() {
         return;
     }
-    let out = Command::new(rstap())
-        .args([
-            "-v",
-            "-p4",
-            "-e",
-            r#"global n; probe kernel.trace("syscalls:sys_enter_getppid") { n++ }"#,
-        ])
-        .output()
-        .expect("run rstap");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = rstap_output(&[
+        "-v",
+        "-p4",
+        "-e",
+        r#"global n; probe kernel.trace("syscalls:sys_enter_getppid") { n++ }"#,
+    ]);
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let passes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Pass ")).collect();
+    let passes = pass_lines(&stderr);
     assert_eq!(passes.len(), 4, "{stderr}");
     assert!(
         passes[3].starts_with("Pass 4: compiled 1 BPF programs"),
