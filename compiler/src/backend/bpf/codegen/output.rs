@@ -71,8 +71,7 @@ impl Gen<'_> {
 
     /// An error record, and the handler ends.
     fn report_and_stop(&mut self, msg: ErrorMsg, fields: &[Field], at: Option<Span>) {
-        let site = i64::try_from(self.errors.len()).unwrap_or(0) + ERROR_RECORD;
-        self.errors.push(ErrorSite { msg, at });
+        let site = index_of(&mut self.errors, ErrorSite { msg, at }) + ERROR_RECORD;
         self.record(site, fields);
         self.emit(Insn::mov_imm(0, 0));
         self.emit(Insn::exit());
@@ -80,12 +79,12 @@ impl Gen<'_> {
 
     /// `warn(msg)`: a warning record; the handler goes on.
     pub(super) fn warn(&mut self, msg: Reg, at: Span) {
-        let site = i64::try_from(self.errors.len()).unwrap_or(0) + WARN_RECORD;
         let bytes = 8 * self.words(msg);
-        self.errors.push(ErrorSite {
+        let site = ErrorSite {
             msg: ErrorMsg::Text(bytes),
             at: Some(at),
-        });
+        };
+        let site = index_of(&mut self.errors, site) + WARN_RECORD;
         self.record(site, &[Field::Reg(msg)]);
     }
 
@@ -96,7 +95,6 @@ impl Gen<'_> {
 
     /// A print record: the site's index, then each argument in its column.
     pub(super) fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
-        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
         let cols = args
             .iter()
             .map(|&a| {
@@ -107,10 +105,11 @@ impl Gen<'_> {
                 }
             })
             .collect();
-        self.prints.push(PrintSite {
+        let site = PrintSite {
             spec: spec.clone(),
             args: cols,
-        });
+        };
+        let site = index_of(&mut self.prints, site);
         let fields: Vec<Field> = args.iter().map(|&a| Field::Reg(a)).collect();
         self.record(site, &fields);
     }
@@ -185,4 +184,15 @@ impl Gen<'_> {
         self.emit(Insn::store(Size::DW, 0, 0, 1));
         self.land(done);
     }
+}
+
+/// The index of `site` among `sites`, added if new. Handlers that raise the
+/// same error or print the same way share one site, so the probes of a
+/// wildcard compile to the same instructions and load as one program.
+fn index_of<T: PartialEq>(sites: &mut Vec<T>, site: T) -> i64 {
+    let index = sites.iter().position(|s| *s == site).unwrap_or_else(|| {
+        sites.push(site);
+        sites.len() - 1
+    });
+    i64::try_from(index).unwrap_or(i64::MAX)
 }
