@@ -23,6 +23,7 @@ const TARGET: Target = Target {
     wall_offset_ns: 0,
     max_string: 0,
     possible_cpus: 2,
+    fentry: false,
 };
 
 fn codegen(script: &str) -> Result<Compiled, CodegenError> {
@@ -634,4 +635,87 @@ probe kernel.trace("syscalls:sys_enter_openat") { u = ""; for (i = 0; i < 6; i++
         r8.iter().all(|a| !r9.contains(a)),
         "r8 and r9 share a home slot: {insns:?}"
     );
+}
+
+/// Whether `insns` calls BPF helper `id`.
+fn calls_helper(insns: &[Insn], id: i32) -> bool {
+    insns
+        .iter()
+        .any(|i| i.code == 0x85 && i.src == 0 && i.imm == id)
+}
+
+const GET_FUNC_ARG: i32 = 183;
+const GET_FUNC_RET: i32 = 184;
+
+#[test]
+fn a_btf_typed_function_runs_as_a_trampoline_reading_its_frame() {
+    let fentry = Target {
+        fentry: true,
+        ..TARGET
+    };
+    let script = r#"probe kernel.function("vfs_read") { printf("%d\n", $count) }
+probe kernel.function("vfs_read").return { printf("%d\n", $return) }"#;
+    let c = codegen_for(script, fentry).expect("compiles");
+    assert_eq!(c.programs.len(), 2);
+    assert!(c.programs.iter().all(|p| p.trampoline));
+    let (entry, exit) = (&c.programs[0].insns, &c.programs[1].insns);
+    assert!(calls_helper(entry, GET_FUNC_ARG) && !calls_helper(entry, GET_FUNC_RET));
+    assert!(calls_helper(exit, GET_FUNC_RET));
+    // A kprobe reads the same values from `struct pt_regs` instead.
+    let c = codegen_for(script, TARGET).expect("compiles");
+    assert!(c.programs.iter().all(|p| !p.trampoline));
+    assert!(
+        !c.programs
+            .iter()
+            .any(|p| calls_helper(&p.insns, GET_FUNC_ARG))
+    );
+}
+
+#[test]
+fn kprobes_stay_kprobes_where_asked_or_where_no_trampoline_fits() {
+    let fentry = Target {
+        fentry: true,
+        ..TARGET
+    };
+    // kprobe.function always means a kprobe; the kernel may lack fentry; a
+    // wildcard's functions get kprobes (one program, see below).
+    let kprobe = codegen_for(
+        r#"probe kprobe.function("vfs_read") { printf("%d\n", $count) }"#,
+        fentry,
+    )
+    .expect("compiles");
+    assert!(!kprobe.programs[0].trampoline);
+    let mut no_fentry = FixtureKernel::new();
+    no_fentry.features.fentry = false;
+    let c = codegen_on(
+        r#"probe kernel.function("vfs_read") { printf("%d\n", $count) }"#,
+        fentry,
+        &no_fentry,
+    )
+    .expect("compiles");
+    assert!(!c.programs[0].trampoline);
+    let wildcard =
+        codegen_for(r#"probe kernel.function("vfs_*") { next }"#, fentry).expect("compiles");
+    assert!(wildcard.programs.iter().all(|p| !p.trampoline));
+}
+
+#[test]
+fn a_wildcards_functions_share_one_program_when_their_code_is_the_same() {
+    // vfs_read, vfs_readv, vfs_readlink, vfs_write: the handler does not
+    // depend on the function, and prints through one shared site.
+    let c = codegen(
+        r#"global n
+probe kernel.function("vfs_*") { n++; printf("hit %d\n", n) }"#,
+    )
+    .expect("compiles");
+    assert_eq!(c.programs.len(), 1, "{:?}", c.programs.len());
+    assert_eq!(c.programs[0].also.len(), 3);
+    assert_eq!(c.prints.len(), 1);
+    // Entries and returns never share a program.
+    let c = codegen(
+        r#"global n
+probe kernel.function("vfs_read*"), kernel.function("vfs_read*").return { n++ }"#,
+    )
+    .expect("compiles");
+    assert_eq!(c.programs.len(), 2);
 }

@@ -10,6 +10,7 @@
 //! Script function calls are inlined first ([`mir::inline`]); a handler that
 //! can loop or run long counts its statements for MAXACTION ([`flow`]).
 
+mod attach;
 mod caps;
 mod counters;
 mod extract;
@@ -30,6 +31,7 @@ use crate::kernel::KernelInfo;
 use crate::mir::inline::inline_calls;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
+pub use attach::from_kprobe_wildcard;
 pub use iter::Callback;
 use rstap_grammar::Span;
 use slots::{assign_slots, inst_name, regions, span_of};
@@ -67,6 +69,12 @@ impl CodegenError {
 pub struct Program {
     /// Its index in the MIR's probes.
     pub probe: usize,
+    /// Further probes (other functions of the same wildcard) this very
+    /// program serves: attach it to each of them too.
+    pub also: Vec<usize>,
+    /// Whether it runs as an fentry/fexit trampoline on its kernel function
+    /// rather than as a kprobe/kretprobe.
+    pub trampoline: bool,
     pub insns: Vec<Insn>,
 }
 
@@ -192,6 +200,9 @@ pub struct Target {
     /// CPU ids an extraction adds up per-CPU shares of: the highest possible
     /// CPU's id plus one (`/sys/devices/system/cpu/possible`).
     pub possible_cpus: u32,
+    /// Whether a kernel-function probe may run as an fentry/fexit trampoline
+    /// where the kernel has one for its function (else always a kprobe).
+    pub fentry: bool,
 }
 
 impl Target {
@@ -260,6 +271,7 @@ pub fn compile(
         g.errors = std::mem::take(&mut errors);
         g.buffers = std::mem::take(&mut buffers);
         g.callbacks = std::mem::take(&mut callbacks);
+        g.trampoline = attach::trampoline(prog, i, kernel, target);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
@@ -277,9 +289,12 @@ pub fn compile(
         scratch = scratch.max(g.scratch_end);
         programs.push(Program {
             probe: i,
+            also: Vec::new(),
+            trampoline: g.trampoline,
             insns: g.finish(),
         });
     }
+    let mut programs = attach::merge_wildcards(prog, programs);
     // Map ids so far: globals by index, then the output ring, the lost
     // counter, `target` and the scratch area; number the maps the programs
     // use, in that order.
@@ -453,6 +468,9 @@ struct Gen<'a> {
     errors: Vec<ErrorSite>,
     /// Increments this body makes atomic.
     fusion: counters::Fusion,
+    /// Whether the handler runs as an fentry/fexit trampoline: its context
+    /// is the trampoline's frame, not a `struct pt_regs`.
+    trampoline: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -532,6 +550,7 @@ impl<'a> Gen<'a> {
             count,
             prints: Vec::new(),
             errors: Vec::new(),
+            trampoline: false,
         })
     }
 
