@@ -4,6 +4,7 @@
 //! [`stats`]) and drives a run ([`session`]). The `rstap` binary is a thin command
 //! line over it.
 
+mod attach;
 pub mod bpf;
 mod child;
 pub mod engine;

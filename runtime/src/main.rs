@@ -130,10 +130,9 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Ok(())
         }
         Some(4) => {
-            let limits = run_options(cli)?.limits;
-            let (bytes, compiled) =
-                rstap_runtime::probes::compile_pass(&mir, &kernel, &limits, cli.verbose > 0)
-                    .map_err(|e| session::report_start(&files, &e))?;
+            let build = run_options(cli)?.build();
+            let (bytes, compiled) = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
+                .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
                 Some(path) => std::fs::write(path, &bytes).map_err(|e| {
                     eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
@@ -179,6 +178,7 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         target: cli.target,
         output: cli.output.clone(),
         verbose: cli.verbose > 0,
+        kprobes_only: cli.kprobes,
         set_globals: cli
             .set_globals
             .iter()

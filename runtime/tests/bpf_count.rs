@@ -6,7 +6,9 @@
 use rstap_compiler::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef, write_object};
 use rstap_runtime::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
-use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature, Update};
+use rstap_runtime::bpf::{
+    AttachError, BpfObject, DirectLink, LoadError, MissingFeature, Update, direct,
+};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -445,4 +447,67 @@ fn raw_maps_round_trip_run_time_sized_values() {
         stats.lookup(&1u32.to_ne_bytes()).is_err(),
         "plain lookup on a per-CPU map"
     );
+}
+
+#[test]
+fn programs_loaded_past_aya_get_their_maps_and_the_verifiers_log() {
+    const TEST: &str = "programs_loaded_past_aya_get_their_maps_and_the_verifiers_log";
+    if cannot_run_kernel_tests(TEST) {
+        return;
+    }
+    let counts = MapDef {
+        name: "counts".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    };
+    let insns = count_calls_of(std::process::id());
+    let program = ProgramDef {
+        name: "multi".into(),
+        section: "kprobe/vfs_read".into(),
+        insns: insns.clone(),
+    };
+    let object = write_object(&[counts], &[program]).expect("a kprobe object");
+    let later = std::collections::HashSet::from(["multi".to_string()]);
+    let mut bpf = match BpfObject::load_except(&object, &later) {
+        Ok(bpf) => bpf,
+        Err(e) if skip_without_bpf(TEST, &e) => return,
+        Err(e) => panic!("expected the maps to be created: {e}"),
+    };
+    let code: Vec<[u8; 8]> = insns.iter().map(|i| i.encode()).collect();
+    let multi = direct::Kind {
+        prog_type: direct::BPF_PROG_TYPE_KPROBE,
+        attach_type: direct::BPF_TRACE_KPROBE_MULTI,
+        btf_id: 0,
+    };
+    // The map load names map 0: without its descriptor patched in, the
+    // verifier would refuse the lookup.
+    bpf.load_direct("multi", multi, &code, &["counts"])
+        .unwrap_or_else(|e| panic!("expected the program to verify as kprobe.multi: {e}"));
+    let linked = bpf.link_direct(
+        "multi",
+        DirectLink::KprobeMulti {
+            functions: &["vfs_read", "vfs_write"],
+            ret: false,
+        },
+    );
+    match linked {
+        Ok(()) => assert_eq!(bpf.attachments(), 1, "one link for both functions"),
+        Err(e) => assert!(
+            e.to_string()
+                .starts_with("cannot attach `multi` to 2 kernel functions (kprobe.multi): "),
+            "{e}"
+        ),
+    }
+    // A program the verifier refuses (r2 read before it is written) brings
+    // the verifier's log with it.
+    let bad = [Insn::mov_reg(0, 2), Insn::exit()].map(Insn::encode);
+    let Err(LoadError::Program { verifier_log, .. }) =
+        bpf.load_direct("bad", multi, &bad, &["counts"])
+    else {
+        panic!("expected the verifier to refuse reading r2");
+    };
+    assert!(verifier_log.contains("R2 !read_ok"), "{verifier_log}");
 }

@@ -6,6 +6,7 @@
 //! missing kernel feature and what to use instead, and aya's errors are
 //! rendered with their whole cause chain, never as a bare errno.
 
+use super::direct;
 use super::maps::RawMap;
 use aya::maps::{Map, MapData};
 use aya::programs::kprobe::KProbeLinkId;
@@ -14,12 +15,12 @@ use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeLinkId, UProbeScope};
 use aya::programs::{KProbe, PerfEvent, Program, ProgramError, TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 pub use aya::programs::perf_event::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
@@ -32,6 +33,8 @@ pub struct BpfObject {
     // Field order is drop order: links (detach) before maps and programs.
     links: Vec<Link>,
     maps: HashMap<String, RawMap>,
+    /// Programs loaded past aya ([`super::direct`]), by name.
+    direct: HashMap<String, OwnedFd>,
     pub(super) ebpf: Ebpf,
 }
 
@@ -55,6 +58,17 @@ enum LinkId {
     KProbe(KProbeLinkId),
     UProbe(UProbeLinkId),
     PerfEvent(PerfEventLinkId),
+    /// A BPF link of a directly loaded program; closing it detaches.
+    Direct(OwnedFd),
+}
+
+/// How a directly loaded program is linked.
+#[derive(Clone, Copy, Debug)]
+pub enum DirectLink<'a> {
+    /// fentry/fexit: to the function the program was loaded for.
+    Trampoline { function: &'a str, ret: bool },
+    /// One kprobe.multi link to every function, at entry or return.
+    KprobeMulti { functions: &'a [&'a str], ret: bool },
 }
 
 /// Where a uprobe goes in its binary.
@@ -200,6 +214,13 @@ impl BpfObject {
     /// Creates the object's maps and loads (verifies) every program; nothing is
     /// attached yet.
     pub fn load(object: &[u8]) -> Result<BpfObject, LoadError> {
+        BpfObject::load_except(object, &HashSet::new())
+    }
+
+    /// [`BpfObject::load`], leaving the programs named in `later` unloaded:
+    /// they are loaded directly ([`BpfObject::load_direct`]) or on demand
+    /// ([`BpfObject::load_now`]).
+    pub fn load_except(object: &[u8], later: &HashSet<String>) -> Result<BpfObject, LoadError> {
         let (buffer, start) = aligned_copy(object);
         let bytes = buffer.as_ref().map_or(object, |b| &b[start..]);
         let mut ebpf = EbpfLoader::new()
@@ -208,7 +229,9 @@ impl BpfObject {
                 reason: describe(&e),
             })?;
         for (name, program) in ebpf.programs_mut() {
-            load_program(name, program)?;
+            if !later.contains(name) {
+                load_program(name, program)?;
+            }
         }
         let mut maps = HashMap::new();
         for (name, map) in ebpf.maps() {
@@ -217,8 +240,88 @@ impl BpfObject {
         Ok(BpfObject {
             links: Vec::new(),
             maps,
+            direct: HashMap::new(),
             ebpf,
         })
+    }
+
+    /// Loads program `name` of the object, left out by [`BpfObject::load_except`].
+    pub fn load_now(&mut self, name: &str) -> Result<(), LoadError> {
+        let program = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| LoadError::Object {
+                reason: format!("the object has no program `{name}`"),
+            })?;
+        load_program(name, program)
+    }
+
+    /// Loads `insns` (whose map loads name maps by their index in `maps`) as
+    /// program `name` of `kind`, past aya.
+    pub fn load_direct(
+        &mut self,
+        name: &str,
+        kind: direct::Kind,
+        insns: &[[u8; 8]],
+        maps: &[&str],
+    ) -> Result<(), LoadError> {
+        let fds = maps
+            .iter()
+            .map(|m| {
+                self.maps
+                    .get(*m)
+                    .map(RawMap::fd)
+                    .ok_or_else(|| LoadError::Object {
+                        reason: format!("map `{m}` was not created"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let fd = direct::load(name, kind, insns, &fds).map_err(|r| LoadError::Program {
+            program: name.to_string(),
+            reason: r.error.to_string(),
+            verifier_log: r.log,
+        })?;
+        self.direct.insert(name.to_string(), fd);
+        Ok(())
+    }
+
+    /// Links directly loaded program `program` as `how` says.
+    pub fn link_direct(&mut self, program: &str, how: DirectLink<'_>) -> Result<(), AttachError> {
+        let (target, made) = {
+            let prog = self
+                .direct
+                .get(program)
+                .ok_or_else(|| AttachError::NoSuchProgram {
+                    program: program.to_string(),
+                })?;
+            match how {
+                DirectLink::Trampoline { function, ret } => {
+                    let (kind, attach) = if ret {
+                        ("fexit", direct::BPF_TRACE_FEXIT)
+                    } else {
+                        ("fentry", direct::BPF_TRACE_FENTRY)
+                    };
+                    (
+                        format!("kernel function {function} ({kind})"),
+                        direct::link_create(prog, attach),
+                    )
+                }
+                DirectLink::KprobeMulti { functions, ret } => (
+                    format!("{} kernel functions (kprobe.multi)", functions.len()),
+                    direct::link_kprobe_multi(prog, functions, ret),
+                ),
+            }
+        };
+        let fd = made.map_err(|e| AttachError::Failed {
+            program: program.to_string(),
+            target,
+            reason: e.to_string(),
+        })?;
+        self.links.push(Link {
+            program: program.to_string(),
+            id: LinkId::Direct(fd),
+        });
+        Ok(())
     }
 
     pub fn program_names(&self) -> impl Iterator<Item = &str> {
@@ -383,6 +486,10 @@ impl BpfObject {
     /// Detaches every probe, newest first. Maps and programs stay loaded.
     pub fn detach_all(&mut self) {
         while let Some(Link { program, id }) = self.links.pop() {
+            if let LinkId::Direct(fd) = id {
+                drop(fd);
+                continue;
+            }
             let Some(prog) = self.ebpf.program_mut(&program) else {
                 continue;
             };

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
@@ -134,6 +134,11 @@ struct ElemAttr {
 }
 
 impl RawMap {
+    /// The map's descriptor, for programs that load it.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// A map known by its fd; the sizes must be the kernel's (from
     /// `BPF_OBJ_GET_INFO_BY_FD` or the object that created it), since buffers
     /// handed to the kernel are sized by them.

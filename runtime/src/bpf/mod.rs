@@ -5,10 +5,11 @@
 //! Creating an aya loader parses the kernel's BTF (~11 ms): callers only get
 //! here when a script has a kernel-context probe.
 
+pub mod direct;
 pub mod load;
 pub mod maps;
 pub mod ringbuf;
 
-pub use load::{AttachError, BpfObject, LoadError, MissingFeature, UprobeLocation};
+pub use load::{AttachError, BpfObject, DirectLink, LoadError, MissingFeature, UprobeLocation};
 pub use maps::{MapError, RawMap, Update};
 pub use ringbuf::{RingError, RingReader};
