@@ -12,6 +12,23 @@ use std::sync::OnceLock;
 /// shell's own `true` would be a builtin and exec nothing.
 const THREE_TRUES: &str = "/bin/sh -c '/bin/true; /bin/true; /bin/true'";
 
+/// `do_sys_openat2`'s arguments and return value, read by whichever
+/// mechanism attaches the probes.
+const ARGUMENTS: &str = r#"probe kernel.function("do_sys_openat2") {
+  if (pid() == target()) printf("open %s dfd=%d\n", user_string($filename), $dfd)
+}
+probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#;
+
+/// A chain of BTF-typed pointers from `vfs_read`'s first argument to the name
+/// of the file read.
+const MEMBER_CHAIN: &str = r#"probe kernel.function("vfs_read") {
+  if (pid() == target()) printf("read %s\n", kernel_string($file->f_path->dentry->d_name->name))
+}"#;
+
+/// Reads /proc/version with read(2), so through `vfs_read` (busybox `cat`
+/// copies with sendfile instead).
+const READER: &str = "wc -c /proc/version";
+
 fn cases() -> Vec<Case> {
     vec![
         Case::new(
@@ -37,31 +54,44 @@ probe end { printf("execs=%d\n", n) }"#,
         ),
         count_target(
             "kretprobe_count",
-            &[],
+            &["-v"],
+            r#"kernel.function("do_sys_openat2").return"#,
+            "returns",
+        ),
+        count_target(
+            "forced_kprobe_count",
+            &["-v", "--kprobes"],
+            r#"kernel.function("do_sys_openat2")"#,
+            "opens",
+        ),
+        count_target(
+            "forced_kretprobe_count",
+            &["-v", "--kprobes"],
             r#"kernel.function("do_sys_openat2").return"#,
             "returns",
         ),
         count_target(
             "kprobe_function_count",
-            &[],
+            &["-v"],
             r#"kprobe.function("do_sys_openat2")"#,
             "opens",
         ),
         Case::new(
+            "fentry_arguments",
+            &["-e", ARGUMENTS, "-c", "cat /proc/version"],
+        ),
+        Case::new(
             "kprobe_arguments",
-            &[
-                "-e",
-                r#"probe kernel.function("do_sys_openat2") {
-  if (pid() == target()) printf("open %s dfd=%d\n", user_string($filename), $dfd)
-}
-probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#,
-                "-c",
-                "cat /proc/version",
-            ],
+            &["--kprobes", "-e", ARGUMENTS, "-c", "cat /proc/version"],
+        ),
+        Case::new("fentry_member_chain", &["-e", MEMBER_CHAIN, "-c", READER]),
+        Case::new(
+            "kprobe_member_chain",
+            &["--kprobes", "-e", MEMBER_CHAIN, "-c", READER],
         ),
         count_target(
             "kprobe_wildcard_count",
-            &[],
+            &["-v"],
             r#"kernel.function("vfs_*")"#,
             "vfs_calls_seen",
         ),
@@ -156,39 +186,74 @@ fn counted_after_cat<'a>(run: &'a VmRun, name: &str, count: &str) -> &'a CaseRes
 }
 
 #[test]
-fn kprobe_on_do_sys_openat2_counts_the_targets_open() {
+fn kernel_function_runs_as_fentry_and_counts_the_targets_open() {
     let Some(run) = vm() else { return };
-    let result = counted_after_cat(run, "kprobe_count", "opens=1");
+    // 6.1 has fentry, and do_sys_openat2 is BTF-typed and traceable.
+    attached_as(run, "kprobe_count", "opens=1", "(1 fentry)");
+}
+
+/// Checks the case counted `count` and that `-v` named `mechanism`.
+fn attached_as(run: &VmRun, name: &str, count: &str, mechanism: &str) {
+    let result = counted_after_cat(run, name, count);
     assert!(
-        result.stderr.contains("attached 1 probes (1 kprobe)"),
-        "-v should say a kprobe was attached: {}",
+        result
+            .stderr
+            .contains(&format!("attached 1 probes {mechanism}")),
+        "{name}: -v should say the probe was attached as {mechanism}: {}",
         result.stderr
     );
 }
 
 #[test]
-fn kretprobe_on_do_sys_openat2_counts_the_targets_return() {
+fn a_return_probe_counts_the_targets_return_through_fexit() {
     let Some(run) = vm() else { return };
-    counted_after_cat(run, "kretprobe_count", "returns=1");
+    attached_as(run, "kretprobe_count", "returns=1", "(1 fexit)");
 }
 
 #[test]
-fn kprobe_function_is_the_same_probe_point() {
+fn the_kprobes_switch_keeps_kprobes_and_kretprobes() {
     let Some(run) = vm() else { return };
-    counted_after_cat(run, "kprobe_function_count", "opens=1");
+    attached_as(run, "forced_kprobe_count", "opens=1", "(1 kprobe)");
+    attached_as(run, "forced_kretprobe_count", "returns=1", "(1 kretprobe)");
 }
 
 #[test]
-fn kprobes_read_their_arguments_and_return_value() {
+fn kprobe_function_is_always_a_kprobe() {
     let Some(run) = vm() else { return };
-    let result = succeeded(run, "kprobe_arguments");
-    // `$dfd` is an int: AT_FDCWD, sign-extended from the register's low half.
-    assert!(
-        result.stdout.contains("open /proc/version dfd=-100\n"),
-        "{}",
-        result.stdout
-    );
-    assert!(result.stdout.contains("fd=3\n"), "{}", result.stdout);
+    attached_as(run, "kprobe_function_count", "opens=1", "(1 kprobe)");
+}
+
+#[test]
+fn arguments_and_return_values_read_the_same_by_fentry_and_kprobe() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_arguments", "kprobe_arguments"] {
+        let result = succeeded(run, name);
+        // `$dfd` is an int: AT_FDCWD, sign-extended from the low half.
+        assert!(
+            result.stdout.contains("open /proc/version dfd=-100\n"),
+            "{name}: {}",
+            result.stdout
+        );
+        assert!(
+            result.stdout.contains("fd=3\n"),
+            "{name}: {}",
+            result.stdout
+        );
+    }
+}
+
+#[test]
+fn a_btf_member_chain_reads_the_name_of_the_file_read() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_member_chain", "kprobe_member_chain"] {
+        let result = succeeded(run, name);
+        assert!(
+            result.stdout.contains("read version\n"),
+            "{name}: {}\n{}",
+            result.stdout,
+            result.stderr
+        );
+    }
 }
 
 #[test]
@@ -213,6 +278,39 @@ fn a_wildcard_attaches_what_the_kernel_lets_it_and_skips_the_rest() {
         !result.stderr.contains("vfs_caches_init"),
         "{}",
         result.stderr
+    );
+    // The functions share one program, verified once; it is linked to all of
+    // them at once through kprobe.multi where the kernel has fprobes, and
+    // attached to each as a kprobe where not (Debian's 6.1 is built without).
+    assert!(
+        result.stderr.contains("compiled 1 BPF programs"),
+        "{}",
+        result.stderr
+    );
+    let fprobe = qemu::kernel_config().is_some_and(|c| c.contains("\nCONFIG_FPROBE=y"));
+    let marker = if fprobe {
+        " kprobes via kprobe.multi"
+    } else {
+        " kprobes)"
+    };
+    let linked = result
+        .stderr
+        .lines()
+        .filter(|l| l.contains(marker))
+        .find_map(|l| l.split(marker).next()?.rsplit(['(', ' ']).next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        linked.is_some_and(|n| n > 20),
+        "-v should report the functions attached as{marker}: {}",
+        result.stderr
+    );
+    println!(
+        "vfs_*: {}",
+        result
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("Pass 5"))
+            .unwrap_or("")
     );
 }
 
