@@ -29,6 +29,21 @@ const MEMBER_CHAIN: &str = r#"probe kernel.function("vfs_read") {
 /// copies with sendfile instead).
 const READER: &str = "wc -c /proc/version";
 
+/// 20 TCP connections to a closed port: the kernel drops each SYN in
+/// `tcp_v4_rcv`. Long enough for dropwatch's 5-second report to come twice.
+const DROPS: &str =
+    "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
+const FIVE_TRUES: &str = "/bin/sh -c 'for i in $(seq 5); do /bin/true; done'";
+const TWENTY_TRUES: &str = "/bin/sh -c 'for i in $(seq 20); do /bin/true; done'";
+
+/// `examples/NAME.stp`, run with `-c command`.
+fn example(name: &str, command: &str) -> Case {
+    let path = rstap_tests::workspace().join(format!("examples/{name}.stp"));
+    let script = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    Case::new(name, &["-e", &script, "-c", command])
+}
+
 fn cases() -> Vec<Case> {
     vec![
         Case::new(
@@ -94,6 +109,22 @@ probe end { printf("execs=%d\n", n) }"#,
             &["-v"],
             r#"kernel.function("vfs_*")"#,
             "vfs_calls_seen",
+        ),
+        example("dropwatch", DROPS),
+        example("syscalls_by_proc", FIVE_TRUES),
+        example("runqueue_latency", "sleep 1"),
+        Case::new(
+            "exact_counts",
+            &[
+                "-e",
+                r#"global n, s, c
+probe kernel.trace("sched:sched_process_exec") {
+  if (execname() == "true") { n++; s <<< 1; c[execname()] <<< 2 }
+}
+probe end { printf("n=%d count=%d sum=%d\n", n, @count(s), @sum(c["true"])) }"#,
+                "-c",
+                TWENTY_TRUES,
+            ],
         ),
         Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
         Case::new(
@@ -323,5 +354,53 @@ fn listing_reads_the_6_1_kernels_functions_and_btf() {
     assert_eq!(
         vars.stdout,
         "kernel.function(\"vfs_read\") $file:struct file* $buf:char* $count:size_t $pos:loff_t*\n"
+    );
+}
+
+#[test]
+fn dropwatch_sees_the_dropped_syns_on_6_1() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "dropwatch");
+    let out = &result.stdout;
+    assert!(out.starts_with("Monitoring for dropped packets\n"), "{out}");
+    assert!(out.ends_with("Stopping dropped packet monitor\n"), "{out}");
+    // The reports every 5 s split the drops between them; they add up.
+    let at_tcp: u64 = out
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(" packets dropped at tcp_v4_rcv"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert_eq!(at_tcp, 20, "{out}");
+}
+
+#[test]
+fn counts_are_exact_on_6_1() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "exact_counts");
+    assert_eq!(result.stdout, "n=20 count=20 sum=40\n", "{}", result.stderr);
+}
+
+#[test]
+fn the_syscall_and_run_queue_examples_run_on_6_1() {
+    let Some(run) = vm() else { return };
+    let syscalls = succeeded(run, "syscalls_by_proc");
+    let mut lines = syscalls.stdout.lines();
+    assert_eq!(
+        lines.next().map(str::split_whitespace).map(Iterator::collect::<Vec<_>>),
+        Some(vec!["PROCESS", "SYSCALLS", "SHARE"]),
+        "{}",
+        syscalls.stdout
+    );
+    assert!(
+        lines.any(|l| l.starts_with("true ") && l.ends_with('%')),
+        "the five trues made syscalls: {}",
+        syscalls.stdout
+    );
+    let latency = succeeded(run, "runqueue_latency");
+    assert!(
+        latency.stdout.starts_with("run queue latency (us): ")
+            && latency.stdout.contains("value |"),
+        "{}",
+        latency.stdout
     );
 }
