@@ -102,8 +102,10 @@ builtins! {
     Pp "pp" () -> String;
     Ppfunc "ppfunc" () -> String;
     Probefunc "probefunc" () -> String;
+    Probemod "probemod" () -> String;
     PrintBacktrace "print_backtrace" () -> Unknown;
     Backtrace "backtrace" () -> String;
+    SprintBacktrace "sprint_backtrace" () -> String;
     PrintUbacktrace "print_ubacktrace" () -> Unknown;
     Ubacktrace "ubacktrace" () -> String;
     Symname "symname" (addr: Long) -> String;

@@ -110,8 +110,8 @@ impl Engine<'_> {
                 }
             }
             Builtin::Ngroups => n(i64::try_from(self.captures.len()).unwrap_or(0)),
-            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc => {
-                Ok(Some(Value::Str(self.probe_name.clone().into_bytes())))
+            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc | Builtin::Probemod => {
+                self.probe_names(b, at)
             }
             Builtin::UserStringOr | Builtin::KernelStringOr | Builtin::UserStringNOr => {
                 // User-space handlers have no traced memory: the fallback text.
@@ -144,12 +144,34 @@ impl Engine<'_> {
                 format!("read fault [man error::fault] at 0x{:x}", long(0)),
                 Some(at),
             )),
-            Builtin::Symname | Builtin::Symdata | Builtin::Usymname | Builtin::Usymdata => {
-                Ok(Some(Value::Str(self.symbols.name(long(0)))))
+            Builtin::Symname | Builtin::Usymname => {
+                Ok(Some(Value::Str(self.clip(self.symbols.name(long(0))))))
             }
+            Builtin::Symdata | Builtin::Usymdata => {
+                Ok(Some(Value::Str(self.clip(self.symbols.data(long(0))))))
+            }
+            // A user-context handler interrupted no kernel stack.
             Builtin::PrintBacktrace | Builtin::PrintUbacktrace => Ok(None),
-            Builtin::Backtrace | Builtin::Ubacktrace => Ok(Some(Value::Str(Vec::new()))),
+            Builtin::Backtrace | Builtin::SprintBacktrace | Builtin::Ubacktrace => {
+                Ok(Some(Value::Str(Vec::new())))
+            }
         }
+    }
+
+    /// `pp()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
+    fn probe_names(&self, b: Builtin, at: Span) -> Result<Option<Value>, Fault> {
+        let Some(p) = self.probe else {
+            return Ok(Some(Value::Str(Vec::new())));
+        };
+        let text = match b {
+            Builtin::Pp => p.pp(),
+            Builtin::Ppfunc => p.ppfunc(),
+            Builtin::Probefunc => p.probefunc(),
+            _ => p
+                .probemod()
+                .ok_or_else(|| Fault::new(rstap_compiler::mir::NO_MODULE, Some(at)))?,
+        };
+        Ok(Some(Value::Str(text.as_bytes().to_vec())))
     }
 
     /// A 64-bit pseudo-random number (xorshift, seeded from the clock).

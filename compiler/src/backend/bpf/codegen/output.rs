@@ -1,13 +1,18 @@
 //! Records to the output ring: print calls, `exit()`, warnings and runtime
 //! errors (which end the handler, or go to the enclosing `try`'s catch).
 
+use super::stack::{Deferred, MAX_FRAMES};
 use super::{
     ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
 };
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::Col;
+use crate::hir::PrintKind;
 use crate::mir::{self, Reg};
 use rstap_grammar::Span;
+
+/// A stack's column: its byte count, then MAXBACKTRACE addresses.
+const STACK_BYTES: u32 = 8 * (1 + MAX_FRAMES);
 
 /// What follows a record's first word.
 #[derive(Clone, Copy)]
@@ -16,6 +21,8 @@ enum Field {
     Reg(Reg),
     /// A machine register saved in r8 or r9 before the record was reserved.
     Saved(u8),
+    /// The kernel stack, taken into the record (`print_backtrace()`).
+    Stack,
 }
 
 impl Gen<'_> {
@@ -110,9 +117,25 @@ impl Gen<'_> {
         self.prints.push(PrintSite {
             spec: spec.clone(),
             args: cols,
+            deferred: args.iter().map(|&a| self.deferred_of(a)).collect(),
         });
         let fields: Vec<Field> = args.iter().map(|&a| Field::Reg(a)).collect();
         self.record(site, &fields);
+    }
+
+    /// `print_backtrace()`: a print record of the kernel stack, which the
+    /// runtime renders as stap's lines.
+    pub(super) fn print_stack(&mut self, how: Deferred) {
+        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
+        self.prints.push(PrintSite {
+            spec: mir::PrintSpec {
+                kind: PrintKind::Print,
+                format: Vec::new(),
+            },
+            args: vec![Col::Str(STACK_BYTES)],
+            deferred: vec![Some(how)],
+        });
+        self.record(site, &[Field::Stack]);
     }
 
     /// A record into the output ring: `first`, then `fields`. No room counts
@@ -120,6 +143,7 @@ impl Gen<'_> {
     fn record(&mut self, first: i64, fields: &[Field]) {
         let width = |g: &Gen<'_>, f: &Field| match f {
             Field::Reg(r) if g.is_str(*r) => 8 * g.words(*r),
+            Field::Stack => STACK_BYTES,
             _ => 8,
         };
         let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
@@ -140,7 +164,8 @@ impl Gen<'_> {
             let off = i16::try_from(at).unwrap_or(i16::MAX);
             match *f {
                 Field::Saved(reg) => self.emit(Insn::store(Size::DW, 0, off, reg)),
-                Field::Reg(r) if self.is_str(r) => strings.push((at, r)),
+                Field::Reg(r) if self.is_str(r) => strings.push((at, Some(r))),
+                Field::Stack => strings.push((at, None)),
                 Field::Reg(r) => {
                     self.load(1, r);
                     self.emit(Insn::store(Size::DW, 0, off, 1));
@@ -155,6 +180,11 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(8, 0));
         }
         for (at, r) in strings {
+            let Some(r) = r else {
+                let off = i16::try_from(at).unwrap_or(i16::MAX);
+                self.get_stack(8, off, STACK_BYTES / 8);
+                continue;
+            };
             self.emit(Insn::mov_reg(1, 8));
             self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));
             self.emit(Insn::mov_imm(
