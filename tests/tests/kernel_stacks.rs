@@ -1,0 +1,201 @@
+//! Kernel tier: symbols and stacks. A kernel-context handler records
+//! addresses and stacks; rstap names them from /proc/kallsyms after the event
+//! and prints them as stap does. Needs root and BPF; elsewhere each test says
+//! why it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
+
+use rstap_tests::{rstap, skip_or_fail, text};
+use std::process::{Command, Output};
+
+fn kernel_ok() -> bool {
+    rstap_tests::bpf_or_skip()
+}
+
+/// Runs `script` with a python child that calls getppid() (python itself
+/// calls it a few times more while starting).
+fn run_with_getppid(script: &str) -> Option<Output> {
+    let ok = Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip_or_fail("python3 is needed to drive the traced workload");
+        return None;
+    }
+    Some(
+        Command::new(rstap())
+            .args(["-e", script, "-c", "python3 -c 'import os; os.getppid()'"])
+            .output()
+            .expect("run rstap"),
+    )
+}
+
+/// The first getppid() of the target, once.
+const ONCE: &str = r#"global done
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() != target() || done) next
+  done = 1
+"#;
+
+/// `name`'s address and size in /proc/kallsyms (the size runs to the next
+/// symbol, as rstap and the kernel's `%pS` count it).
+fn kallsyms(name: &str) -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/kallsyms").expect("read /proc/kallsyms");
+    let addrs: Vec<(u64, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            Some((addr, f.nth(1)?))
+        })
+        .collect();
+    let start = addrs
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(a, _)| *a)
+        .unwrap_or_else(|| panic!("{name} is not in /proc/kallsyms"));
+    let end = addrs
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| *a > start)
+        .min()
+        .expect("a symbol follows");
+    (start, end - start)
+}
+
+#[test]
+fn print_backtrace_in_a_syscall_tracepoint_shows_the_syscall_entry_frames() {
+    if !kernel_ok() {
+        return;
+    }
+    let script = format!("{ONCE}  print_backtrace()\n}}");
+    let Some(out) = run_with_getppid(&script) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let frames: Vec<&str> = stdout.lines().collect();
+    assert!(frames.len() >= 2, "a stack of several frames:\n{stdout}");
+    for f in &frames {
+        // ` 0xADDR : sym+0xoff/0xsize [kernel]`, as stap's print_backtrace.
+        let (addr, rest) = f
+            .strip_prefix(" 0x")
+            .and_then(|f| f.split_once(" : "))
+            .unwrap_or_else(|| panic!("frame {f:?} is not ` 0xADDR : ...`"));
+        assert!(u64::from_str_radix(addr, 16).is_ok(), "{f}");
+        let (sym, module) = rest.split_once(' ').expect("a module follows");
+        assert_eq!(module, "[kernel]", "{f}");
+        let (name, off_size) = sym.split_once("+0x").expect("sym+0xoff");
+        assert!(!name.is_empty() && off_size.contains("/0x"), "{f}");
+    }
+    assert!(
+        stdout.contains(" : do_syscall_64+0x") && stdout.contains(" : entry_SYSCALL_64"),
+        "the syscall entry path is on the stack:\n{stdout}"
+    );
+}
+
+#[test]
+fn backtrace_and_sprint_backtrace_give_the_same_frames_as_strings() {
+    if !kernel_ok() {
+        return;
+    }
+    let script = format!(
+        "{ONCE}  printf(\"[%s]\\n\", backtrace())\n  print(sprint_backtrace())\n  print_backtrace()\n}}"
+    );
+    let Some(out) = run_with_getppid(&script) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut lines = stdout.lines();
+    let hex = lines.next().expect("the backtrace() line");
+    // stap's backtrace(): each address followed by a space.
+    let addrs: Vec<&str> = hex
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(" ]"))
+        .unwrap_or_else(|| panic!("{hex:?} is not `[0x.. 0x.. ]`"))
+        .split(' ')
+        .collect();
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest.len(), 2 * addrs.len(), "{stdout}");
+    let (simple, full) = rest.split_at(addrs.len());
+    for ((addr, s), f) in addrs.iter().zip(simple).zip(full) {
+        // sprint_backtrace(): `sym+0xoff [kernel]`; print_backtrace() adds
+        // the address and the size.
+        let (sym_off, module) = s.split_once(' ').expect("sym+0xoff [module]");
+        assert_eq!(module, "[kernel]", "{s}");
+        assert!(
+            f.starts_with(&format!(" {addr} : {sym_off}/0x")) && f.ends_with(" [kernel]"),
+            "{f:?} names {addr} as {s:?} does"
+        );
+    }
+}
+
+#[test]
+fn symname_and_symdata_of_a_kallsyms_address_name_its_symbol() {
+    if !kernel_ok() {
+        return;
+    }
+    let (addr, size) = kallsyms("vfs_read");
+    let script = format!(
+        "{ONCE}  printf(\"%s|%s|%s\\n\", symname({a}), symdata({a}), symname(0))\n}}",
+        a = addr + 4
+    );
+    let Some(out) = run_with_getppid(&script) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("vfs_read|vfs_read+0x4/{size:#x} [kernel]|0x0\n")
+    );
+    // The same in user context, where the engine names them itself.
+    let out = Command::new(rstap())
+        .args([
+            "-e",
+            &format!(
+                "probe begin {{ printf(\"%s|%s\\n\", symname({a}), symdata({a})); exit() }}",
+                a = addr + 4
+            ),
+        ])
+        .output()
+        .expect("run rstap");
+    assert_eq!(
+        text(&out.stdout),
+        format!("vfs_read|vfs_read+0x4/{size:#x} [kernel]\n")
+    );
+}
+
+#[test]
+fn probe_point_names_of_a_tracepoint_are_its_constants() {
+    if !kernel_ok() {
+        return;
+    }
+    let script = format!(
+        "{ONCE}  printf(\"%s|%s|%s\\n\", pp(), ppfunc(), probefunc())\n}}\nprobe begin {{ printf(\"%s|%s|%s\\n\", pp(), ppfunc(), probefunc()) }}"
+    );
+    let Some(out) = run_with_getppid(&script) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "begin||\nkernel.trace(\"syscalls:sys_enter_getppid\")||\n"
+    );
+}
+
+#[test]
+fn probemod_of_a_tracepoint_is_stap_runtime_error() {
+    if !kernel_ok() {
+        return;
+    }
+    let script = format!("{ONCE}  println(probemod())\n}}");
+    let Some(out) = run_with_getppid(&script) else {
+        return;
+    };
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ERROR: Cannot determine kernel module name near "),
+        "{stderr}"
+    );
+}
