@@ -108,6 +108,7 @@ builtins! {
     SprintBacktrace "sprint_backtrace" () -> String;
     PrintUbacktrace "print_ubacktrace" () -> Unknown;
     Ubacktrace "ubacktrace" () -> String;
+    SprintUbacktrace "sprint_ubacktrace" () -> String;
     Symname "symname" (addr: Long) -> String;
     Symdata "symdata" (addr: Long) -> String;
     Usymname "usymname" (addr: Long) -> String;

@@ -7,12 +7,14 @@
 //! vmlinux is the module `kernel`.
 
 use crate::engine::value::Value;
+use crate::usyms::{UserFound, UserSymbols};
 use rstap_compiler::backend::bpf::codegen::{Deferred, PrintSite};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 #[derive(Debug, Default)]
 pub struct Symbols {
     table: OnceLock<Table>,
+    user: Mutex<UserSymbols>,
 }
 
 /// Address-sorted symbols; empty when kallsyms cannot be read (or shows zeros
@@ -38,7 +40,10 @@ impl Symbols {
     pub fn from_text(kallsyms: &str) -> Symbols {
         let table = OnceLock::new();
         let _ = table.set(Table::parse(kallsyms));
-        Symbols { table }
+        Symbols {
+            table,
+            user: Mutex::default(),
+        }
     }
 
     /// The symbol containing `addr`, if one does.
@@ -61,26 +66,22 @@ impl Symbols {
 
     /// `symname(addr)`: the name, or `0x...` when no symbol holds `addr`.
     pub fn name(&self, addr: i64) -> Vec<u8> {
-        let addr = addr as u64;
-        match self.lookup(addr) {
-            Some(s) => s.name.as_bytes().to_vec(),
-            None => format!("0x{addr:x}").into_bytes(),
-        }
+        self.shape(Deferred::Symname, None, &[addr as u64])
     }
 
     /// `symdata(addr)`: `name+0xoff/0xsize [module]`, or `0x...`.
     pub fn data(&self, addr: i64) -> Vec<u8> {
-        let addr = addr as u64;
-        match self.lookup(addr) {
-            Some(s) => {
-                format!("{}+{:#x}/{:#x} [{}]", s.name, s.offset, s.size, s.module).into_bytes()
-            }
-            None => format!("0x{addr:x}").into_bytes(),
-        }
+        self.shape(Deferred::Symdata, None, &[addr as u64])
     }
 
-    /// The text of a deferred string from its record column: an address
-    /// word, or a stack (a byte count, then addresses).
+    /// `usymname(addr)` / `usymdata(addr)` in process `pid`.
+    pub fn user(&self, how: Deferred, pid: i64, addr: i64) -> Vec<u8> {
+        self.shape(how, Some(pid), &[addr as u64])
+    }
+
+    /// The text of a deferred string from its record column: the pid for a
+    /// user-space one, then an address word, or a stack (a byte count, then
+    /// addresses).
     pub fn render(&self, how: Deferred, column: &[u8]) -> Vec<u8> {
         let word = |i: usize| {
             column
@@ -88,57 +89,95 @@ impl Symbols {
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(0, u64::from_le_bytes)
         };
-        match how {
-            Deferred::Symname => return self.name(word(0) as i64),
-            Deferred::Symdata => return self.data(word(0) as i64),
-            _ => {}
+        let (pid, first) = if how.is_user() {
+            (Some(word(0) as i64), 1)
+        } else {
+            (None, 0)
+        };
+        if !how.is_stack() {
+            return self.shape(how, pid, &[word(first)]);
         }
-        let room = (column.len() / 8).saturating_sub(1);
-        let frames = usize::try_from(word(0) as i64 / 8).map_or(0, |n| n.min(room));
-        let stack: Vec<u64> = (1..=frames).map(word).take_while(|&a| a != 0).collect();
-        self.stack(how, &stack)
+        let room = (column.len() / 8).saturating_sub(first + 1);
+        let frames = usize::try_from(word(first) as i64 / 8).map_or(0, |n| n.min(room));
+        let mut stack: Vec<u64> = (first + 1..=first + frames)
+            .map(word)
+            .take_while(|&a| a != 0)
+            .collect();
+        // A user stack at a function's entry repeats its pc where the kernel
+        // had the caller already (see the compiler's `get_stack`).
+        if how.is_user() && stack.len() > 1 && stack[0] == stack[1] {
+            stack.remove(1);
+        }
+        self.shape(how, pid, &stack)
+    }
+
+    /// A stack (or one address) as the function `how` stands for gives it:
+    /// kernel addresses, or process `pid`'s.
+    pub fn shape(&self, how: Deferred, pid: Option<i64>, addrs: &[u64]) -> Vec<u8> {
+        let mut out = String::new();
+        for &a in addrs {
+            let user = pid.and_then(|pid| self.user_lookup(pid, a));
+            let s = match (&user, pid) {
+                (Some(u), _) => Some(Found {
+                    name: &u.name,
+                    offset: u.offset,
+                    size: u.size,
+                    module: &u.module,
+                }),
+                (None, Some(_)) => None,
+                (None, None) => self.lookup(a),
+            };
+            let base = |m: &'_ str| m.rsplit('/').next().unwrap_or(m).to_string();
+            match (how, s) {
+                (Deferred::Symname | Deferred::Usymname, Some(s)) => out += s.name,
+                (Deferred::Symdata | Deferred::Usymdata, Some(s)) => {
+                    out += &format!("{}+{:#x}/{:#x} [{}]", s.name, s.offset, s.size, s.module);
+                }
+                (
+                    Deferred::Symname | Deferred::Usymname | Deferred::Symdata | Deferred::Usymdata,
+                    None,
+                ) => out += &format!("{a:#x}"),
+                (Deferred::PrintBacktrace | Deferred::PrintUbacktrace, Some(s)) => {
+                    out += &format!(
+                        " {a:#x} : {}+{:#x}/{:#x} [{}]\n",
+                        s.name, s.offset, s.size, s.module
+                    );
+                }
+                (Deferred::PrintBacktrace | Deferred::PrintUbacktrace, None) => {
+                    out += &format!(" {a:#x}\n");
+                }
+                (Deferred::SprintBacktrace | Deferred::SprintUbacktrace, Some(s)) => {
+                    out += &format!("{}+{:#x} [{}]\n", s.name, s.offset, base(s.module));
+                }
+                (Deferred::SprintBacktrace | Deferred::SprintUbacktrace, None) => {
+                    out += &format!("{a:#x}\n");
+                }
+                (Deferred::Backtrace | Deferred::Ubacktrace, _) => out += &format!("{a:#x} "),
+            }
+        }
+        out.into_bytes()
+    }
+
+    fn user_lookup(&self, pid: i64, addr: u64) -> Option<UserFound> {
+        self.user.lock().map_or(None, |mut u| u.lookup(pid, addr))
     }
 
     /// Replaces each deferred argument of a print record (`rec`, its first
     /// word the site) by its text; a string value is cut to `max_string` - 1
-    /// bytes, as stap cuts `backtrace()`, but `print_backtrace()` is not.
+    /// bytes, as stap cuts `backtrace()`, but a print_backtrace is not.
     pub fn fill(&self, site: &PrintSite, rec: &[u8], args: &mut [Value], max_string: usize) {
         let mut off = 8;
         for ((col, how), arg) in site.args.iter().zip(&site.deferred).zip(args) {
             let n = col.bytes() as usize;
             if let Some(how) = how {
                 let mut text = self.render(*how, rec.get(off..off + n).unwrap_or(&[]));
-                if *how != Deferred::PrintBacktrace {
+                if !matches!(how, Deferred::PrintBacktrace | Deferred::PrintUbacktrace) {
                     text.truncate(max_string.saturating_sub(1));
                 }
                 *arg = Value::Str(text);
             }
             off += n;
         }
-    }
-
-    /// A stack as `backtrace()`, `sprint_backtrace()` or `print_backtrace()`
-    /// give it.
-    pub fn stack(&self, how: Deferred, addrs: &[u64]) -> Vec<u8> {
-        let mut out = String::new();
-        for &a in addrs {
-            let s = self.lookup(a);
-            match (how, s) {
-                (Deferred::PrintBacktrace, Some(s)) => {
-                    out += &format!(
-                        " {a:#x} : {}+{:#x}/{:#x} [{}]\n",
-                        s.name, s.offset, s.size, s.module
-                    )
-                }
-                (Deferred::PrintBacktrace, None) => out += &format!(" {a:#x}\n"),
-                (Deferred::SprintBacktrace, Some(s)) => {
-                    out += &format!("{}+{:#x} [{}]\n", s.name, s.offset, s.module);
-                }
-                (Deferred::SprintBacktrace, None) => out += &format!("{a:#x}\n"),
-                _ => out += &format!("{a:#x} "),
-            }
-        }
-        out.into_bytes()
     }
 }
 
@@ -214,7 +253,7 @@ mod tests {
     fn stacks_in_the_three_shapes() {
         let s = Symbols::from_text(KALLSYMS);
         let stack = [0xffffffff811b5e42, 0xffffffff811b5fb1, 0x42];
-        let text = |how| String::from_utf8_lossy(&s.stack(how, &stack)).into_owned();
+        let text = |how| String::from_utf8_lossy(&s.shape(how, None, &stack)).into_owned();
         assert_eq!(
             text(Deferred::Backtrace),
             "0xffffffff811b5e42 0xffffffff811b5fb1 0x42 "

@@ -199,3 +199,81 @@ fn probemod_of_a_tracepoint_is_stap_runtime_error() {
         "{stderr}"
     );
 }
+
+/// Builds a C program calling `work()` from `outer()` from `main()` three
+/// times, with frame pointers (what `bpf_get_stack` walks), into a fresh
+/// directory; `None` (skipped) without a C compiler. It lingers a little
+/// before exiting: rstap names user addresses from the maps of the live
+/// process, after the event.
+fn build_caller_chain() -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rstap-ustack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let src = dir.join("w.c");
+    std::fs::write(
+        &src,
+        "__attribute__((noinline)) int work(int x) { return x * 2; }\n\
+         __attribute__((noinline)) int outer(int x) { return work(x) + 1; }\n\
+         #include <unistd.h>\n\
+         int main(void) { int s = 0; for (int i = 0; i < 3; i++) s += outer(i); usleep(300000); return s == 0; }\n",
+    )
+    .expect("write w.c");
+    let bin = dir.join("w");
+    let built = Command::new("cc")
+        .args(["-O1", "-fno-omit-frame-pointer", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        skip_or_fail("a C compiler (cc) is needed to build the traced program");
+        return None;
+    }
+    Some(bin)
+}
+
+#[test]
+fn print_ubacktrace_at_a_uprobe_shows_the_callers_up_to_main() {
+    if !kernel_ok() {
+        return;
+    }
+    let Some(bin) = build_caller_chain() else {
+        return;
+    };
+    let path = bin.display().to_string();
+    // The first call's stacks only.
+    let script = format!(
+        "global n\nprobe process(\"{path}\").function(\"work\") {{\n  if (n++) next\n  print_ubacktrace()\n  print(sprint_ubacktrace())\n  printf(\"%s|%s\\n\", probefunc(), usymname(0))\n}}"
+    );
+    let out = Command::new(rstap())
+        .args(["-e", &script, "-c"])
+        .arg(&path)
+        .output()
+        .expect("run rstap");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    let frame = |i: usize, name: &str| {
+        let l = lines.get(i).copied().unwrap_or("");
+        assert!(
+            l.starts_with(" 0x")
+                && l.contains(&format!(" : {name}+0x"))
+                && l.ends_with(&format!(" [{path}]")),
+            "frame {i} is {name} in {path}:\n{stdout}"
+        );
+    };
+    // At the entry the pc is work's first byte, and the caller is there too.
+    frame(0, "work");
+    assert!(lines[0].contains(" : work+0x0/0x"), "{stdout}");
+    frame(1, "outer");
+    frame(2, "main");
+    let simple = lines
+        .iter()
+        .position(|l| l.starts_with("work+0x0 [w]"))
+        .unwrap_or_else(|| panic!("sprint_ubacktrace's first line:\n{stdout}"));
+    assert!(lines[simple + 1].starts_with("outer+0x") && lines[simple + 2].starts_with("main+0x"));
+    assert!(
+        lines.contains(&"work|0x0"),
+        "probefunc and usymname:\n{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(bin.parent().expect("dir"));
+}

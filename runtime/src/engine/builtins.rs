@@ -4,6 +4,7 @@
 
 use super::value::Value;
 use super::{Engine, Fault};
+use rstap_compiler::backend::bpf::codegen::Deferred;
 use rstap_compiler::builtins::Builtin;
 use rstap_grammar::Span;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -144,17 +145,24 @@ impl Engine<'_> {
                 format!("read fault [man error::fault] at 0x{:x}", long(0)),
                 Some(at),
             )),
-            Builtin::Symname | Builtin::Usymname => {
-                Ok(Some(Value::Str(self.clip(self.symbols.name(long(0))))))
-            }
-            Builtin::Symdata | Builtin::Usymdata => {
-                Ok(Some(Value::Str(self.clip(self.symbols.data(long(0))))))
+            Builtin::Symname => Ok(Some(Value::Str(self.clip(self.symbols.name(long(0)))))),
+            Builtin::Symdata => Ok(Some(Value::Str(self.clip(self.symbols.data(long(0)))))),
+            // The current process of a user-context handler is rstap.
+            Builtin::Usymname | Builtin::Usymdata => {
+                let how = if b == Builtin::Usymname {
+                    Deferred::Usymname
+                } else {
+                    Deferred::Usymdata
+                };
+                let text = self.symbols.user(how, self.host.pid, long(0));
+                Ok(Some(Value::Str(self.clip(text))))
             }
             // A user-context handler interrupted no kernel stack.
             Builtin::PrintBacktrace | Builtin::PrintUbacktrace => Ok(None),
-            Builtin::Backtrace | Builtin::SprintBacktrace | Builtin::Ubacktrace => {
-                Ok(Some(Value::Str(Vec::new())))
-            }
+            Builtin::Backtrace
+            | Builtin::SprintBacktrace
+            | Builtin::Ubacktrace
+            | Builtin::SprintUbacktrace => Ok(Some(Value::Str(Vec::new()))),
         }
     }
 

@@ -461,6 +461,8 @@ struct Gen<'a> {
     fusion: counters::Fusion,
     /// The string registers holding addresses user space names (`stack`).
     deferred: Vec<Option<Deferred>>,
+    /// The handler runs at a user function's entry (see `Gen::get_stack`).
+    at_user_entry: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -538,6 +540,7 @@ impl<'a> Gen<'a> {
             walks: Vec::new(),
             fusion: counters::plan(shared.prog, body),
             deferred: stack::deferred_regs(body)?,
+            at_user_entry: stack::at_user_entry(shared.prog, body),
             count,
             prints: Vec::new(),
             errors: Vec::new(),

@@ -1,7 +1,7 @@
 //! Records to the output ring: print calls, `exit()`, warnings and runtime
 //! errors (which end the handler, or go to the enclosing `try`'s catch).
 
-use super::stack::{Deferred, MAX_FRAMES};
+use super::stack::Deferred;
 use super::{
     ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
 };
@@ -11,9 +11,6 @@ use crate::hir::PrintKind;
 use crate::mir::{self, Reg};
 use rstap_grammar::Span;
 
-/// A stack's column: its byte count, then MAXBACKTRACE addresses.
-const STACK_BYTES: u32 = 8 * (1 + MAX_FRAMES);
-
 /// What follows a record's first word.
 #[derive(Clone, Copy)]
 enum Field {
@@ -21,8 +18,8 @@ enum Field {
     Reg(Reg),
     /// A machine register saved in r8 or r9 before the record was reserved.
     Saved(u8),
-    /// The kernel stack, taken into the record (`print_backtrace()`).
-    Stack,
+    /// The kernel or user stack, taken into the record (`print_backtrace()`).
+    Stack(Deferred),
 }
 
 impl Gen<'_> {
@@ -132,10 +129,10 @@ impl Gen<'_> {
                 kind: PrintKind::Print,
                 format: Vec::new(),
             },
-            args: vec![Col::Str(STACK_BYTES)],
+            args: vec![Col::Str(how.column())],
             deferred: vec![Some(how)],
         });
-        self.record(site, &[Field::Stack]);
+        self.record(site, &[Field::Stack(how)]);
     }
 
     /// A record into the output ring: `first`, then `fields`. No room counts
@@ -143,7 +140,7 @@ impl Gen<'_> {
     fn record(&mut self, first: i64, fields: &[Field]) {
         let width = |g: &Gen<'_>, f: &Field| match f {
             Field::Reg(r) if g.is_str(*r) => 8 * g.words(*r),
-            Field::Stack => STACK_BYTES,
+            Field::Stack(how) => how.column(),
             _ => 8,
         };
         let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
@@ -164,8 +161,8 @@ impl Gen<'_> {
             let off = i16::try_from(at).unwrap_or(i16::MAX);
             match *f {
                 Field::Saved(reg) => self.emit(Insn::store(Size::DW, 0, off, reg)),
-                Field::Reg(r) if self.is_str(r) => strings.push((at, Some(r))),
-                Field::Stack => strings.push((at, None)),
+                Field::Reg(r) if self.is_str(r) => strings.push((at, Ok(r))),
+                Field::Stack(how) => strings.push((at, Err(how))),
                 Field::Reg(r) => {
                     self.load(1, r);
                     self.emit(Insn::store(Size::DW, 0, off, 1));
@@ -180,10 +177,18 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(8, 0));
         }
         for (at, r) in strings {
-            let Some(r) = r else {
-                let off = i16::try_from(at).unwrap_or(i16::MAX);
-                self.get_stack(8, off, STACK_BYTES / 8);
-                continue;
+            let r = match r {
+                Ok(r) => r,
+                Err(how) => {
+                    let mut off = i16::try_from(at).unwrap_or(i16::MAX);
+                    let mut words = how.column() / 8;
+                    if how.is_user() {
+                        self.store_pid(8, off);
+                        (off, words) = (off + 8, words - 1);
+                    }
+                    self.get_stack(8, off, words, how.is_user());
+                    continue;
+                }
             };
             self.emit(Insn::mov_reg(1, 8));
             self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));

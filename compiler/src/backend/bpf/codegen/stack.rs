@@ -8,13 +8,18 @@
 //! probe point, folded into string literals.
 
 use super::{CodegenError, Gen};
-use crate::backend::bpf::insn::{Alu, Insn, Size, helper};
+use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
+use crate::hir::PointKind;
 use crate::mir::{self, Body, Inst, Reg, Term, Ty};
 use rstap_grammar::Span;
 
 /// MAXBACKTRACE: the frames a backtrace records.
 pub const MAX_FRAMES: u32 = 20;
+/// `bpf_get_stack`'s flag for the user-space stack.
+const BPF_F_USER_STACK: i32 = 1 << 8;
+/// Where x86-64's `struct pt_regs` keeps the stack pointer.
+const PT_REGS_SP: i16 = 152;
 
 /// A string the kernel cannot compute, and how user space renders it from the
 /// bytes of its record column.
@@ -32,6 +37,14 @@ pub enum Deferred {
     /// A stack: `print_backtrace()`, a ` 0xADDR : sym+0xoff/0xsize [mod]`
     /// line per frame.
     PrintBacktrace,
+    /// The user-space counterparts: the same shapes, named from the ELF
+    /// symbols of the objects the process maps. Their columns start with
+    /// the process id (a word), then an address or a stack.
+    Usymname,
+    Usymdata,
+    Ubacktrace,
+    SprintUbacktrace,
+    PrintUbacktrace,
 }
 
 impl Deferred {
@@ -42,21 +55,43 @@ impl Deferred {
             Builtin::Symdata => Deferred::Symdata,
             Builtin::Backtrace => Deferred::Backtrace,
             Builtin::SprintBacktrace => Deferred::SprintBacktrace,
+            Builtin::Usymname => Deferred::Usymname,
+            Builtin::Usymdata => Deferred::Usymdata,
+            Builtin::Ubacktrace => Deferred::Ubacktrace,
+            Builtin::SprintUbacktrace => Deferred::SprintUbacktrace,
             _ => return None,
         })
     }
 
     /// The bytes its register (and record column) needs.
     pub(super) fn bytes(func: Builtin) -> Option<u32> {
-        Some(match Deferred::of(func)? {
-            Deferred::Symname | Deferred::Symdata => 8,
-            _ => 8 * (1 + MAX_FRAMES),
-        })
+        Some(Deferred::of(func)?.column())
+    }
+
+    /// The bytes of its record column.
+    pub fn column(self) -> u32 {
+        let words = if self.is_stack() { 1 + MAX_FRAMES } else { 1 };
+        8 * (words + u32::from(self.is_user()))
     }
 
     /// Whether the column holds a stack (else one address).
     pub fn is_stack(self) -> bool {
-        !matches!(self, Deferred::Symname | Deferred::Symdata)
+        !matches!(
+            self,
+            Deferred::Symname | Deferred::Symdata | Deferred::Usymname | Deferred::Usymdata
+        )
+    }
+
+    /// Whether it names user-space addresses (its column starts with the pid).
+    pub fn is_user(self) -> bool {
+        matches!(
+            self,
+            Deferred::Usymname
+                | Deferred::Usymdata
+                | Deferred::Ubacktrace
+                | Deferred::SprintUbacktrace
+                | Deferred::PrintUbacktrace
+        )
     }
 }
 
@@ -86,6 +121,15 @@ pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
             };
         }
     }
+}
+
+/// Whether `body` is the handler of a uprobe at a function's entry (`body`
+/// is borrowed from `prog`'s probes, which are what know their kind).
+pub(super) fn at_user_entry(prog: &mir::Program, body: &Body) -> bool {
+    prog.probes
+        .iter()
+        .find(|p| std::ptr::eq(&p.body, body))
+        .is_some_and(|p| matches!(p.kind, PointKind::Uprobe { ret: false, .. }))
 }
 
 /// The deferred string each register of `body` holds (`None`: an ordinary
@@ -226,44 +270,90 @@ impl Gen<'_> {
         };
         match (func, dst) {
             (Builtin::PrintBacktrace, _) => self.print_stack(Deferred::PrintBacktrace),
+            (Builtin::PrintUbacktrace, _) => self.print_stack(Deferred::PrintUbacktrace),
             (Builtin::Probemod, _) => {
                 // Folded where the probe point names a module; elsewhere stap
                 // cannot tell either.
                 self.raise(mir::NO_MODULE, *at);
             }
-            (Builtin::Symname | Builtin::Symdata, Some(d)) => {
-                // The address, in the string's first word.
-                self.load(1, args[0]);
-                let (base, off) = self.base(self.region_of(*d));
-                self.emit(Insn::store(Size::DW, base, off, 1));
-            }
-            (Builtin::Backtrace | Builtin::SprintBacktrace, Some(d)) => {
+            (_, Some(d)) if Deferred::of(*func).is_some() => {
+                let how = Deferred::of(*func).unwrap_or(Deferred::Symname);
                 let words = self.words(*d);
-                let (base, off) = self.base(self.region_of(*d));
-                self.get_stack(base, off, words);
+                let (base, mut off) = self.base(self.region_of(*d));
+                if how.is_user() {
+                    self.store_pid(base, off);
+                    off += 8;
+                }
+                if how.is_stack() {
+                    self.get_stack(base, off, words - u32::from(how.is_user()), how.is_user());
+                } else {
+                    // The address, in the string's first word.
+                    self.load(1, args[0]);
+                    self.emit(Insn::store(Size::DW, base, off, 1));
+                }
             }
-            (Builtin::Symname | Builtin::Symdata, None)
-            | (Builtin::Backtrace | Builtin::SprintBacktrace, None) => {}
+            (_, None) if Deferred::of(*func).is_some() => {}
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     /// At `base` + `off` (`base` a register the helper call keeps: r7 or
-    /// r8), `words` words: the kernel stack's byte count (or the helper's
-    /// negative error), then its addresses.
-    pub(super) fn get_stack(&mut self, base: u8, off: i16, words: u32) {
-        let bytes = 8 * words.saturating_sub(1);
-        if bytes > 0 {
+    /// r8), `words` words: the kernel (or `user`) stack's byte count (or the
+    /// helper's negative error), then its addresses.
+    pub(super) fn get_stack(&mut self, base: u8, off: i16, words: u32, user: bool) {
+        let mut frames = words.saturating_sub(1);
+        // At a function's entry the frame-pointer walk skips the caller (the
+        // callee has not pushed its frame yet): the return address is at the
+        // stack pointer, and goes in as the second frame. Kernels since 6.12
+        // put it there themselves: then the pc is written twice instead, and
+        // user space drops the repeat.
+        let entry = user && frames >= 2 && self.at_user_entry;
+        if entry {
+            frames -= 1;
+        }
+        let first = i32::from(off) + 8 + 8 * i32::from(entry);
+        if frames > 0 {
             self.emit(Insn::mov_reg(1, 6));
             self.emit(Insn::mov_reg(2, base));
-            self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(off) + 8));
-            self.emit(Insn::mov_imm(3, i32::try_from(bytes).unwrap_or(0)));
-            self.emit(Insn::mov_imm(4, 0));
+            self.emit(Insn::alu_imm(Alu::Add, 2, first));
+            self.emit(Insn::mov_imm(3, i32::try_from(8 * frames).unwrap_or(0)));
+            self.emit(Insn::mov_imm(4, if user { BPF_F_USER_STACK } else { 0 }));
             self.emit(Insn::call(helper::GET_STACK));
         } else {
             self.emit(Insn::mov_imm(0, 0));
         }
+        self.emit(Insn::store(Size::DW, base, off, 0));
+        if entry {
+            let ip = off + 8;
+            let skip = self.forward(Insn::jump_imm(Jmp::Jsle, 0, 0, 0));
+            self.emit(Insn::alu_imm(Alu::Add, 0, 8));
+            self.emit(Insn::store(Size::DW, base, off, 0));
+            // The return address, into the first frame for now.
+            self.emit(Insn::mov_reg(1, base));
+            self.emit(Insn::alu_imm(Alu::Add, 1, i32::from(ip)));
+            self.emit(Insn::mov_imm(2, 8));
+            self.emit(Insn::load(Size::DW, 3, 6, PT_REGS_SP));
+            self.emit(Insn::call(helper::PROBE_READ_USER));
+            self.emit(Insn::load(Size::DW, 1, base, ip));
+            self.emit(Insn::load(Size::DW, 2, base, ip + 8));
+            self.emit(Insn::load(Size::DW, 3, base, ip + 16));
+            // The pc first; then the return address, unless the kernel's walk
+            // has it already (or it could not be read).
+            self.emit(Insn::store(Size::DW, base, ip, 2));
+            let known = self.forward(Insn::jump_reg(Jmp::Jeq, 1, 3, 0));
+            let unread = self.forward(Insn::jump_imm(Jmp::Jeq, 1, 0, 0));
+            self.emit(Insn::store(Size::DW, base, ip + 8, 1));
+            self.land(known);
+            self.land(unread);
+            self.land(skip);
+        }
+    }
+
+    /// At `base` + `off`: the current process id.
+    pub(super) fn store_pid(&mut self, base: u8, off: i16) {
+        self.emit(Insn::call(helper::GET_CURRENT_PID_TGID));
+        self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
         self.emit(Insn::store(Size::DW, base, off, 0));
     }
 
