@@ -49,13 +49,16 @@ impl Symbols {
     /// The symbol containing `addr`, if one does.
     pub fn lookup(&self, addr: u64) -> Option<Found<'_>> {
         let t = self.table.get_or_init(load);
-        let i = t
+        let last = t
             .syms
             .partition_point(|(a, _, _)| *a <= addr)
             .checked_sub(1)?;
-        let (start, name, module) = &t.syms[i];
+        // Of aliases (one address, several names), the first kallsyms lists,
+        // as the kernel's own lookup chooses.
+        let first = t.syms[..last].partition_point(|(a, _, _)| *a < t.syms[last].0);
+        let (start, name, module) = &t.syms[first];
         // The last symbol has no known end: past it is no symbol's.
-        let end = t.syms.get(i + 1)?.0;
+        let end = t.syms.get(last + 1)?.0;
         Some(Found {
             name,
             offset: addr - start,
@@ -217,7 +220,8 @@ impl Table {
                 Some((addr, name.to_string(), u32::try_from(module).unwrap_or(0)))
             })
             .collect();
-        syms.sort_unstable();
+        // Stable: aliases keep kallsyms' order.
+        syms.sort_by_key(|s| s.0);
         Table { syms, modules }
     }
 }
@@ -226,7 +230,8 @@ impl Table {
 mod tests {
     use super::*;
 
-    const KALLSYMS: &str = "ffffffff81000000 T _stext\n\
+    const KALLSYMS: &str = "ffffffff81000000 T srso_alias_untrain_ret\n\
+                            ffffffff81000000 T _stext\n\
                             ffffffff811b5e30 T vfs_read\n\
                             ffffffff811b5fb0 T vfs_write\n\
                             ffffffff81200000 T _etext\n\
@@ -246,6 +251,11 @@ mod tests {
             b"ext4_sync_fs+0x0/0x100 [ext4]"
         );
         assert_eq!(s.name(0x1234), b"0x1234");
+        assert_eq!(
+            s.data(0xffffffff81000001_u64 as i64),
+            b"srso_alias_untrain_ret+0x1/0x1b5e30 [kernel]",
+            "the first of aliases, sized to the next address"
+        );
         assert_eq!(s.data(0), b"0x0");
     }
 
