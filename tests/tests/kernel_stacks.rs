@@ -13,12 +13,7 @@ fn kernel_ok() -> bool {
 /// Runs `script` with a python child that calls getppid() (python itself
 /// calls it a few times more while starting).
 fn run_with_getppid(script: &str) -> Option<Output> {
-    let ok = Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip_or_fail("python3 is needed to drive the traced workload");
+    if !rstap_tests::python_or_skip() {
         return None;
     }
     Some(
