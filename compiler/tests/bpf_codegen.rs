@@ -719,3 +719,89 @@ probe kernel.function("vfs_read*"), kernel.function("vfs_read*").return { n++ }"
     .expect("compiles");
     assert_eq!(c.programs.len(), 2);
 }
+
+#[test]
+fn symbols_and_stacks_are_recorded_as_addresses_for_user_space_to_name() {
+    use rstap_compiler::backend::bpf::codegen::{Deferred, MAX_FRAMES};
+    use rstap_compiler::backend::bpf::insn::helper;
+    use rstap_compiler::backend::bpf::layout::Col;
+    let c = codegen(
+        r#"probe kernel.trace("sched:sched_switch") {
+  print_backtrace()
+  s = symdata($prev_pid)
+  printf("%s %s %d\n", symname($next_pid), s, 1)
+  println(backtrace())
+}"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    let stack = Col::Str(8 * (1 + MAX_FRAMES));
+    let sites: Vec<(&[Col], &[Option<Deferred>])> = c
+        .prints
+        .iter()
+        .map(|p| (p.args.as_slice(), p.deferred.as_slice()))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            (&[stack][..], &[Some(Deferred::PrintBacktrace)][..]),
+            (
+                &[Col::Str(8), Col::Str(8), Col::Long][..],
+                &[Some(Deferred::Symname), Some(Deferred::Symdata), None][..]
+            ),
+            (&[stack][..], &[Some(Deferred::Backtrace)][..]),
+        ],
+        "an address word or a stack per deferred argument"
+    );
+    let stack_walks = insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.imm == helper::GET_STACK)
+        .count();
+    assert_eq!(stack_walks, 2, "one bpf_get_stack per backtrace: {insns:?}");
+}
+
+#[test]
+fn a_symbol_or_stack_used_other_than_printed_is_refused_naming_the_function() {
+    for (script, func) in [
+        (r#"if (backtrace() == "") println(1)"#, "backtrace()"),
+        (r#"a[symname($prev_pid)] <<< 1"#, "symname()"),
+        (r#"println("at " . symdata(0))"#, "symdata()"),
+        (
+            r#"x = sprintf("%s", sprint_backtrace()); println(x)"#,
+            "sprint_backtrace()",
+        ),
+        (r#"x = symname(0); x = "y"; println(x)"#, "symname()"),
+    ] {
+        let script = format!(
+            "global a\nprobe kernel.trace(\"sched:sched_switch\") {{ {script} }}\nprobe end {{ println(@count(a[\"\"])) }}"
+        );
+        let err = codegen(&script).expect_err("refused");
+        assert_eq!(
+            err.msg,
+            format!(
+                "in a kernel-context probe, {func} can only be printed: the kernel records addresses and rstap names them after the event"
+            ),
+            "{script}"
+        );
+    }
+    // Copied and printed, it is fine.
+    codegen(r#"probe kernel.trace("sched:sched_switch") { x = symname(0); y = x; println(y) }"#)
+        .expect("a copy prints");
+}
+
+#[test]
+fn probe_point_names_compile_to_string_constants() {
+    let c = codegen(
+        r#"probe kernel.trace("sched:sched_switch") { printf("%s|%s|%s\n", pp(), ppfunc(), probefunc()) }"#,
+    )
+    .expect("compiles");
+    use rstap_compiler::backend::bpf::layout::Col;
+    let pp = "kernel.trace(\"sched:sched_switch\")".len() as u32 + 1;
+    assert_eq!(
+        c.prints[0].args,
+        [Col::Str(pp.next_multiple_of(8)), Col::Str(8), Col::Str(8)],
+        "each column as wide as its constant"
+    );
+    assert!(c.prints[0].deferred.iter().all(Option::is_none));
+}

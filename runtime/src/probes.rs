@@ -322,7 +322,11 @@ impl Kernel {
                     *failed = true;
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
-                let args = import::record(rec, &print.args);
+                let mut args = import::record(rec, &print.args);
+                if print.deferred.iter().any(Option::is_some) {
+                    let max = engine.limits.max_string;
+                    engine.symbols.fill(print, rec, &mut args, max);
+                }
                 if let Ok(bytes) = crate::engine::render(&print.spec, &args) {
                     engine.out.extend_from_slice(&bytes);
                 }

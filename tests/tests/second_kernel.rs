@@ -31,8 +31,7 @@ const READER: &str = "wc -c /proc/version";
 
 /// 20 TCP connections to a closed port: the kernel drops each SYN in
 /// `tcp_v4_rcv`. Long enough for dropwatch's 5-second report to come twice.
-const DROPS: &str =
-    "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
+const DROPS: &str = "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
 const FIVE_TRUES: &str = "/bin/sh -c 'for i in $(seq 5); do /bin/true; done'";
 const TWENTY_TRUES: &str = "/bin/sh -c 'for i in $(seq 20); do /bin/true; done'";
 
@@ -386,7 +385,10 @@ fn the_syscall_and_run_queue_examples_run_on_6_1() {
     let syscalls = succeeded(run, "syscalls_by_proc");
     let mut lines = syscalls.stdout.lines();
     assert_eq!(
-        lines.next().map(str::split_whitespace).map(Iterator::collect::<Vec<_>>),
+        lines
+            .next()
+            .map(str::split_whitespace)
+            .map(Iterator::collect::<Vec<_>>),
         Some(vec!["PROCESS", "SYSCALLS", "SHARE"]),
         "{}",
         syscalls.stdout

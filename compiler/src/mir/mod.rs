@@ -10,10 +10,12 @@
 mod escapes;
 pub mod inline;
 mod lower;
+mod names;
 mod print;
 
 pub use escapes::decode_escapes;
 pub use lower::lower;
+pub use names::NO_MODULE;
 
 use crate::builtins::Builtin;
 use crate::hir::{BinOp, ContextValue, GlobalId, Histogram, PointKind, PrintKind, SortDir, StatOp};

@@ -4,7 +4,7 @@
 //! asking the kernel, and user binaries from the file system. Each fact is read
 //! lazily and at most once.
 
-mod binary;
+pub(crate) mod binary;
 mod features;
 mod kallsyms;
 mod tracefs;

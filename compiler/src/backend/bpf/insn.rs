@@ -248,6 +248,7 @@ pub mod helper {
     pub const GET_CURRENT_COMM: i32 = 16;
     pub const PERF_EVENT_OUTPUT: i32 = 25;
     pub const GET_CURRENT_TASK: i32 = 35;
+    pub const GET_STACK: i32 = 67;
     pub const PROBE_READ_STR: i32 = 45;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;

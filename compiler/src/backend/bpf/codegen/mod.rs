@@ -20,6 +20,7 @@ mod output;
 mod prune;
 mod regs;
 mod slots;
+mod stack;
 mod stats;
 mod strings;
 mod task;
@@ -35,6 +36,7 @@ pub use attach::from_kprobe_wildcard;
 pub use iter::Callback;
 use rstap_grammar::Span;
 use slots::{assign_slots, inst_name, regions, span_of};
+pub use stack::{Deferred, MAX_FRAMES};
 
 /// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
 /// counter.
@@ -100,6 +102,9 @@ pub struct PrintSite {
     pub spec: mir::PrintSpec,
     /// How each argument is laid out in the record.
     pub args: Vec<Col>,
+    /// For each argument, whether it is a string user space computes from
+    /// the addresses in its column (see `stack`).
+    pub deferred: Vec<Option<Deferred>>,
 }
 
 /// The first word of an error record is this plus the error's index; the
@@ -372,6 +377,7 @@ fn as_run(
             probe.body = inline_calls(prog, &probe.body, nesting)
                 .map_err(|e| CodegenError::new(e.msg, Some(e.at)))?;
             count = flow::count_register(&mut probe.body, target.max_action);
+            stack::fold_probe_names(&mut probe);
         }
         probes.push(probe);
         counts.push(count);
@@ -471,6 +477,10 @@ struct Gen<'a> {
     /// Whether the handler runs as an fentry/fexit trampoline: its context
     /// is the trampoline's frame, not a `struct pt_regs`.
     trampoline: bool,
+    /// The string registers holding addresses user space names (`stack`).
+    deferred: Vec<Option<Deferred>>,
+    /// The handler runs at a user function's entry (see `Gen::get_stack`).
+    at_user_entry: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -547,6 +557,8 @@ impl<'a> Gen<'a> {
             callbacks: Vec::new(),
             walks: Vec::new(),
             fusion: counters::plan(shared.prog, body),
+            deferred: stack::deferred_regs(body)?,
+            at_user_entry: stack::at_user_entry(shared.prog, body),
             count,
             prints: Vec::new(),
             errors: Vec::new(),
@@ -685,7 +697,7 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
-        if self.string_inst(inst)? || self.fused(inst)? {
+        if self.string_inst(inst)? || self.fused(inst)? || self.stack_inst(inst)? {
             return Ok(());
         }
         match inst {

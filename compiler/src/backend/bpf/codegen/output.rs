@@ -1,11 +1,13 @@
 //! Records to the output ring: print calls, `exit()`, warnings and runtime
 //! errors (which end the handler, or go to the enclosing `try`'s catch).
 
+use super::stack::Deferred;
 use super::{
     ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
 };
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::Col;
+use crate::hir::PrintKind;
 use crate::mir::{self, Reg};
 use rstap_grammar::Span;
 
@@ -16,6 +18,8 @@ enum Field {
     Reg(Reg),
     /// A machine register saved in r8 or r9 before the record was reserved.
     Saved(u8),
+    /// The kernel or user stack, taken into the record (`print_backtrace()`).
+    Stack(Deferred),
 }
 
 impl Gen<'_> {
@@ -108,10 +112,26 @@ impl Gen<'_> {
         let site = PrintSite {
             spec: spec.clone(),
             args: cols,
+            deferred: args.iter().map(|&a| self.deferred_of(a)).collect(),
         };
         let site = index_of(&mut self.prints, site);
         let fields: Vec<Field> = args.iter().map(|&a| Field::Reg(a)).collect();
         self.record(site, &fields);
+    }
+
+    /// `print_backtrace()`: a print record of the kernel stack, which the
+    /// runtime renders as stap's lines.
+    pub(super) fn print_stack(&mut self, how: Deferred) {
+        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
+        self.prints.push(PrintSite {
+            spec: mir::PrintSpec {
+                kind: PrintKind::Print,
+                format: Vec::new(),
+            },
+            args: vec![Col::Str(how.column())],
+            deferred: vec![Some(how)],
+        });
+        self.record(site, &[Field::Stack(how)]);
     }
 
     /// A record into the output ring: `first`, then `fields`. No room counts
@@ -119,6 +139,7 @@ impl Gen<'_> {
     fn record(&mut self, first: i64, fields: &[Field]) {
         let width = |g: &Gen<'_>, f: &Field| match f {
             Field::Reg(r) if g.is_str(*r) => 8 * g.words(*r),
+            Field::Stack(how) => how.column(),
             _ => 8,
         };
         let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
@@ -139,7 +160,8 @@ impl Gen<'_> {
             let off = i16::try_from(at).unwrap_or(i16::MAX);
             match *f {
                 Field::Saved(reg) => self.emit(Insn::store(Size::DW, 0, off, reg)),
-                Field::Reg(r) if self.is_str(r) => strings.push((at, r)),
+                Field::Reg(r) if self.is_str(r) => strings.push((at, Ok(r))),
+                Field::Stack(how) => strings.push((at, Err(how))),
                 Field::Reg(r) => {
                     self.load(1, r);
                     self.emit(Insn::store(Size::DW, 0, off, 1));
@@ -154,6 +176,19 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(8, 0));
         }
         for (at, r) in strings {
+            let r = match r {
+                Ok(r) => r,
+                Err(how) => {
+                    let mut off = i16::try_from(at).unwrap_or(i16::MAX);
+                    let mut words = how.column() / 8;
+                    if how.is_user() {
+                        self.store_pid(8, off);
+                        (off, words) = (off + 8, words - 1);
+                    }
+                    self.get_stack(8, off, words, how.is_user());
+                    continue;
+                }
+            };
             self.emit(Insn::mov_reg(1, 8));
             self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));
             self.emit(Insn::mov_imm(
