@@ -19,6 +19,11 @@ const ARGUMENTS: &str = r#"probe kernel.function("do_sys_openat2") {
 }
 probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#;
 
+/// The kernel stack and the probe's names where the target opens a file.
+const BACKTRACE: &str = r#"probe kernel.function("do_sys_openat2") {
+  if (pid() == target()) { printf("%s %s\n", probefunc(), pp()); print_backtrace() }
+}"#;
+
 /// A chain of BTF-typed pointers from `vfs_read`'s first argument to the name
 /// of the file read.
 const MEMBER_CHAIN: &str = r#"probe kernel.function("vfs_read") {
@@ -97,6 +102,14 @@ probe end { printf("execs=%d\n", n) }"#,
         Case::new(
             "kprobe_arguments",
             &["--kprobes", "-e", ARGUMENTS, "-c", "cat /proc/version"],
+        ),
+        Case::new(
+            "fentry_backtrace",
+            &["-e", BACKTRACE, "-c", "cat /proc/version"],
+        ),
+        Case::new(
+            "kprobe_backtrace",
+            &["--kprobes", "-e", BACKTRACE, "-c", "cat /proc/version"],
         ),
         Case::new("fentry_member_chain", &["-e", MEMBER_CHAIN, "-c", READER]),
         Case::new(
@@ -405,4 +418,34 @@ fn the_syscall_and_run_queue_examples_run_on_6_1() {
         "{}",
         latency.stdout
     );
+}
+
+#[test]
+fn print_backtrace_from_fentry_and_kprobe_shows_the_syscall_path() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_backtrace", "kprobe_backtrace"] {
+        let out = &succeeded(run, name).stdout;
+        assert!(
+            out.contains("\ndo_sys_openat2 kernel.function(\"do_sys_openat2\")\n"),
+            "{name}: {out}"
+        );
+        // ` 0xADDR : symbol+0xoff/0xsize [kernel]`, one frame a line, from the
+        // opening syscall down to the system call entry.
+        let frames: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with(" 0x") && l.contains(" : "))
+            .collect();
+        assert!(
+            frames.iter().any(|f| f.contains(" : do_syscall_64+0x")),
+            "{name}: {out}"
+        );
+        assert!(
+            frames.iter().any(|f| f.contains("_sys_openat")),
+            "{name}: the open syscall's own frame: {out}"
+        );
+        assert!(
+            frames.iter().all(|f| f.ends_with(" [kernel]")),
+            "{name}: {out}"
+        );
+    }
 }

@@ -18,6 +18,9 @@ use rstap_grammar::Span;
 pub const MAX_FRAMES: u32 = 20;
 /// `bpf_get_stack`'s flag for the user-space stack.
 const BPF_F_USER_STACK: i32 = 1 << 8;
+/// Frames of a trampoline's kernel stack that are BPF's own (the program,
+/// then the trampoline): `bpf_get_stack`'s skip count (its flags' low byte).
+const TRAMPOLINE_FRAMES: i32 = 2;
 /// Where x86-64's `struct pt_regs` keeps the stack pointer.
 const PT_REGS_SP: i16 = 152;
 
@@ -318,7 +321,17 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(2, base));
             self.emit(Insn::alu_imm(Alu::Add, 2, first));
             self.emit(Insn::mov_imm(3, i32::try_from(8 * frames).unwrap_or(0)));
-            self.emit(Insn::mov_imm(4, if user { BPF_F_USER_STACK } else { 0 }));
+            // In a trampoline the kernel's walk starts in the program and the
+            // trampoline: skip those two, so the stack starts at the traced
+            // function as a kprobe's does.
+            let flags = if user {
+                BPF_F_USER_STACK
+            } else if self.trampoline {
+                TRAMPOLINE_FRAMES
+            } else {
+                0
+            };
+            self.emit(Insn::mov_imm(4, flags));
             self.emit(Insn::call(helper::GET_STACK));
         } else {
             self.emit(Insn::mov_imm(0, 0));
