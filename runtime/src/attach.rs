@@ -2,7 +2,7 @@
 //! mechanism the compiler chose and the kernel offers.
 //!
 //! - fentry/fexit programs (the compiler chose them: their code reads the
-//!   trampoline's frame) are loaded and linked past aya ([`crate::bpf::direct`]).
+//!   trampoline's frame) are loaded and linked as such ([`crate::bpf::prog`]).
 //! - A program serving several functions of a wildcard gets one kprobe.multi
 //!   link where the kernel has kprobe.multi and ftrace can hook every one of
 //!   them; else it is loaded once and attached to each function as a kprobe.
@@ -10,19 +10,15 @@
 //!   away) are skipped with one warning, as stap and bpftrace do; a wildcard
 //!   with nothing attachable fails.
 
-use crate::bpf::direct::{self, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING};
+use crate::bpf::prog::{self, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING};
 use crate::bpf::{BpfObject, DirectLink, LoadError, UprobeLocation};
 use crate::probes::{StartError, fail};
 use rstap_compiler::backend::bpf::codegen::{Compiled, Program, from_kprobe_wildcard};
-use rstap_compiler::backend::bpf::insn::PSEUDO_FUNC;
 use rstap_compiler::hir::PointKind;
 use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir;
 use std::collections::HashSet;
 use std::path::Path;
-
-/// `BPF_LD | BPF_IMM | BPF_DW`: a 64-bit immediate load.
-const LD_IMM64: u8 = 0x18;
 
 /// The object's name for the program of `p`.
 pub fn program_name(p: &Program) -> String {
@@ -31,7 +27,7 @@ pub fn program_name(p: &Program) -> String {
 
 /// How one program reaches the kernel.
 enum Route<'a> {
-    /// As aya loads it, attached to each probe point.
+    /// As its section says, attached to each probe point.
     Object,
     /// An fentry/fexit trampoline on `function`.
     Trampoline { function: &'a str, ret: bool },
@@ -59,12 +55,7 @@ fn route<'a>(prog: &'a mir::Program, p: &Program, kernel: &dyn KernelInfo) -> Ro
             ret: *ret,
         };
     }
-    // A program with callbacks needs its BTF, which only aya's loader gives it.
-    let callbacks = p
-        .insns
-        .iter()
-        .any(|i| i.code == LD_IMM64 && i.src == PSEUDO_FUNC);
-    if p.also.is_empty() || callbacks || !kernel.features().kprobe_multi {
+    if p.also.is_empty() || !kernel.features().kprobe_multi {
         return Route::Object;
     }
     let (mut functions, mut rest) = (Vec::new(), Vec::new());
@@ -88,7 +79,7 @@ fn route<'a>(prog: &'a mir::Program, p: &Program, kernel: &dyn KernelInfo) -> Ro
     }
 }
 
-/// The programs aya must not load: they are loaded directly.
+/// The programs not to load as their sections say: they are loaded directly.
 pub fn loaded_directly(
     prog: &mir::Program,
     compiled: &Compiled,
@@ -150,27 +141,23 @@ pub fn attach_all(
     kernel: &dyn KernelInfo,
     refused: &dyn Fn(LoadError) -> StartError,
 ) -> Result<Attached, StartError> {
-    let map_names: Vec<&str> = compiled.maps.iter().map(|m| m.name.as_str()).collect();
     let mut attached = Attached::default();
     for p in &compiled.programs {
         let name = program_name(p);
-        let code: Vec<[u8; 8]> = p.insns.iter().map(|i| i.encode()).collect();
         match route(prog, p, kernel) {
             Route::Trampoline { function, ret } => {
                 let types = kernel.kernel_types().map_err(|e| fail(e.0))?;
                 let btf_id = types.function_id(function).map_or(0, |t| t.0);
-                let kind = direct::Kind {
+                let kind = prog::Kind {
                     prog_type: BPF_PROG_TYPE_TRACING,
                     attach_type: if ret {
-                        direct::BPF_TRACE_FEXIT
+                        prog::BPF_TRACE_FEXIT
                     } else {
-                        direct::BPF_TRACE_FENTRY
+                        prog::BPF_TRACE_FENTRY
                     },
                     btf_id,
                 };
-                object
-                    .load_direct(&name, kind, &code, &map_names)
-                    .map_err(refused)?;
+                object.load_direct(&name, kind).map_err(refused)?;
                 object
                     .link_direct(&name, DirectLink::Trampoline { function, ret })
                     .map_err(|e| fail(e.to_string()))?;
@@ -181,9 +168,9 @@ pub fn attach_all(
                 rest,
                 ret,
             } => {
-                let kind = direct::Kind {
+                let kind = prog::Kind {
                     prog_type: BPF_PROG_TYPE_KPROBE,
-                    attach_type: direct::BPF_TRACE_KPROBE_MULTI,
+                    attach_type: prog::BPF_TRACE_KPROBE_MULTI,
                     btf_id: 0,
                 };
                 let how = DirectLink::KprobeMulti {
@@ -191,7 +178,7 @@ pub fn attach_all(
                     ret,
                 };
                 let linked = object
-                    .load_direct(&name, kind, &code, &map_names)
+                    .load_direct(&name, kind)
                     .map_err(|e| e.to_string())
                     .and_then(|()| object.link_direct(&name, how).map_err(|e| e.to_string()));
                 let kprobes: Vec<usize> = if linked.is_ok() {
@@ -223,7 +210,7 @@ pub fn attach_all(
     Ok(attached)
 }
 
-/// Attaches aya's program `name` to the probe point of each of `probes`.
+/// Attaches program `name` to the probe point of each of `probes`.
 fn each_point(
     object: &mut BpfObject,
     prog: &mir::Program,

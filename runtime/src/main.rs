@@ -131,16 +131,18 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         }
         Some(4) => {
             let build = run_options(cli)?.build();
-            let (bytes, compiled) = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
+            let built = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
                 .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
-                Some(path) => std::fs::write(path, &bytes).map_err(|e| {
-                    eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
-                }),
+                Some(path) => {
+                    let bytes = built.elf().map_err(|e| session::report_start(&files, &e))?;
+                    std::fs::write(path, &bytes).map_err(|e| {
+                        eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
+                    })
+                }
                 None => {
-                    let mut out = std::io::stdout().lock();
-                    let _ =
-                        out.write_all(rstap_runtime::probes::describe(&mir, &compiled).as_bytes());
+                    let summary = rstap_runtime::probes::describe(&mir, &built.compiled);
+                    let _ = std::io::stdout().lock().write_all(summary.as_bytes());
                     Ok(())
                 }
             }

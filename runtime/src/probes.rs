@@ -12,7 +12,7 @@ use rstap_compiler::backend::bpf::codegen::{
     CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, Target, WARN_RECORD, compile,
 };
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
-use rstap_compiler::backend::bpf::object::{CallbackDef, ProgramDef, write_object_with};
+use rstap_compiler::backend::bpf::object::{CallbackDef, MapDef, ProgramDef, write_object_with};
 use rstap_compiler::hir::PointKind;
 use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir::{self, GlobalKind};
@@ -125,8 +125,8 @@ pub struct BuildOptions {
     pub kprobes_only: bool,
 }
 
-/// The ELF section of a program: its type and attach point, as aya and
-/// libbpf name them.
+/// The ELF section of a program: its type and attach point, as libbpf names
+/// them.
 fn section(kind: &PointKind, trampoline: bool) -> Result<String, StartError> {
     Ok(match kind {
         PointKind::Tracepoint(tp) => format!("tracepoint/{}/{}", tp.system, tp.name),
@@ -145,13 +145,29 @@ fn section(kind: &PointKind, trampoline: bool) -> Result<String, StartError> {
     })
 }
 
-/// The kernel-context probes of `prog` as an ELF object (what `-p4` shows and
-/// writes), with the compiler's description of it.
-pub fn build_object(
+/// The kernel-context probes of `prog`, compiled: the compiler's description
+/// and the object's maps, programs and callbacks.
+#[derive(Debug)]
+pub struct Built {
+    pub compiled: Compiled,
+    pub maps: Vec<MapDef>,
+    pub programs: Vec<ProgramDef>,
+    pub callbacks: Vec<CallbackDef>,
+}
+
+impl Built {
+    /// The ELF object `-p4 -o` writes.
+    pub fn elf(&self) -> Result<Vec<u8>, StartError> {
+        write_object_with(&self.maps, &self.programs, &self.callbacks).map_err(fail)
+    }
+}
+
+/// Compiles the kernel-context probes of `prog`.
+pub fn build(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
     opts: &BuildOptions,
-) -> Result<(Vec<u8>, Compiled), StartError> {
+) -> Result<Built, StartError> {
     let limits = &opts.limits;
     let possible_cpus = crate::bpf::maps::possible_cpu_ids().map_err(|e| fail(e.to_string()))?;
     let target = Target {
@@ -181,29 +197,33 @@ pub fn build_object(
             insns: c.insns.clone(),
         })
         .collect();
-    let bytes = write_object_with(&maps, &programs, &callbacks).map_err(fail)?;
-    Ok((bytes, compiled))
+    Ok(Built {
+        compiled,
+        maps,
+        programs,
+        callbacks,
+    })
 }
 
-/// Pass 4: [`build_object`], and with `verbose` a line saying what it made.
+/// Pass 4: [`build`], and with `verbose` a line saying what it made.
 pub fn compile_pass(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
     opts: &BuildOptions,
-) -> Result<(Vec<u8>, Compiled), StartError> {
+) -> Result<Built, StartError> {
     let started = Instant::now();
-    let (bytes, compiled) = build_object(prog, kernel, opts)?;
+    let built = build(prog, kernel, opts)?;
     if opts.verbose {
+        let compiled = &built.compiled;
         let insns: usize = compiled.programs.iter().map(|p| p.insns.len()).sum();
         eprintln!(
-            "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps, a {} byte object) in {:.1} ms.",
+            "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps) in {:.1} ms.",
             compiled.programs.len(),
             compiled.maps.len(),
-            bytes.len(),
             ms(started)
         );
     }
-    Ok((bytes, compiled))
+    Ok(built)
 }
 
 /// `-p4`'s summary: each program and map of the object.
@@ -239,11 +259,14 @@ impl Kernel {
         opts: &BuildOptions,
     ) -> Result<Kernel, StartError> {
         let verbose = opts.verbose;
-        let (bytes, compiled) = compile_pass(prog, kernel, opts)?;
+        let built = compile_pass(prog, kernel, opts)?;
         let started = Instant::now();
+        let compiled = built.compiled;
         let later = attach::loaded_directly(prog, &compiled, kernel);
         let refuse = |e| refused(prog, &compiled, e, verbose);
-        let mut object = BpfObject::load_except(&bytes, &later).map_err(refuse)?;
+        let mut object =
+            BpfObject::load_except(&built.maps, &built.programs, &built.callbacks, &later)
+                .map_err(refuse)?;
         let loaded = ms(started);
         let started = Instant::now();
         let attached = attach::attach_all(&mut object, prog, &compiled, kernel, &refuse)?;

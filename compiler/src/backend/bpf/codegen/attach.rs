@@ -49,11 +49,8 @@ pub(super) fn trampoline(
     else {
         return false;
     };
-    // Programs with callbacks (`foreach`) need their BTF loaded with them,
-    // which only the object loader does: they stay kprobes.
     if !target.fentry
         || probe.name.starts_with("kprobe.")
-        || probe.body.iters > 0
         || from_kprobe_wildcard(prog, i)
         || !kernel.features().fentry
         || !kernel.traceable(function)
