@@ -61,10 +61,11 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
         .collect();
+    let facts = host::facts(cli.guru, &script.text);
     let id = files.add(script.name.clone(), script.text);
     let opts = ParseOptions {
         args: script.args,
-        facts: host::facts(cli.guru),
+        facts,
         privileged: cli.guru,
         macro_library,
     };
