@@ -256,6 +256,29 @@ fn each_point(
                 ),
                 if *ret { "uretprobe" } else { "uprobe" },
             ),
+            PointKind::Usdt {
+                binary,
+                offset,
+                semaphore,
+                ..
+            } => (
+                if *semaphore == 0 {
+                    object.attach_uprobe(
+                        name,
+                        Path::new(binary),
+                        UprobeLocation::FileOffset(*offset),
+                        None,
+                    )
+                } else {
+                    object.attach_uprobe_with_semaphore(
+                        name,
+                        Path::new(binary),
+                        *offset,
+                        *semaphore,
+                    )
+                },
+                "USDT mark",
+            ),
             _ => (Ok(()), "other probe"),
         };
         match result {

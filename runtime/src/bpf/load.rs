@@ -438,6 +438,37 @@ impl BpfObject {
         Ok(())
     }
 
+    /// Attaches a `uprobe/...` program to the USDT mark at file offset
+    /// `offset` of `binary` whose semaphore is at file offset `semaphore`:
+    /// the kernel counts the probe there while it is attached.
+    pub fn attach_uprobe_with_semaphore(
+        &mut self,
+        program: &str,
+        binary: &Path,
+        offset: u64,
+        semaphore: u64,
+    ) -> Result<(), AttachError> {
+        let target = format!("offset {offset:#x} of {}", binary.display());
+        let prog: &mut UProbe = self.program(program, "uprobe")?;
+        let fd = prog
+            .fd()
+            .map_err(|e| failed(program, &target, &e))
+            .and_then(|fd| {
+                super::semaphore::attach(fd.as_fd(), binary, offset, semaphore).map_err(|e| {
+                    AttachError::Failed {
+                        program: program.to_string(),
+                        target: target.clone(),
+                        reason: e.to_string(),
+                    }
+                })
+            })?;
+        self.links.push(Link {
+            program: program.to_string(),
+            id: LinkId::Direct(fd),
+        });
+        Ok(())
+    }
+
     /// Attaches a `perf_event` program to `event` on every online CPU, for all
     /// processes (what `timer.profile` and `perf.*` probes mean).
     pub fn attach_perf_event(

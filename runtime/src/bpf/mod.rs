@@ -9,6 +9,7 @@ pub mod direct;
 pub mod load;
 pub mod maps;
 pub mod ringbuf;
+pub mod semaphore;
 
 pub use load::{AttachError, BpfObject, DirectLink, LoadError, MissingFeature, UprobeLocation};
 pub use maps::{MapError, RawMap, Update};

@@ -44,6 +44,9 @@ impl Gen<'_> {
             self.store(dst, 1);
             return Ok(());
         }
+        if let ContextValue::MarkArg(n) = value {
+            return self.mark_arg(dst, *n);
+        }
         let register = match value {
             ContextValue::FunctionArg(n) => ARG_REGS.get(*n).copied(),
             ContextValue::ReturnValue => Some(PT_REGS_AX),
