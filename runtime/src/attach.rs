@@ -11,6 +11,7 @@
 //!   with nothing attachable fails.
 
 use crate::bpf::direct::{self, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING};
+use crate::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
 use crate::bpf::{BpfObject, DirectLink, LoadError, UprobeLocation};
 use crate::probes::{StartError, fail};
 use rstap_compiler::backend::bpf::codegen::{Compiled, Program, from_kprobe_wildcard};
@@ -20,6 +21,9 @@ use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir;
 use std::collections::HashSet;
 use std::path::Path;
+
+/// Events per sample of `perf.*` without `.sample(N)`, as stap has it.
+const DEFAULT_PERF_PERIOD: u64 = 1_000_000;
 
 /// `BPF_LD | BPF_IMM | BPF_DW`: a 64-bit immediate load.
 const LD_IMM64: u8 = 0x18;
@@ -279,6 +283,32 @@ fn each_point(
                 },
                 "USDT mark",
             ),
+            PointKind::Perf {
+                ty,
+                config,
+                sample,
+                hz,
+            } => {
+                let policy = match (sample, hz) {
+                    (_, Some(hz)) => SamplePolicy::Frequency(*hz),
+                    (Some(n), None) => SamplePolicy::Period(*n),
+                    (None, None) => SamplePolicy::Period(DEFAULT_PERF_PERIOD),
+                };
+                (
+                    object.attach_perf_event(name, perf_event(*ty, *config), policy),
+                    "perf event",
+                )
+            }
+            // stap's `timer.profile` where the tick is not available:
+            // `perf.sw.cpu_clock.sample(1000000)`, a millisecond per CPU.
+            PointKind::Profile => (
+                object.attach_perf_event(
+                    name,
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    SamplePolicy::Period(DEFAULT_PERF_PERIOD),
+                ),
+                "profile timer",
+            ),
             _ => (Ok(()), "other probe"),
         };
         match result {
@@ -292,4 +322,30 @@ fn each_point(
         }
     }
     Ok(())
+}
+
+/// `perf.type(T).config(C)` as aya names it: the generic hardware events by
+/// name (so a machine without a PMU gets its own sentence), the rest as is.
+fn perf_event(ty: u32, config: u64) -> PerfEventConfig {
+    const PERF_TYPE_HARDWARE: u32 = 0;
+    const HARDWARE: [HardwareEvent; 10] = [
+        HardwareEvent::CpuCycles,
+        HardwareEvent::Instructions,
+        HardwareEvent::CacheReferences,
+        HardwareEvent::CacheMisses,
+        HardwareEvent::BranchInstructions,
+        HardwareEvent::BranchMisses,
+        HardwareEvent::BusCycles,
+        HardwareEvent::StalledCyclesFrontend,
+        HardwareEvent::StalledCyclesBackend,
+        HardwareEvent::RefCpuCycles,
+    ];
+    let hardware = usize::try_from(config).ok().and_then(|c| HARDWARE.get(c));
+    match hardware {
+        Some(event) if ty == PERF_TYPE_HARDWARE => PerfEventConfig::Hardware(*event),
+        _ => PerfEventConfig::Pmu {
+            pmu_type: ty,
+            config,
+        },
+    }
 }

@@ -138,6 +138,7 @@ fn section(kind: &PointKind, trampoline: bool) -> Result<String, StartError> {
         }
         PointKind::Uprobe { ret, .. } => (if *ret { "uretprobe" } else { "uprobe" }).to_string(),
         PointKind::Usdt { .. } => "uprobe".to_string(),
+        PointKind::Perf { .. } | PointKind::Profile => "perf_event".to_string(),
         other => {
             return Err(fail(format!(
                 "probes of this kind ({other:?}) cannot be loaded yet"
