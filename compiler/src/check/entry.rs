@@ -12,10 +12,11 @@
 //! Kernel-function `.return` probes keep evaluating `@entry` at the return:
 //! an fexit program sees no stack pointer to key by.
 
+use super::synth::{assign, binary_long, builtin, number, stmt, typed};
 use crate::builtins::Builtin;
 use crate::hir::{
-    self, AssignOp, BinOp, ContextValue, Delete, Expr, ExprKind, Global, GlobalId, Local, LocalId,
-    Place, PointKind, Probe, SYNTHESIZED, Stmt, StmtKind, Type,
+    self, BinOp, ContextValue, Delete, Expr, ExprKind, Global, GlobalId, Local, LocalId, Place,
+    PointKind, Probe, StmtKind, Type,
 };
 use rstap_grammar::Span;
 
@@ -77,22 +78,31 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
                 span,
             });
             let at_return = || frame_key(0, span);
+            let taken = typed(
+                ExprKind::Element {
+                    array: global,
+                    keys: at_return(),
+                },
+                ty,
+                span,
+            );
             prologue.push(stmt(
-                assign(Place::Local(local), element(global, at_return(), ty, span)),
+                StmtKind::Expr(assign(Place::Local(local), taken)),
                 span,
             ));
-            prologue.push(Stmt {
-                kind: StmtKind::Delete(Delete::Elements {
+            let keys = at_return().into_iter().map(Some).collect();
+            prologue.push(stmt(
+                StmtKind::Delete(Delete::Elements {
                     array: global,
-                    keys: at_return().into_iter().map(Some).collect(),
+                    keys,
                 }),
                 span,
-            });
+            ));
             let place = Place::Element {
                 array: global,
                 keys: frame_key(RETURN_ADDRESS_BYTES, span),
             };
-            entry_body.push(stmt(assign(place, value), span));
+            entry_body.push(stmt(StmtKind::Expr(assign(place, value)), span));
         }
         prologue.append(&mut p.body.stmts);
         p.body.stmts = prologue;
@@ -118,14 +128,6 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
 
 /// `[tid(), sp + extra]`.
 fn frame_key(extra: i64, span: Span) -> Vec<Expr> {
-    let tid = typed(
-        ExprKind::Builtin {
-            func: Builtin::Tid,
-            args: Vec::new(),
-        },
-        Type::Long,
-        span,
-    );
     let sp = typed(
         ExprKind::Context(ContextValue::StackPointer),
         Type::Long,
@@ -134,52 +136,7 @@ fn frame_key(extra: i64, span: Span) -> Vec<Expr> {
     let frame = if extra == 0 {
         sp
     } else {
-        typed(
-            ExprKind::Binary {
-                op: BinOp::Add,
-                left: Box::new(sp),
-                right: Box::new(number(extra, span)),
-            },
-            Type::Long,
-            span,
-        )
+        binary_long(BinOp::Add, sp, number(extra, span))
     };
-    vec![tid, frame]
-}
-
-fn element(array: GlobalId, keys: Vec<Expr>, ty: Type, span: Span) -> Expr {
-    typed(ExprKind::Element { array, keys }, ty, span)
-}
-
-fn assign(place: Place, value: Expr) -> Expr {
-    let (ty, span) = (value.ty, value.span);
-    typed(
-        ExprKind::Assign {
-            op: AssignOp::Assign,
-            place: Box::new(place),
-            value: Box::new(value),
-        },
-        ty,
-        span,
-    )
-}
-
-fn stmt(e: Expr, span: Span) -> Stmt {
-    Stmt {
-        kind: StmtKind::Expr(e),
-        span,
-    }
-}
-
-fn number(n: i64, span: Span) -> Expr {
-    typed(ExprKind::Num(n), Type::Long, span)
-}
-
-fn typed(kind: ExprKind, ty: Type, span: Span) -> Expr {
-    Expr {
-        kind,
-        ty,
-        id: SYNTHESIZED,
-        span,
-    }
+    vec![builtin(Builtin::Tid, span), frame]
 }

@@ -19,7 +19,9 @@ mod list;
 mod members;
 mod points;
 mod print;
+mod process;
 mod suggest;
+mod synth;
 mod target;
 mod types;
 mod uses;
@@ -424,6 +426,7 @@ impl<'a> Checker<'a> {
         }
         if !failed {
             entry::program(&mut globals, &mut probes);
+            process::program(&mut globals, &mut probes, self.kernel);
         }
         let uses = uses::collect(globals.len(), &functions, &mut probes);
         for ((g, &w), &r) in globals.iter().zip(&written).zip(&uses.read) {
