@@ -184,6 +184,53 @@ fn fd_number(fd: &OwnedFd) -> u32 {
     u32::try_from(fd.as_raw_fd()).unwrap_or(u32::MAX)
 }
 
+/// `struct perf_event_attr` up to `config2` (PERF_ATTR_SIZE_VER1, 72 bytes):
+/// what feature checks and uprobes with a semaphore need.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct PerfEventAttr {
+    pub kind: u32,
+    pub size: u32,
+    pub config: u64,
+    pub sample_period: u64,
+    pub sample_type: u64,
+    pub read_format: u64,
+    pub flags: u64,
+    pub wakeup_events: u32,
+    pub bp_type: u32,
+    pub config1: u64,
+    pub config2: u64,
+}
+
+impl PerfEventAttr {
+    /// The attribute's size, as the kernel wants it in `size`.
+    pub const SIZE: u32 = size_of::<PerfEventAttr>() as u32;
+}
+
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+
+/// `perf_event_open(attr, pid, cpu, no group, CLOEXEC)`.
+pub fn perf_event_open(attr: &PerfEventAttr, pid: i32, cpu: i32) -> io::Result<OwnedFd> {
+    let group: libc::c_int = -1;
+    #[expect(
+        unsafe_code,
+        reason = "perf_event_open(2) has no wrapper in std or libc"
+    )]
+    // SAFETY: `attr` is a live, initialised perf_event_attr of the size it
+    // declares; what its config fields point at outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            std::ptr::from_ref(attr),
+            pid,
+            cpu,
+            group,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    owned(fd)
+}
+
 /// `bpf(cmd, attr)` for a command that returns a new descriptor.
 pub fn bpf<A>(cmd: libc::c_long, attr: &A) -> io::Result<OwnedFd> {
     #[expect(unsafe_code, reason = "bpf(2) has no wrapper in std or libc")]
@@ -210,6 +257,11 @@ pub fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perf_event_attr_is_the_kernels_version_1_layout() {
+        assert_eq!(PerfEventAttr::SIZE, 72);
+    }
 
     #[test]
     fn attr_layouts_match_the_kernel_abi() {

@@ -5,7 +5,7 @@
 //! are running and those that start later. aya 0.14's uprobe attach has no
 //! way to pass it, so this opens the uprobe perf event itself.
 
-use super::direct::owned;
+use super::direct::{PerfEventAttr, perf_event_open};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -16,24 +16,6 @@ const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe";
 /// `_IOW('$', 8, __u32)` and `_IO('$', 0)`.
 const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-
-/// `struct perf_event_attr` up to `config2` (PERF_ATTR_SIZE_VER1).
-#[repr(C)]
-#[derive(Debug, Default)]
-struct PerfEventAttr {
-    kind: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-    config2: u64,
-}
 
 /// Where the uprobe PMU's format puts `ref_ctr_offset` in `config`.
 fn ref_ctr_shift() -> io::Result<u32> {
@@ -67,30 +49,14 @@ pub fn attach(
     let path = CString::new(binary.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let attr = PerfEventAttr {
         kind,
-        size: u32::try_from(size_of::<PerfEventAttr>()).unwrap_or(72),
+        size: PerfEventAttr::SIZE,
         config: ref_ctr_offset << ref_ctr_shift()?,
         config1: path.as_ptr() as u64,
         config2: offset,
         ..PerfEventAttr::default()
     };
-    let (pid, cpu, group): (libc::c_int, libc::c_int, libc::c_int) = (-1, 0, -1);
-    #[expect(
-        unsafe_code,
-        reason = "perf_event_open(2) has no wrapper in std or libc"
-    )]
-    // SAFETY: `attr` is a live repr(C) perf_event_attr of the size it states;
-    // `path`, which config1 points at, outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            std::ptr::from_ref(&attr),
-            pid,
-            cpu,
-            group,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    let event = owned(fd)?;
+    // Every process (pid -1) through CPU 0's event: a uprobe fires on any CPU.
+    let event = perf_event_open(&attr, -1, 0)?;
     for (request, arg) in [
         (PERF_EVENT_IOC_SET_BPF, program.as_raw_fd()),
         (PERF_EVENT_IOC_ENABLE, 0),

@@ -19,7 +19,7 @@
 
 use crate::bpf::direct::{
     BPF_PROG_LOAD, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY,
-    BPF_TRACE_KPROBE_MULTI, ProgLoadAttr, bpf, link_create, owned,
+    BPF_TRACE_KPROBE_MULTI, PerfEventAttr, ProgLoadAttr, bpf, link_create, perf_event_open,
 };
 use rstap_compiler::ctype::TypeGraph;
 use rstap_compiler::kernel::Features;
@@ -53,8 +53,6 @@ const PERF_TYPE_HARDWARE: u32 = 0;
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_HW_CPU_CYCLES: u64 = 0;
 const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
-
 fn fentry(btf: &TypeGraph) -> bool {
     let Some(target) = ["bpf_fentry_test1", "vfs_read"]
         .iter()
@@ -115,59 +113,18 @@ fn load_trivial_prog(prog_type: u32, attach_type: u32, btf_id: u32) -> std::io::
     bpf(BPF_PROG_LOAD, &attr)
 }
 
-/// `struct perf_event_attr`, PERF_ATTR_SIZE_VER0 (64 bytes).
-#[repr(C)]
-#[derive(Default)]
-struct PerfEventAttr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-}
-
 const PERF_ATTR_DISABLED: u64 = 1 << 0;
 const PERF_ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
 const PERF_ATTR_EXCLUDE_HV: u64 = 1 << 6;
 
-fn perf_event_opens(type_: u32, config: u64) -> bool {
+fn perf_event_opens(kind: u32, config: u64) -> bool {
     let attr = PerfEventAttr {
-        type_,
-        size: size_of::<PerfEventAttr>() as u32,
+        kind,
+        size: PerfEventAttr::SIZE,
         config,
         flags: PERF_ATTR_DISABLED | PERF_ATTR_EXCLUDE_KERNEL | PERF_ATTR_EXCLUDE_HV,
         ..PerfEventAttr::default()
     };
-    #[expect(
-        unsafe_code,
-        reason = "perf_event_open(2) has no wrapper in std or libc"
-    )]
-    // SAFETY: `attr` is a live, initialised perf_event_attr of the size it declares;
-    // pid 0 / cpu -1 / no group measures this process, disabled, and is closed below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            std::ptr::from_ref(&attr),
-            0,
-            -1,
-            -1,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    owned(fd).is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attr_layouts_match_the_kernel_abi() {
-        assert_eq!(size_of::<PerfEventAttr>(), 64);
-    }
+    // This process, any CPU, disabled; closed at once.
+    perf_event_open(&attr, 0, -1).is_ok()
 }
