@@ -25,6 +25,9 @@ pub struct Binary {
     pub has_debuginfo: bool,
     /// ET_DYN: a PIE executable or a shared library, loaded at a chosen base.
     pub is_pie_or_shared: bool,
+    /// File offset of the entry point (`e_entry`), where a new process of
+    /// this program starts running; `None` when it has none.
+    pub entry_offset: Option<u64>,
 }
 
 /// A function symbol; `file_offset` is what a uprobe is given.
@@ -145,6 +148,7 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Binary, String> {
         usdt,
         has_debuginfo,
         is_pie_or_shared: file.kind() == ObjectKind::Dynamic,
+        entry_offset: Some(file.entry()).filter(|&e| e != 0).and_then(to_offset),
     })
 }
 

@@ -358,6 +358,8 @@ pub enum ContextValue {
     FunctionArg(usize),
     /// `$return` of a return probe.
     ReturnValue,
+    /// The probed task's stack pointer (what `@entry` values are keyed by).
+    StackPointer,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -10,6 +10,7 @@
 //!   away) are skipped with one warning, as stap and bpftrace do; a wildcard
 //!   with nothing attachable fails.
 
+use crate::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
 use crate::bpf::prog::{self, BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING};
 use crate::bpf::{BpfObject, DirectLink, LoadError, UprobeLocation};
 use crate::probes::{StartError, fail};
@@ -19,6 +20,9 @@ use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir;
 use std::collections::HashSet;
 use std::path::Path;
+
+/// Events per sample of `perf.*` without `.sample(N)`, as stap has it.
+const DEFAULT_PERF_PERIOD: u64 = 1_000_000;
 
 /// The object's name for the program of `p`.
 pub fn program_name(p: &Program) -> String {
@@ -243,6 +247,55 @@ fn each_point(
                 ),
                 if *ret { "uretprobe" } else { "uprobe" },
             ),
+            PointKind::Usdt {
+                binary,
+                offset,
+                semaphore,
+                ..
+            } => (
+                if *semaphore == 0 {
+                    object.attach_uprobe(
+                        name,
+                        Path::new(binary),
+                        UprobeLocation::FileOffset(*offset),
+                        None,
+                    )
+                } else {
+                    object.attach_uprobe_with_semaphore(
+                        name,
+                        Path::new(binary),
+                        *offset,
+                        *semaphore,
+                    )
+                },
+                "USDT mark",
+            ),
+            PointKind::Perf {
+                ty,
+                config,
+                sample,
+                hz,
+            } => {
+                let policy = match (sample, hz) {
+                    (_, Some(hz)) => SamplePolicy::Frequency(*hz),
+                    (Some(n), None) => SamplePolicy::Period(*n),
+                    (None, None) => SamplePolicy::Period(DEFAULT_PERF_PERIOD),
+                };
+                (
+                    object.attach_perf_event(name, perf_event(*ty, *config), policy),
+                    "perf event",
+                )
+            }
+            // stap's `timer.profile` where the tick is not available:
+            // `perf.sw.cpu_clock.sample(1000000)`, a millisecond per CPU.
+            PointKind::Profile => (
+                object.attach_perf_event(
+                    name,
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    SamplePolicy::Period(DEFAULT_PERF_PERIOD),
+                ),
+                "profile timer",
+            ),
             _ => (Ok(()), "other probe"),
         };
         match result {
@@ -256,4 +309,30 @@ fn each_point(
         }
     }
     Ok(())
+}
+
+/// `perf.type(T).config(C)` as an event: the generic hardware events by
+/// name (so a machine without a PMU gets its own sentence), the rest as is.
+fn perf_event(ty: u32, config: u64) -> PerfEventConfig {
+    const PERF_TYPE_HARDWARE: u32 = 0;
+    const HARDWARE: [HardwareEvent; 10] = [
+        HardwareEvent::CpuCycles,
+        HardwareEvent::Instructions,
+        HardwareEvent::CacheReferences,
+        HardwareEvent::CacheMisses,
+        HardwareEvent::BranchInstructions,
+        HardwareEvent::BranchMisses,
+        HardwareEvent::BusCycles,
+        HardwareEvent::StalledCyclesFrontend,
+        HardwareEvent::StalledCyclesBackend,
+        HardwareEvent::RefCpuCycles,
+    ];
+    let hardware = usize::try_from(config).ok().and_then(|c| HARDWARE.get(c));
+    match hardware {
+        Some(event) if ty == PERF_TYPE_HARDWARE => PerfEventConfig::Hardware(*event),
+        _ => PerfEventConfig::Pmu {
+            pmu_type: ty,
+            config,
+        },
+    }
 }

@@ -137,6 +137,8 @@ fn section(kind: &PointKind, trampoline: bool) -> Result<String, StartError> {
             format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" })
         }
         PointKind::Uprobe { ret, .. } => (if *ret { "uretprobe" } else { "uprobe" }).to_string(),
+        PointKind::Usdt { .. } => "uprobe".to_string(),
+        PointKind::Perf { .. } | PointKind::Profile => "perf_event".to_string(),
         other => {
             return Err(fail(format!(
                 "probes of this kind ({other:?}) cannot be loaded yet"

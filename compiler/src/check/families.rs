@@ -134,9 +134,7 @@ impl<'a> Checker<'a> {
         };
         match (names.as_slice(), binary) {
             (["begin"] | ["end"], binary) => {
-                let end = names[0] == "end";
-                let kind = PointKind::Process { binary, end };
-                out.push(self.derived(kind, spell(components), ProbeFacts::None, path));
+                self.process_lifetime(binary, names[0] == "end", components, path, out);
             }
             (["function", rest @ ..], Some(bin)) => {
                 let ret = match rest {

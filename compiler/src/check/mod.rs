@@ -11,6 +11,7 @@ mod body;
 mod code;
 mod display;
 mod elide;
+mod entry;
 mod expr;
 mod families;
 mod library;
@@ -18,7 +19,9 @@ mod list;
 mod members;
 mod points;
 mod print;
+mod process;
 mod suggest;
+mod synth;
 mod target;
 mod types;
 mod uses;
@@ -420,6 +423,10 @@ impl<'a> Checker<'a> {
         let failed = self.diags.iter().any(Diag::is_error);
         if !opts.unoptimized && !failed {
             elide::program(&mut functions, &mut probes, &mut self.diags);
+        }
+        if !failed {
+            entry::program(&mut globals, &mut probes);
+            process::program(&mut globals, &mut probes, self.kernel);
         }
         let uses = uses::collect(globals.len(), &functions, &mut probes);
         for ((g, &w), &r) in globals.iter().zip(&written).zip(&uses.read) {

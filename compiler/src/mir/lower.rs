@@ -8,8 +8,8 @@ use super::{
     decode_escapes,
 };
 use crate::hir::{
-    self, AssignOp, BinOp, CrementOp, Delete, Expr, ExprKind, GlobalId, Histogram, Iterable, Place,
-    PrintKind, SortBy, StmtKind, Type, UnaryOp,
+    self, AssignOp, BinOp, ContextValue, CrementOp, Delete, Expr, ExprKind, GlobalId, Histogram,
+    Iterable, Place, PrintKind, SortBy, StmtKind, Type, UnaryOp,
 };
 use rstap_grammar::Span;
 use rstap_grammar::format::{Piece, parse_format};
@@ -628,6 +628,15 @@ impl<'p> Builder<'p> {
             }
             // A histogram outside print/foreach/indexing is refused by the checker.
             ExprKind::Hist { .. } => return None,
+            // `$$name`, `$$provider`...: constants of the probe point.
+            ExprKind::Context(ContextValue::Text(text)) => {
+                let dst = self.reg(Ty::Str);
+                self.emit(Inst::Str {
+                    dst,
+                    bytes: text.as_bytes().to_vec(),
+                });
+                dst
+            }
             ExprKind::Context(v) => {
                 let dst = self.fresh(e);
                 self.emit(Inst::Context {

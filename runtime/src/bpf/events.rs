@@ -12,6 +12,11 @@ const PMU_DIR: &str = "/sys/bus/event_source/devices";
 pub enum PerfEventConfig {
     Software(SoftwareEvent),
     Hardware(HardwareEvent),
+    /// Any other PMU's event by type and config (`perf.type(T).config(C)`).
+    Pmu {
+        pmu_type: u32,
+        config: u64,
+    },
 }
 
 /// The software events rstap's probe points name (`perf.sw.*`, `timer.profile`).
@@ -40,6 +45,9 @@ pub enum HardwareEvent {
     BranchInstructions,
     BranchMisses,
     BusCycles,
+    StalledCyclesFrontend,
+    StalledCyclesBackend,
+    RefCpuCycles,
     /// Any `PERF_COUNT_HW_*` by number.
     Other(u64),
 }
@@ -73,9 +81,13 @@ impl PerfEventConfig {
                     HardwareEvent::BranchInstructions => 4,
                     HardwareEvent::BranchMisses => 5,
                     HardwareEvent::BusCycles => 6,
+                    HardwareEvent::StalledCyclesFrontend => 7,
+                    HardwareEvent::StalledCyclesBackend => 8,
+                    HardwareEvent::RefCpuCycles => 9,
                     HardwareEvent::Other(n) => n,
                 },
             ),
+            PerfEventConfig::Pmu { pmu_type, config } => (pmu_type, config),
         }
     }
 }
@@ -95,6 +107,9 @@ pub enum SamplePolicy {
 pub struct Pmu {
     type_: u32,
     retprobe_bit: Option<u32>,
+    /// Where `config` holds a uprobe's `ref_ctr_offset` (a USDT semaphore),
+    /// when the PMU has one (Linux 4.20+).
+    pub ref_ctr_shift: Option<u32>,
 }
 
 impl Pmu {
@@ -105,13 +120,23 @@ impl Pmu {
             .trim()
             .parse()
             .ok()?;
-        // `config:0`
-        let retprobe_bit = std::fs::read_to_string(dir.join("format/retprobe"))
-            .ok()
-            .and_then(|f| f.trim().strip_prefix("config:")?.parse().ok());
+        // `config:0` and `config:32-63`: the first bit of each.
+        let first_bit = |format: &str| {
+            std::fs::read_to_string(dir.join("format").join(format))
+                .ok()
+                .and_then(|f| {
+                    f.trim()
+                        .strip_prefix("config:")?
+                        .split('-')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+        };
         Some(Pmu {
             type_,
-            retprobe_bit,
+            retprobe_bit: first_bit("retprobe"),
+            ref_ctr_shift: first_bit("ref_ctr_offset"),
         })
     }
 

@@ -584,6 +584,39 @@ impl BpfObject {
         self.attach_perf(program, &target, attr, pid, cpu)
     }
 
+    /// Attaches a `uprobe/...` program to the USDT mark at file offset
+    /// `offset` of `binary` whose semaphore is at file offset `semaphore`:
+    /// the kernel counts the probe there (the uprobe's `ref_ctr_offset`)
+    /// while it is attached, in running processes and those that start later.
+    pub fn attach_uprobe_with_semaphore(
+        &mut self,
+        program: &str,
+        binary: &Path,
+        offset: u64,
+        semaphore: u64,
+    ) -> Result<(), AttachError> {
+        let target = format!("offset {offset:#x} of {}", binary.display());
+        self.program_for(program, "uprobe")?;
+        let unsupported = || AttachError::Unsupported {
+            program: program.to_string(),
+            target: target.clone(),
+            missing: MissingFeature::Uprobes,
+            instead: "a tracepoint (kernel.trace(\"...\"))".to_string(),
+        };
+        let pmu = Pmu::read("uprobe").ok_or_else(unsupported)?;
+        let Some(shift) = pmu.ref_ctr_shift else {
+            return Err(AttachError::Failed {
+                program: program.to_string(),
+                target,
+                reason: "this kernel's uprobes cannot count USDT semaphores (no ref_ctr_offset: Linux 4.20 or later has it)".to_string(),
+            });
+        };
+        let path = c_string(program, &target, &binary.to_string_lossy())?;
+        let mut attr = pmu.attr(false, path.as_ptr() as u64, offset);
+        attr.config |= semaphore << shift;
+        self.attach_perf(program, &target, attr, -1, 0)
+    }
+
     /// Attaches a `perf_event` program to `event` on every online CPU, for all
     /// processes (what `timer.profile` and `perf.*` probes mean).
     pub fn attach_perf_event(

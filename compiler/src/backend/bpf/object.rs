@@ -1,11 +1,11 @@
-//! The BPF ELF relocatable object: maps, programs and license in the layout aya
-//! (and libbpf) load. Pure: it only builds bytes.
+//! The BPF ELF relocatable object `-p4 -o` writes: maps, programs and license
+//! in the layout libbpf loads. Pure: it only builds bytes.
 //!
 //! - `maps`: one legacy `struct bpf_map_def { type, key_size, value_size,
 //!   max_entries, map_flags }` (5 × u32) per map, each named by a global OBJECT
 //!   symbol;
 //! - `license`: "GPL\0";
-//! - one executable section per program, named by its aya section
+//! - one executable section per program, named by its libbpf section
 //!   (`tracepoint/syscalls/sys_enter_getppid`, `kprobe/vfs_read`, ...), holding
 //!   one global FUNC symbol named after the program;
 //! - `.rel<section>`: an `R_BPF_64_64` relocation against the map's symbol for
@@ -71,7 +71,7 @@ pub struct MapDef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramDef {
     pub name: String,
-    /// The aya section name, which says the program type and attach point:
+    /// The libbpf section name, which says the program type and attach point:
     /// `tracepoint/CATEGORY/NAME`, `kprobe/FUNC`, `kretprobe/FUNC`,
     /// `uprobe/...`, `perf_event`.
     pub section: String,

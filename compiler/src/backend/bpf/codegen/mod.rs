@@ -24,6 +24,7 @@ mod stack;
 mod stats;
 mod strings;
 mod task;
+mod usdt;
 
 use super::insn::{Alu, Insn, Jmp, Size, helper};
 use super::layout::{Col, GlobalMap, MapSpec, Role, Storage, Widths, global_map};
@@ -277,6 +278,7 @@ pub fn compile(
         g.buffers = std::mem::take(&mut buffers);
         g.callbacks = std::mem::take(&mut callbacks);
         g.trampoline = attach::trampoline(prog, i, kernel, target);
+        g.marks = usdt::mark_args(probe, kernel)?;
         g.body()?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
@@ -481,6 +483,8 @@ struct Gen<'a> {
     deferred: Vec<Option<Deferred>>,
     /// The handler runs at a user function's entry (see `Gen::get_stack`).
     at_user_entry: bool,
+    /// Where `$argN` of the USDT mark the handler runs at is.
+    marks: Vec<crate::elf::UsdtArg>,
 }
 
 impl<'a> Gen<'a> {
@@ -559,6 +563,7 @@ impl<'a> Gen<'a> {
             fusion: counters::plan(shared.prog, body),
             deferred: stack::deferred_regs(body)?,
             at_user_entry: stack::at_user_entry(shared.prog, body),
+            marks: Vec::new(),
             count,
             prints: Vec::new(),
             errors: Vec::new(),

@@ -11,6 +11,7 @@ use rstap_grammar::Span;
 /// rsi, rdx, rcx, r8, r9), and rax: the return value.
 const ARG_REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
 const PT_REGS_AX: i16 = 80;
+const PT_REGS_SP: i16 = 152;
 
 /// The helper that reads `value` in an fentry/fexit trampoline, if it is an
 /// argument or the return value.
@@ -43,9 +44,13 @@ impl Gen<'_> {
             self.store(dst, 1);
             return Ok(());
         }
+        if let ContextValue::MarkArg(n) = value {
+            return self.mark_arg(dst, *n);
+        }
         let register = match value {
             ContextValue::FunctionArg(n) => ARG_REGS.get(*n).copied(),
             ContextValue::ReturnValue => Some(PT_REGS_AX),
+            ContextValue::StackPointer => Some(PT_REGS_SP),
             _ => None,
         };
         if let Some(off) = register {

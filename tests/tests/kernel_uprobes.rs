@@ -1,0 +1,361 @@
+//! Kernel tier: user-space probes and sampling for real. A C program built
+//! here calls `work(i)` (and `lwork(i)` of a shared library) exactly 10,000
+//! times, with USDT marks inside `work`, one behind a semaphore:
+//! function and return probes, `$argN`, `$return`, `@entry`, marks and their
+//! arguments, `process.begin/end` and `timer.profile` are checked against
+//! numbers known in advance. Needs root, BPF, a C compiler and <sys/sdt.h>
+//! (Debian's systemtap-sdt-dev).
+
+use rstap_tests::{rstap, skip_or_fail, text};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const CALLS: i64 = 10_000;
+/// Σ i for i < CALLS.
+const SUM: i64 = CALLS * (CALLS - 1) / 2;
+
+const LIB: &str = "long lwork(long x) { return x + 1; }\n";
+
+const PROGRAM: &str = r#"#define _SDT_HAS_SEMAPHORES 1
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/sdt.h>
+unsigned short rstap_step_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+unsigned short rstap_guarded_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+long lwork(long x);
+__attribute__((noinline)) long work(long x) {
+  int small = (int)(x - 5000);
+  char c = (char)(x & 0x7f);
+  STAP_PROBE4(rstap, step, x, small, c, 42);
+  if (rstap_guarded_semaphore) STAP_PROBE1(rstap, guarded, x * 7);
+  asm volatile("" ::: "memory");
+  return x * 2 + 1;
+}
+int main(int argc, char **argv) {
+  long n = argc > 1 ? atol(argv[1]) : 10000, s = 0;
+  for (long i = 0; i < n; i++) s += work(i) + lwork(i);
+  printf("semaphore=%d\n", rstap_guarded_semaphore);
+  return s == 0;
+}
+"#;
+
+/// A child that keeps one CPU busy for half a second.
+const SPIN: &str = r#"#include <time.h>
+int main(void) {
+  struct timespec t0, t;
+  volatile unsigned long x = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    for (int i = 0; i < 100000; i++) x++;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 500000000L);
+  return 0;
+}
+"#;
+
+/// The built programs: `work` at -O2 (marks' arguments in registers),
+/// `work0` at -O0 (in stack memory), `spin`, and `libwork.so`.
+struct Built {
+    dir: PathBuf,
+}
+
+impl Built {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+fn cc(args: &[&str], dir: &Path) -> bool {
+    Command::new("cc")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn built() -> Option<&'static Built> {
+    static BUILT: OnceLock<Option<Built>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("rstap-uprobes-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            for (name, src) in [("w.c", PROGRAM), ("lib.c", LIB), ("spin.c", SPIN)] {
+                std::fs::write(dir.join(name), src).expect("write a C source");
+            }
+            let rpath = format!("-Wl,-rpath,{}", dir.display());
+            let ok = cc(&["-O2", "-fPIC", "-shared", "-o", "libwork.so", "lib.c"], &dir)
+                && cc(&["-O1", "-o", "spin", "spin.c"], &dir);
+            if !ok {
+                skip_or_fail("a C compiler (cc) is needed to build the traced programs");
+                return None;
+            }
+            for (out, opt) in [("work", "-O2"), ("work0", "-O0")] {
+                let args = [opt, "-o", out, "w.c", "-L.", "-lwork", &rpath];
+                if !cc(&args, &dir) {
+                    skip_or_fail(
+                        "<sys/sdt.h> is needed to build the USDT test program (Debian: systemtap-sdt-dev)",
+                    );
+                    return None;
+                }
+            }
+            Some(Built { dir })
+        })
+        .as_ref()
+}
+
+/// The tests of this file run their busy children one at a time, so that
+/// `timer.profile`'s child does not compete with another test's.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn setup() -> Option<&'static Built> {
+    if !rstap_tests::bpf_or_skip() {
+        return None;
+    }
+    built()
+}
+
+fn run(script: &str, cmd: &str) -> Output {
+    Command::new(rstap())
+        .args(["-e", script, "-c", cmd])
+        .output()
+        .expect("run rstap")
+}
+
+/// Runs `script` with `cmd` as the child; its stdout, after checking the run
+/// succeeded.
+fn stdout_of(script: &str, cmd: &str) -> String {
+    let out = run(script, cmd);
+    assert!(
+        out.status.success(),
+        "rstap failed:\n{}\n{}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    text(&out.stdout)
+}
+
+fn has_line(stdout: &str, line: &str) {
+    assert!(
+        stdout.lines().any(|l| l == line),
+        "expected the line `{line}` in:\n{stdout}"
+    );
+}
+
+#[test]
+fn function_probes_count_every_call_and_read_arguments_and_returns() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let work = b.path("work");
+    let script = format!(
+        r#"global calls, args, rets, rsum, lat, mismatched
+probe process("{work}").function("work") {{
+  if (pid() != target()) next
+  calls++; args += $arg1
+}}
+probe process("{work}").function("work").return {{
+  if (pid() != target()) next
+  rets++; rsum += $return
+  lat <<< ktime_get_ns() - @entry(ktime_get_ns())
+  if ($return != 2 * @entry($arg1) + 1) mismatched++
+}}
+probe end {{
+  printf("calls=%d args=%d rets=%d rsum=%d\n", calls, args, rets, rsum)
+  printf("latencies=%d positive=%d mismatched=%d\n", @count(lat), @min(lat) > 0, mismatched)
+}}"#
+    );
+    let stdout = stdout_of(&script, &work);
+    // Σ (2i + 1) = 2·SUM + CALLS.
+    has_line(
+        &stdout,
+        &format!(
+            "calls={CALLS} args={SUM} rets={CALLS} rsum={}",
+            2 * SUM + CALLS
+        ),
+    );
+    has_line(
+        &stdout,
+        &format!("latencies={CALLS} positive=1 mismatched=0"),
+    );
+}
+
+#[test]
+fn entry_values_of_recursive_calls_stay_apart() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let dir = &b.dir;
+    std::fs::write(
+        dir.join("fib.c"),
+        "__attribute__((noinline)) long fib(long n) { asm volatile(\"\"); return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nint main(void) { return fib(15) != 610; }\n",
+    )
+    .expect("write fib.c");
+    assert!(cc(&["-O1", "-o", "fib", "fib.c"], dir), "cc fib.c");
+    let fib = b.path("fib");
+    // fib(15) makes 1973 calls; a return sees its own call's argument only if
+    // @entry values are kept per frame, not per thread.
+    let script = format!(
+        r#"global f, good, bad
+probe begin {{ f[0] = 0; f[1] = 1; for (i = 2; i <= 15; i++) f[i] = f[i - 1] + f[i - 2] }}
+probe process("{fib}").function("fib").return {{
+  if (pid() != target()) next
+  if ($return == f[@entry($arg1)]) good++; else bad++
+}}
+probe end {{ printf("good=%d bad=%d\n", good, bad) }}"#
+    );
+    let stdout = stdout_of(&script, &fib);
+    has_line(&stdout, "good=1973 bad=0");
+}
+
+#[test]
+fn wildcards_shell_path_lookup_and_shared_libraries_by_path() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let lib = b.path("libwork.so");
+    let script = format!(
+        r#"global w, l
+probe process("work").function("wor*") {{ if (pid() == target()) w[ppfunc()]++ }}
+probe process("{lib}").function("lwork").return {{ if (pid() == target()) l += $return }}"#
+    );
+    // `work` has no slash: it is found through $PATH, as a shell would.
+    let path = format!(
+        "{}:{}",
+        b.dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(rstap())
+        .args(["-e", &script, "-c", &b.path("work")])
+        .env("PATH", path)
+        .output()
+        .expect("run rstap");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    has_line(&stdout, &format!("w[\"work\"]={CALLS}"));
+    has_line(&stdout, &format!("l={}", SUM + CALLS));
+}
+
+#[test]
+fn usdt_marks_fire_as_often_as_hit_with_their_arguments_and_semaphores() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    // -O2 keeps the arguments in registers, -O0 in the frame (`-8@-24(%rbp)`).
+    for bin in ["work", "work0"] {
+        let path = b.path(bin);
+        let script = format!(
+            r#"global n, x, small, c, k, g, names
+probe process("{path}").mark("step") {{
+  if (pid() != target()) next
+  n++; x += $arg1; small += $arg2; c += $arg3; k += $arg4
+  names[$$provider, $$name]++
+}}
+probe process("{path}").provider("rstap").mark("guarded") {{
+  if (pid() == target()) g += $arg1
+}}
+probe end {{
+  printf("n=%d x=%d small=%d c=%d k=%d g=%d\n", n, x, small, c, k, g)
+  foreach ([p, m] in names) printf("%s:%s=%d\n", p, m, names[p, m])
+}}"#
+        );
+        let stdout = stdout_of(&script, &path);
+        // Σ (i & 0x7f) over 0..10000: 78 full cycles of 0..127, then 0..15.
+        let chars = 78 * (127 * 128 / 2) + 15 * 16 / 2;
+        has_line(
+            &stdout,
+            &format!(
+                "n={CALLS} x={SUM} small={} c={chars} k={} g={}",
+                SUM - 5000 * CALLS,
+                42 * CALLS,
+                7 * SUM
+            ),
+        );
+        has_line(&stdout, &format!("rstap:step={CALLS}"));
+        // The guarded mark fired because attaching it raised its semaphore.
+        has_line(&stdout, "semaphore=1");
+    }
+    let untraced = Command::new(b.path("work"))
+        .output()
+        .expect("run work untraced");
+    assert_eq!(text(&untraced.stdout), "semaphore=0\n");
+}
+
+#[test]
+fn process_begin_and_end_see_the_child() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let spin = b.path("spin");
+    let script = format!(
+        r#"probe process.begin {{ if (pid() == target()) printf("begin %s\n", execname()) }}
+probe process.end {{ if (pid() == target()) printf("end %s\n", execname()) }}
+probe process("{spin}").begin {{ if (pid() == target()) printf("path begin\n") }}
+probe process("{spin}").end {{ if (pid() == target()) printf("path end\n") }}"#
+    );
+    let stdout = stdout_of(&script, &spin);
+    for line in ["begin spin", "end spin", "path begin", "path end"] {
+        has_line(&stdout, line);
+    }
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+}
+
+#[test]
+fn timer_profile_attributes_most_busy_samples_to_the_busy_child() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    // Other tasks may be busy too (this can be a shared machine): the child,
+    // busy for its whole life, must have at least half the samples of the
+    // busiest other thread. Its samples name it, but for the few before its
+    // shell has exec'd it.
+    let script = r#"global n, child, named
+probe timer.profile {
+  if (pid() == target()) { child++; if (execname() == "spin") named++ }
+  else if (pid() != 0) n[tid()]++
+}
+probe end {
+  most = 0
+  foreach (t in n) if (n[t] > most) most = n[t]
+  printf("child=%d named=%d busiest=%d\n", child, named, most)
+}"#;
+    let stdout = stdout_of(script, &b.path("spin"));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("child="))
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+    let numbers: Vec<i64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [child, named, busiest] = numbers[..] else {
+        panic!("unexpected summary: {line}");
+    };
+    assert!(
+        named > 0 && named <= child && 2 * named >= busiest,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn perf_sampling_runs_and_hardware_counters_fail_with_one_sentence() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let script = r#"global c, t
+probe perf.sw.cpu_clock.sample(1000000) { if (pid() == target()) c++ }
+probe perf.type(1).config(1).hz(1000) { if (pid() == target()) t++ }
+probe end { printf("cpu_clock=%d task_clock=%d\n", c > 0, t > 0) }"#;
+    let stdout = stdout_of(script, &b.path("spin"));
+    has_line(&stdout, "cpu_clock=1 task_clock=1");
+    if Path::new("/sys/bus/event_source/devices/cpu").exists() {
+        return;
+    }
+    let out = Command::new(rstap())
+        .args(["-e", "probe perf.hw.cpu_cycles { exit() }"])
+        .output()
+        .expect("run rstap");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no hardware performance counters") && stderr.lines().count() == 1,
+        "one sentence expected:\n{stderr}"
+    );
+}
