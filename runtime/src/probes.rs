@@ -361,7 +361,7 @@ impl Kernel {
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
                 let args = import::record(rec, &print.args);
-                if let Ok(bytes) = crate::engine::render(&print.spec, &args) {
+                if let Ok(bytes) = engine.render(&print.spec, &args) {
                     engine.out.extend_from_slice(&bytes);
                 }
             }

@@ -5,7 +5,7 @@
 use super::{
     Block, BlockId, Body, CmpOp, FmtPiece, FuncId, Function, Global, GlobalKind, Inst, IterId,
     IterSource, PrintSpec, Probe, Program, Reg, SortKey, StatsSpec, Term, Ty, UnOp, Value,
-    decode_escapes,
+    decode_escapes, defer_calls,
 };
 use crate::hir::{
     self, AssignOp, BinOp, CrementOp, Delete, Expr, ExprKind, GlobalId, Histogram, Iterable, Place,
@@ -86,11 +86,13 @@ pub fn lower(p: &hir::Program) -> Program {
             }
         })
         .collect();
-    Program {
+    let mut program = Program {
         globals,
         functions,
         probes,
-    }
+    };
+    defer_calls(&mut program);
+    program
 }
 
 fn ty(t: Type) -> Ty {

@@ -7,11 +7,13 @@
 //! SSA): a local variable is one register. String literals and printf formats
 //! are already decoded to bytes.
 
+mod defer;
 mod escapes;
 pub mod inline;
 mod lower;
 mod print;
 
+pub use defer::defer_calls;
 pub use escapes::decode_escapes;
 pub use lower::lower;
 
@@ -193,6 +195,15 @@ pub enum CmpOp {
 pub enum FmtPiece {
     Lit(Vec<u8>),
     Conv(Conversion),
+    /// A value made when the output is rendered: `func` called on the next
+    /// `args` arguments of the print, shown by `conv` (see [`defer`]).
+    Call {
+        func: FuncId,
+        args: usize,
+        conv: Conversion,
+        /// The call in the script, for a runtime error it raises.
+        at: At,
+    },
 }
 
 /// One print-family call.
