@@ -19,12 +19,13 @@ mod members;
 mod points;
 mod print;
 mod suggest;
+mod syscalls;
 mod target;
 mod types;
 mod uses;
 
 pub use code::Code;
-pub use library::Library;
+pub use library::{Library, names_syscalls, points_name_syscalls};
 pub use list::list_aliases;
 
 use crate::hir::{self, FunctionId, GlobalId, Program, Type};
