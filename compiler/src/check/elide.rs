@@ -267,29 +267,20 @@ fn acts(b: &hir::Block, pure: &[bool]) -> bool {
 }
 
 fn deletes_global(b: &hir::Block) -> bool {
-    b.stmts.iter().any(|s| match &s.kind {
+    b.stmts.iter().any(stmt_deletes_global)
+}
+
+fn stmt_deletes_global(s: &Stmt) -> bool {
+    match &s.kind {
         StmtKind::Delete(d) => !matches!(d, Delete::Local(_)),
         StmtKind::Block(b) => deletes_global(b),
         StmtKind::If {
             then, otherwise, ..
-        } => {
-            deletes_global(&single(then))
-                || otherwise
-                    .as_deref()
-                    .is_some_and(|o| deletes_global(&single(o)))
-        }
-        StmtKind::Loop { body, .. } => deletes_global(&single(body)),
-        StmtKind::Foreach(f) => deletes_global(&single(&f.body)),
+        } => stmt_deletes_global(then) || otherwise.as_deref().is_some_and(stmt_deletes_global),
+        StmtKind::Loop { body, .. } => stmt_deletes_global(body),
+        StmtKind::Foreach(f) => stmt_deletes_global(&f.body),
         StmtKind::Try { body, catch, .. } => deletes_global(body) || deletes_global(catch),
         _ => false,
-    })
-}
-
-/// A statement as a block of one.
-fn single(s: &Stmt) -> hir::Block {
-    hir::Block {
-        stmts: vec![s.clone()],
-        ..hir::Block::default()
     }
 }
 

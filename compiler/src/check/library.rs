@@ -107,7 +107,7 @@ pub fn names_syscalls(script: &ast::File) -> bool {
 }
 
 /// Whether any of `points` starts with a component matching `syscall` or `nd_syscall`.
-pub fn points_name_syscalls(points: &[&ProbePoint]) -> bool {
+fn points_name_syscalls(points: &[&ProbePoint]) -> bool {
     points.iter().any(|p| {
         p.components.first().is_some_and(|c| {
             ["syscall", "nd_syscall"]

@@ -25,7 +25,7 @@ mod types;
 mod uses;
 
 pub use code::Code;
-pub use library::{Library, names_syscalls, points_name_syscalls};
+pub use library::{Library, names_syscalls};
 pub use list::list_aliases;
 
 use crate::hir::{self, FunctionId, GlobalId, Program, Type};
