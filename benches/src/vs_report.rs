@@ -99,6 +99,13 @@ pub fn markdown(r: &Report) -> String {
     table(&mut out, &r.events.rows, &PER_EVENT);
     let _ = writeln!(
         out,
+        "\nWhat each program itself costs: its median kernel ns/event less the \
+         same tool's empty probe's (the first row), which is the kernel's own \
+         cost of running any program and timing it.\n"
+    );
+    above_empty(&mut out, &r.events.rows);
+    let _ = writeln!(
+        out,
         "\nThe same loop untraced: {} ns per getppid call.\n",
         match &r.events.untraced_ns_per_call {
             Ok(v) => spread_cell(Spread::of(v)),
@@ -166,6 +173,43 @@ fn table<T>(out: &mut String, rows: &[Measured<T>], metrics: &[Metric<T>]) {
                 escape(&side_cell(row.side(Tool::Bpftrace), *f, i == 0))
             );
         }
+    }
+}
+
+/// Each row's median kernel ns/event less the first row's (the empty probe),
+/// per tool, and their ratio.
+fn above_empty(out: &mut String, rows: &[Measured<EventSample>]) {
+    let median = |row: &Measured<EventSample>, tool: Tool| {
+        let ns: Vec<f64> = row
+            .side(tool)
+            .samples
+            .iter()
+            .map(|s| s.ns_per_event)
+            .collect();
+        Spread::of(&ns).map(|s| s.median)
+    };
+    let Some((empty, rest)) = rows.split_first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "| what | rstap ns | bpftrace ns | rstap/bpftrace |\n|---|---|---|---|"
+    );
+    for row in rest {
+        let own = |tool: Tool| Some(median(row, tool)? - median(empty, tool)?);
+        let (r, b) = (own(Tool::Rstap), own(Tool::Bpftrace));
+        let cell = |v: Option<f64>| v.map_or("-".to_string(), num);
+        let ratio = match (r, b) {
+            (Some(r), Some(b)) if b > 0.0 => format!("{:.2}", r / b),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {ratio} |",
+            escape(&row.label),
+            cell(r),
+            cell(b)
+        );
     }
 }
 
@@ -294,6 +338,40 @@ mod tests {
             r"-u -e 'probe begin { print('\''x'\'') }'",
             "plain flags bare, a script in single quotes"
         );
+    }
+
+    #[test]
+    fn a_programs_own_cost_is_its_time_above_the_empty_probe() {
+        let side = |ns: &[f64]| Side {
+            samples: ns
+                .iter()
+                .map(|&ns_per_event| EventSample {
+                    ns_per_event,
+                    events: 1.0,
+                    wall_ns_per_call: 1.0,
+                    rss_mib: 1.0,
+                    cpu_ms: 1.0,
+                })
+                .collect(),
+            refused: None,
+            failed_runs: 0,
+            first_failure: None,
+        };
+        let row = |label: &str, r: &[f64], b: &[f64]| Measured {
+            label: label.to_string(),
+            rstap: side(r),
+            bpftrace: side(b),
+        };
+        let rows = [
+            row("empty", &[30.0, 32.0, 31.0], &[31.0, 33.0, 32.0]),
+            row("count", &[35.0, 36.0, 34.0], &[42.0, 43.0, 44.0]),
+            row("refused", &[], &[40.0]),
+        ];
+        let mut out = String::new();
+        above_empty(&mut out, &rows);
+        assert!(out.contains("| count | 4.00 | 11.0 | 0.36 |"), "{out}");
+        assert!(out.contains("| refused | - | 8.00 | - |"), "{out}");
+        assert!(!out.contains("| empty |"), "{out}");
     }
 
     #[test]

@@ -102,10 +102,13 @@ builtins! {
     Pp "pp" () -> String;
     Ppfunc "ppfunc" () -> String;
     Probefunc "probefunc" () -> String;
+    Probemod "probemod" () -> String;
     PrintBacktrace "print_backtrace" () -> Unknown;
     Backtrace "backtrace" () -> String;
+    SprintBacktrace "sprint_backtrace" () -> String;
     PrintUbacktrace "print_ubacktrace" () -> Unknown;
     Ubacktrace "ubacktrace" () -> String;
+    SprintUbacktrace "sprint_ubacktrace" () -> String;
     Symname "symname" (addr: Long) -> String;
     Symdata "symdata" (addr: Long) -> String;
     Usymname "usymname" (addr: Long) -> String;

@@ -83,6 +83,14 @@ pub trait KernelInfo {
     /// effects that outlive the call.
     fn features(&self) -> Features;
 
+    /// Whether ftrace can hook vmlinux function `function` (tracefs'
+    /// `available_filter_functions` lists it): fentry/fexit trampolines and
+    /// kprobe.multi links need that, plain kprobes do not.
+    fn traceable(&self, function: &str) -> bool {
+        let _ = function;
+        true
+    }
+
     /// Whether BPF programs may use `may_goto` (Linux 6.9): the verifier then
     /// accepts a loop after one pass. Asked only when a handler has `foreach`.
     fn may_goto(&self) -> bool {

@@ -23,6 +23,7 @@ const TARGET: Target = Target {
     wall_offset_ns: 0,
     max_string: 0,
     possible_cpus: 2,
+    fentry: false,
 };
 
 fn codegen(script: &str) -> Result<Compiled, CodegenError> {
@@ -634,4 +635,173 @@ probe kernel.trace("syscalls:sys_enter_openat") { u = ""; for (i = 0; i < 6; i++
         r8.iter().all(|a| !r9.contains(a)),
         "r8 and r9 share a home slot: {insns:?}"
     );
+}
+
+/// Whether `insns` calls BPF helper `id`.
+fn calls_helper(insns: &[Insn], id: i32) -> bool {
+    insns
+        .iter()
+        .any(|i| i.code == 0x85 && i.src == 0 && i.imm == id)
+}
+
+const GET_FUNC_ARG: i32 = 183;
+const GET_FUNC_RET: i32 = 184;
+
+#[test]
+fn a_btf_typed_function_runs_as_a_trampoline_reading_its_frame() {
+    let fentry = Target {
+        fentry: true,
+        ..TARGET
+    };
+    let script = r#"probe kernel.function("vfs_read") { printf("%d\n", $count) }
+probe kernel.function("vfs_read").return { printf("%d\n", $return) }"#;
+    let c = codegen_for(script, fentry).expect("compiles");
+    assert_eq!(c.programs.len(), 2);
+    assert!(c.programs.iter().all(|p| p.trampoline));
+    let (entry, exit) = (&c.programs[0].insns, &c.programs[1].insns);
+    assert!(calls_helper(entry, GET_FUNC_ARG) && !calls_helper(entry, GET_FUNC_RET));
+    assert!(calls_helper(exit, GET_FUNC_RET));
+    // A kprobe reads the same values from `struct pt_regs` instead.
+    let c = codegen_for(script, TARGET).expect("compiles");
+    assert!(c.programs.iter().all(|p| !p.trampoline));
+    assert!(
+        !c.programs
+            .iter()
+            .any(|p| calls_helper(&p.insns, GET_FUNC_ARG))
+    );
+}
+
+#[test]
+fn kprobes_stay_kprobes_where_asked_or_where_no_trampoline_fits() {
+    let fentry = Target {
+        fentry: true,
+        ..TARGET
+    };
+    // kprobe.function always means a kprobe; the kernel may lack fentry; a
+    // wildcard's functions get kprobes (one program, see below).
+    let kprobe = codegen_for(
+        r#"probe kprobe.function("vfs_read") { printf("%d\n", $count) }"#,
+        fentry,
+    )
+    .expect("compiles");
+    assert!(!kprobe.programs[0].trampoline);
+    let mut no_fentry = FixtureKernel::new();
+    no_fentry.features.fentry = false;
+    let c = codegen_on(
+        r#"probe kernel.function("vfs_read") { printf("%d\n", $count) }"#,
+        fentry,
+        &no_fentry,
+    )
+    .expect("compiles");
+    assert!(!c.programs[0].trampoline);
+    let wildcard =
+        codegen_for(r#"probe kernel.function("vfs_*") { next }"#, fentry).expect("compiles");
+    assert!(wildcard.programs.iter().all(|p| !p.trampoline));
+}
+
+#[test]
+fn a_wildcards_functions_share_one_program_when_their_code_is_the_same() {
+    // vfs_read, vfs_readv, vfs_readlink, vfs_write: the handler does not
+    // depend on the function, and prints through one shared site.
+    let c = codegen(
+        r#"global n
+probe kernel.function("vfs_*") { n++; printf("hit %d\n", n) }"#,
+    )
+    .expect("compiles");
+    assert_eq!(c.programs.len(), 1, "{:?}", c.programs.len());
+    assert_eq!(c.programs[0].also.len(), 3);
+    assert_eq!(c.prints.len(), 1);
+    // Entries and returns never share a program.
+    let c = codegen(
+        r#"global n
+probe kernel.function("vfs_read*"), kernel.function("vfs_read*").return { n++ }"#,
+    )
+    .expect("compiles");
+    assert_eq!(c.programs.len(), 2);
+}
+
+#[test]
+fn symbols_and_stacks_are_recorded_as_addresses_for_user_space_to_name() {
+    use rstap_compiler::backend::bpf::codegen::{Deferred, MAX_FRAMES};
+    use rstap_compiler::backend::bpf::insn::helper;
+    use rstap_compiler::backend::bpf::layout::Col;
+    let c = codegen(
+        r#"probe kernel.trace("sched:sched_switch") {
+  print_backtrace()
+  s = symdata($prev_pid)
+  printf("%s %s %d\n", symname($next_pid), s, 1)
+  println(backtrace())
+}"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    let stack = Col::Str(8 * (1 + MAX_FRAMES));
+    let sites: Vec<(&[Col], &[Option<Deferred>])> = c
+        .prints
+        .iter()
+        .map(|p| (p.args.as_slice(), p.deferred.as_slice()))
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            (&[stack][..], &[Some(Deferred::PrintBacktrace)][..]),
+            (
+                &[Col::Str(8), Col::Str(8), Col::Long][..],
+                &[Some(Deferred::Symname), Some(Deferred::Symdata), None][..]
+            ),
+            (&[stack][..], &[Some(Deferred::Backtrace)][..]),
+        ],
+        "an address word or a stack per deferred argument"
+    );
+    let stack_walks = insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.imm == helper::GET_STACK)
+        .count();
+    assert_eq!(stack_walks, 2, "one bpf_get_stack per backtrace: {insns:?}");
+}
+
+#[test]
+fn a_symbol_or_stack_used_other_than_printed_is_refused_naming_the_function() {
+    for (script, func) in [
+        (r#"if (backtrace() == "") println(1)"#, "backtrace()"),
+        (r#"a[symname($prev_pid)] <<< 1"#, "symname()"),
+        (r#"println("at " . symdata(0))"#, "symdata()"),
+        (
+            r#"x = sprintf("%s", sprint_backtrace()); println(x)"#,
+            "sprint_backtrace()",
+        ),
+        (r#"x = symname(0); x = "y"; println(x)"#, "symname()"),
+    ] {
+        let script = format!(
+            "global a\nprobe kernel.trace(\"sched:sched_switch\") {{ {script} }}\nprobe end {{ println(@count(a[\"\"])) }}"
+        );
+        let err = codegen(&script).expect_err("refused");
+        assert_eq!(
+            err.msg,
+            format!(
+                "in a kernel-context probe, {func} can only be printed: the kernel records addresses and rstap names them after the event"
+            ),
+            "{script}"
+        );
+    }
+    // Copied and printed, it is fine.
+    codegen(r#"probe kernel.trace("sched:sched_switch") { x = symname(0); y = x; println(y) }"#)
+        .expect("a copy prints");
+}
+
+#[test]
+fn probe_point_names_compile_to_string_constants() {
+    let c = codegen(
+        r#"probe kernel.trace("sched:sched_switch") { printf("%s|%s|%s\n", pp(), ppfunc(), probefunc()) }"#,
+    )
+    .expect("compiles");
+    use rstap_compiler::backend::bpf::layout::Col;
+    let pp = "kernel.trace(\"sched:sched_switch\")".len() as u32 + 1;
+    assert_eq!(
+        c.prints[0].args,
+        [Col::Str(pp.next_multiple_of(8)), Col::Str(8), Col::Str(8)],
+        "each column as wide as its constant"
+    );
+    assert!(c.prints[0].deferred.iter().all(Option::is_none));
 }

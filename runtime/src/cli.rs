@@ -64,6 +64,11 @@ pub struct Cli {
     #[arg(short = 'g')]
     pub guru: bool,
 
+    /// Probe kernel functions with kprobes and kretprobes, even where the
+    /// kernel offers fentry/fexit trampolines (rstap's default there).
+    #[arg(long = "kprobes")]
+    pub kprobes: bool,
+
     /// More output about what each pass does (repeatable).
     #[arg(short = 'v', action = ArgAction::Count)]
     pub verbose: u8,

@@ -4,9 +4,11 @@
 use rstap_grammar::Facts;
 use std::io::Read;
 
-/// Reads `/proc/sys/kernel/osrelease` and `/proc/config.gz` (or `/boot/config-*`).
+/// Reads `/proc/sys/kernel/osrelease` and, when `script` or a tapset tests a
+/// `CONFIG_` option, `/proc/config.gz` (or `/boot/config-*`): decompressing
+/// and reading it costs about a millisecond that most runs need not spend.
 /// A fact that cannot be read stays at its default: conditions on it are false.
-pub fn facts(guru: bool) -> Facts {
+pub fn facts(guru: bool, script: &str) -> Facts {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -17,6 +19,10 @@ pub fn facts(guru: bool) -> Facts {
     };
     facts.arch = stap_arch(std::env::consts::ARCH).to_string();
     facts.guru_mode = guru;
+    let tests_config = |text: &str| text.contains("CONFIG_");
+    if !tests_config(script) && !rstap_stdlib::scripts().any(|(_, text)| tests_config(text)) {
+        return facts;
+    }
     match kernel_config(&release) {
         Some(text) => facts.with_config_text(&text),
         None => facts,

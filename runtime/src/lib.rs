@@ -4,6 +4,7 @@
 //! [`stats`]) and drives a run ([`session`]). The `rstap` binary is a thin command
 //! line over it.
 
+mod attach;
 pub mod bpf;
 mod child;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod probes;
 pub mod session;
 pub mod stats;
 pub mod symbols;
+mod usyms;
 
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rstap_grammar::{Diagnostics, SourceMap};

@@ -17,7 +17,7 @@ pub fn run(pattern: &str, vars: bool, verbose: bool) -> Result<(), ()> {
     let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
         .collect();
-    let facts = rstap_runtime::host::facts(false);
+    let facts = rstap_runtime::host::facts(false, pattern);
     let mut library = Library::load(&mut files, &facts, &macro_library)
         .map_err(|d| rstap_runtime::report(&files, &d))?;
     let kernel = LiveKernel::new(verbose);

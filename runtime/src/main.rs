@@ -61,10 +61,11 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let macro_library: Vec<_> = rstap_stdlib::macros()
         .map(|(name, text)| files.add(name, text))
         .collect();
+    let facts = host::facts(cli.guru, &script.text);
     let id = files.add(script.name.clone(), script.text);
     let opts = ParseOptions {
         args: script.args,
-        facts: host::facts(cli.guru),
+        facts,
         privileged: cli.guru,
         macro_library,
     };
@@ -135,18 +136,19 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Ok(())
         }
         Some(4) => {
-            let limits = run_options(cli)?.limits;
-            let (bytes, compiled) =
-                rstap_runtime::probes::compile_pass(&mir, &kernel, &limits, cli.verbose > 0)
-                    .map_err(|e| session::report_start(&files, &e))?;
+            let build = run_options(cli)?.build();
+            let built = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
+                .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
-                Some(path) => std::fs::write(path, &bytes).map_err(|e| {
-                    eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
-                }),
+                Some(path) => {
+                    let bytes = built.elf().map_err(|e| session::report_start(&files, &e))?;
+                    std::fs::write(path, &bytes).map_err(|e| {
+                        eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
+                    })
+                }
                 None => {
-                    let mut out = std::io::stdout().lock();
-                    let _ =
-                        out.write_all(rstap_runtime::probes::describe(&mir, &compiled).as_bytes());
+                    let summary = rstap_runtime::probes::describe(&mir, &built.compiled);
+                    let _ = std::io::stdout().lock().write_all(summary.as_bytes());
                     Ok(())
                 }
             }
@@ -184,6 +186,7 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         target: cli.target,
         output: cli.output.clone(),
         verbose: cli.verbose > 0,
+        kprobes_only: cli.kprobes,
         set_globals: cli
             .set_globals
             .iter()

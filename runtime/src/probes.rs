@@ -3,7 +3,8 @@
 //! with user-context handlers in step — a handler sees the maps' current
 //! contents, and what it deletes or writes goes back into the maps.
 
-use crate::bpf::{BpfObject, LoadError, RingReader, Update, UprobeLocation};
+use crate::attach;
+use crate::bpf::{BpfObject, LoadError, RingReader, Update};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, Limits, import, stat_spec};
@@ -11,12 +12,11 @@ use rstap_compiler::backend::bpf::codegen::{
     CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, Target, WARN_RECORD, compile,
 };
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
-use rstap_compiler::backend::bpf::object::{CallbackDef, ProgramDef, write_object_with};
+use rstap_compiler::backend::bpf::object::{CallbackDef, MapDef, ProgramDef, write_object_with};
 use rstap_compiler::hir::PointKind;
 use rstap_compiler::kernel::KernelInfo;
 use rstap_compiler::mir::{self, GlobalKind};
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The loaded programs of one run.
@@ -61,7 +61,7 @@ impl From<CodegenError> for StartError {
     }
 }
 
-fn fail(msg: impl Into<String>) -> StartError {
+pub(crate) fn fail(msg: impl Into<String>) -> StartError {
     StartError {
         msg: msg.into(),
         at: None,
@@ -111,37 +111,28 @@ fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool
     }
 }
 
-/// Whether probe `i` is a kprobe that one probe point of the script expanded
-/// to along with other kprobes (a wildcard such as `kernel.function("vfs_*")`).
-fn from_kprobe_wildcard(prog: &mir::Program, i: usize) -> bool {
-    let is_kprobe = |k: &PointKind| matches!(k, PointKind::Kprobe { .. });
-    let probe = &prog.probes[i];
-    is_kprobe(&probe.kind)
-        && prog
-            .probes
-            .iter()
-            .enumerate()
-            .any(|(j, q)| j != i && q.span == probe.span && is_kprobe(&q.kind))
-}
-
-/// What a probe attaches to, for `-v`.
-fn kind_name(kind: &PointKind) -> &'static str {
-    match kind {
-        PointKind::Tracepoint(_) => "tracepoint",
-        PointKind::Kprobe { .. } => "kprobe",
-        PointKind::Uprobe { .. } => "uprobe",
-        _ => "other probe",
-    }
-}
-
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// The aya section of a probe's program.
-fn section(kind: &PointKind) -> Result<String, StartError> {
+/// How pass 4 builds the kernel side and pass 5 attaches it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildOptions {
+    pub limits: Limits,
+    /// Say what each pass did (`-v`).
+    pub verbose: bool,
+    /// Probe kernel functions with kprobes even where fentry/fexit would do.
+    pub kprobes_only: bool,
+}
+
+/// The ELF section of a program: its type and attach point, as libbpf names
+/// them.
+fn section(kind: &PointKind, trampoline: bool) -> Result<String, StartError> {
     Ok(match kind {
         PointKind::Tracepoint(tp) => format!("tracepoint/{}/{}", tp.system, tp.name),
+        PointKind::Kprobe { function, ret, .. } if trampoline => {
+            format!("{}/{function}", if *ret { "fexit" } else { "fentry" })
+        }
         PointKind::Kprobe { function, ret, .. } => {
             format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" })
         }
@@ -154,13 +145,30 @@ fn section(kind: &PointKind) -> Result<String, StartError> {
     })
 }
 
-/// The kernel-context probes of `prog` as an ELF object (what `-p4` shows and
-/// writes), with the compiler's description of it.
-pub fn build_object(
+/// The kernel-context probes of `prog`, compiled: the compiler's description
+/// and the object's maps, programs and callbacks.
+#[derive(Debug)]
+pub struct Built {
+    pub compiled: Compiled,
+    pub maps: Vec<MapDef>,
+    pub programs: Vec<ProgramDef>,
+    pub callbacks: Vec<CallbackDef>,
+}
+
+impl Built {
+    /// The ELF object `-p4 -o` writes.
+    pub fn elf(&self) -> Result<Vec<u8>, StartError> {
+        write_object_with(&self.maps, &self.programs, &self.callbacks).map_err(fail)
+    }
+}
+
+/// Compiles the kernel-context probes of `prog`.
+pub fn build(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
-    limits: &Limits,
-) -> Result<(Vec<u8>, Compiled), StartError> {
+    opts: &BuildOptions,
+) -> Result<Built, StartError> {
+    let limits = &opts.limits;
     let possible_cpus = crate::bpf::maps::possible_cpu_ids().map_err(|e| fail(e.to_string()))?;
     let target = Target {
         max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
@@ -169,14 +177,15 @@ pub fn build_object(
         wall_offset_ns: wall_offset_ns(),
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
         possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
+        fentry: !opts.kprobes_only,
     };
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
     let mut programs = Vec::new();
     for p in &compiled.programs {
         programs.push(ProgramDef {
-            name: format!("p{}", p.probe),
-            section: section(&prog.probes[p.probe].kind)?,
+            name: attach::program_name(p),
+            section: section(&prog.probes[p.probe].kind, p.trampoline)?,
             insns: p.insns.clone(),
         });
     }
@@ -188,39 +197,47 @@ pub fn build_object(
             insns: c.insns.clone(),
         })
         .collect();
-    let bytes = write_object_with(&maps, &programs, &callbacks).map_err(fail)?;
-    Ok((bytes, compiled))
+    Ok(Built {
+        compiled,
+        maps,
+        programs,
+        callbacks,
+    })
 }
 
-/// Pass 4: [`build_object`], and with `verbose` a line saying what it made.
+/// Pass 4: [`build`], and with `verbose` a line saying what it made.
 pub fn compile_pass(
     prog: &mir::Program,
     kernel: &dyn KernelInfo,
-    limits: &Limits,
-    verbose: bool,
-) -> Result<(Vec<u8>, Compiled), StartError> {
+    opts: &BuildOptions,
+) -> Result<Built, StartError> {
     let started = Instant::now();
-    let (bytes, compiled) = build_object(prog, kernel, limits)?;
-    if verbose {
+    let built = build(prog, kernel, opts)?;
+    if opts.verbose {
+        let compiled = &built.compiled;
         let insns: usize = compiled.programs.iter().map(|p| p.insns.len()).sum();
         eprintln!(
-            "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps, a {} byte object) in {:.1} ms.",
+            "Pass 4: compiled {} BPF programs ({insns} instructions, {} maps) in {:.1} ms.",
             compiled.programs.len(),
             compiled.maps.len(),
-            bytes.len(),
             ms(started)
         );
     }
-    Ok((bytes, compiled))
+    Ok(built)
 }
 
 /// `-p4`'s summary: each program and map of the object.
 pub fn describe(prog: &mir::Program, compiled: &Compiled) -> String {
     let mut out = String::new();
     for p in &compiled.programs {
+        let more = match p.also.len() {
+            0 => String::new(),
+            n => format!(" and {n} more functions"),
+        };
+        let how = if p.trampoline { ", a trampoline" } else { "" };
         out.push_str(&format!(
-            "program p{}: {} ({} instructions)\n",
-            p.probe,
+            "program {}: {}{more} ({} instructions{how})\n",
+            attach::program_name(p),
             prog.probes[p.probe].name,
             p.insns.len()
         ));
@@ -239,68 +256,36 @@ impl Kernel {
     pub fn start(
         prog: &mir::Program,
         kernel: &dyn KernelInfo,
-        limits: &Limits,
-        verbose: bool,
+        opts: &BuildOptions,
     ) -> Result<Kernel, StartError> {
-        let (bytes, compiled) = compile_pass(prog, kernel, limits, verbose)?;
+        let verbose = opts.verbose;
+        let built = compile_pass(prog, kernel, opts)?;
         let started = Instant::now();
+        let compiled = built.compiled;
+        let later = attach::loaded_directly(prog, &compiled, kernel);
+        let refuse = |e| refused(prog, &compiled, e, verbose);
         let mut object =
-            BpfObject::load(&bytes).map_err(|e| refused(prog, &compiled, e, verbose))?;
+            BpfObject::load_except(&built.maps, &built.programs, &built.callbacks, &later)
+                .map_err(refuse)?;
         let loaded = ms(started);
         let started = Instant::now();
-        let mut kinds: Vec<(&str, usize)> = Vec::new();
-        let mut skipped: Vec<(&str, String)> = Vec::new();
-        for p in &compiled.programs {
-            let name = format!("p{}", p.probe);
-            let attached = match &prog.probes[p.probe].kind {
-                PointKind::Tracepoint(tp) => object.attach_tracepoint(&name, &tp.system, &tp.name),
-                PointKind::Kprobe { function, .. } => object.attach_kprobe(&name, function, 0),
-                PointKind::Uprobe { binary, offset, .. } => object.attach_uprobe(
-                    &name,
-                    Path::new(binary),
-                    UprobeLocation::FileOffset(*offset),
-                    None,
-                ),
-                _ => Ok(()),
-            };
-            if let Err(e) = attached {
-                // One function of a wildcard the kernel will not probe (not
-                // traceable, inlined away): skip it, as stap and bpftrace do.
-                if from_kprobe_wildcard(prog, p.probe) {
-                    skipped.push((&prog.probes[p.probe].name, e.to_string()));
-                    continue;
-                }
-                return Err(fail(e.to_string()));
-            }
-            let kind = kind_name(&prog.probes[p.probe].kind);
-            match kinds.iter_mut().find(|(k, _)| *k == kind) {
-                Some((_, n)) => *n += 1,
-                None => kinds.push((kind, 1)),
-            }
-        }
-        if let Some((_, why)) = skipped.first() {
-            if kinds.is_empty() {
-                return Err(fail(why.clone()));
-            }
+        let attached = attach::attach_all(&mut object, prog, &compiled, kernel, &refuse)?;
+        if let Some((_, why)) = attached.skipped.first() {
             eprintln!(
                 "WARNING: {} kernel functions of a wildcard could not be probed and are skipped (the first: {why})",
-                skipped.len()
+                attached.skipped.len()
             );
             if verbose {
-                for (name, _) in &skipped {
+                for (name, _) in &attached.skipped {
                     eprintln!("skipped: {name}");
                 }
             }
         }
         if verbose {
-            let kinds: Vec<String> = kinds
-                .iter()
-                .map(|(k, n)| format!("{n} {k}{}", if *n == 1 { "" } else { "s" }))
-                .collect();
             eprintln!(
                 "Pass 5: loaded the object in {loaded:.1} ms, attached {} probes ({}) in {:.1} ms.",
-                compiled.programs.len() - skipped.len(),
-                kinds.join(", "),
+                attached.total(),
+                attached.summary(),
                 ms(started)
             );
         }
@@ -360,7 +345,11 @@ impl Kernel {
                     *failed = true;
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
-                let args = import::record(rec, &print.args);
+                let mut args = import::record(rec, &print.args);
+                if print.deferred.iter().any(Option::is_some) {
+                    let max = engine.limits.max_string;
+                    engine.symbols.fill(print, rec, &mut args, max);
+                }
                 if let Ok(bytes) = engine.render(&print.spec, &args) {
                     engine.out.extend_from_slice(&bytes);
                 }

@@ -30,6 +30,19 @@ pub struct RunOptions {
     pub set_globals: Vec<(String, String)>,
     /// `-v`: the verifier's log when it refuses a program.
     pub verbose: bool,
+    /// `--kprobes`: no fentry/fexit trampolines.
+    pub kprobes_only: bool,
+}
+
+impl RunOptions {
+    /// What building and attaching the kernel side needs of these options.
+    pub fn build(&self) -> crate::probes::BuildOptions {
+        crate::probes::BuildOptions {
+            limits: self.limits,
+            verbose: self.verbose,
+            kprobes_only: self.kprobes_only,
+        }
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -114,7 +127,7 @@ pub fn run(
         .iter()
         .any(|p| p.context == mir::Context::Kernel);
     if in_kernel && !s.stopping() {
-        match Kernel::start(prog, kernel, &opts.limits, opts.verbose) {
+        match Kernel::start(prog, kernel, &opts.build()) {
             Ok(k) => {
                 k.set_target(s.engine.host.target);
                 k.push(&s.engine);

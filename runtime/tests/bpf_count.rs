@@ -4,9 +4,11 @@
 //! RSTAP_REQUIRE_KERNEL_TESTS=1 makes that a failure.
 
 use rstap_compiler::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
-use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef, write_object};
+use rstap_compiler::backend::bpf::object::{MapDef, MapKind, ProgramDef};
 use rstap_runtime::bpf::load::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
-use rstap_runtime::bpf::{AttachError, BpfObject, LoadError, MissingFeature, Update};
+use rstap_runtime::bpf::{
+    AttachError, BpfObject, DirectLink, LoadError, MissingFeature, Update, prog,
+};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -105,12 +107,11 @@ fn getppid_calls_are_counted_exactly() {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: count_calls_of(std::process::id()),
     };
-    let object = write_object(&[counts], &[program])
-        .unwrap_or_else(|e| panic!("the object writer refused the test program: {e}"));
+    let (maps, programs) = ([counts], [program]);
 
     // load + attach
     let started = Instant::now();
-    let mut bpf = match BpfObject::load(&object) {
+    let mut bpf = match BpfObject::load(&maps, &programs, &[]) {
         Ok(bpf) => bpf,
         Err(e) if skip_without_bpf(TEST, &e) => return,
         Err(e) => panic!("expected the counting program to load: {e}"),
@@ -183,8 +184,8 @@ fn kprobes_attach_or_say_why_not() {
         section: "kprobe/vfs_read".into(),
         insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
     };
-    let object = write_object(&[], &[program]).expect("a two-instruction kprobe object");
-    let mut bpf = match BpfObject::load(&object) {
+    let (maps, programs): ([MapDef; 0], _) = ([], [program]);
+    let mut bpf = match BpfObject::load(&maps, &programs, &[]) {
         Ok(bpf) => bpf,
         Err(e) if skip_without_bpf(TEST, &e) => return,
         Err(e) => panic!("expected a kprobe program to load (attach is what may fail): {e}"),
@@ -263,10 +264,10 @@ fn ring_buffer_records_arrive_in_full() {
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
         insns: send_pid_tgid_of(std::process::id()),
     };
-    let object = write_object(&[events], &[program]).expect("a ring buffer object");
+    let (maps, programs) = ([events], [program]);
 
     // load + attach
-    let mut bpf = match BpfObject::load(&object) {
+    let mut bpf = match BpfObject::load(&maps, &programs, &[]) {
         Ok(bpf) => bpf,
         Err(e) if skip_without_bpf(TEST, &e) => return,
         Err(e) => panic!("expected the ring buffer program to load: {e}"),
@@ -318,14 +319,13 @@ fn perf_events_attach_on_every_cpu_or_say_why_not() {
         section: "perf_event".into(),
         insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
     };
-    let object = write_object(&[], &[program("on_clock"), program("on_cycles")])
-        .expect("a perf_event object");
-    let mut bpf = match BpfObject::load(&object) {
+    let (maps, programs): ([MapDef; 0], _) = ([], [program("on_clock"), program("on_cycles")]);
+    let mut bpf = match BpfObject::load(&maps, &programs, &[]) {
         Ok(bpf) => bpf,
         Err(e) if skip_without_bpf(TEST, &e) => return,
         Err(e) => panic!("expected perf_event programs to load: {e}"),
     };
-    let cpus = aya::util::online_cpus()
+    let cpus = rstap_runtime::bpf::load::online_cpus()
         .expect("/sys/devices/system/cpu/online")
         .len();
     bpf.attach_perf_event(
@@ -378,15 +378,12 @@ fn raw_maps_round_trip_run_time_sized_values() {
         max_entries: 4,
         flags: 0,
     };
-    let object = write_object(
-        &[
-            map("names", MapKind::Hash, 16, 12),
-            map("stats", MapKind::PerCpuArray, 4, 12),
-        ],
-        &[],
-    )
-    .expect("a maps-only object");
-    let bpf = match BpfObject::load(&object) {
+    let maps = [
+        map("names", MapKind::Hash, 16, 12),
+        map("stats", MapKind::PerCpuArray, 4, 12),
+    ];
+    let programs: [ProgramDef; 0] = [];
+    let bpf = match BpfObject::load(&maps, &programs, &[]) {
         Ok(bpf) => bpf,
         Err(e) if skip_without_bpf(TEST, &e) => return,
         Err(e) => panic!("expected the maps to be created: {e}"),
@@ -445,4 +442,67 @@ fn raw_maps_round_trip_run_time_sized_values() {
         stats.lookup(&1u32.to_ne_bytes()).is_err(),
         "plain lookup on a per-CPU map"
     );
+}
+
+#[test]
+fn programs_loaded_directly_get_their_maps_and_the_verifiers_log() {
+    const TEST: &str = "programs_loaded_directly_get_their_maps_and_the_verifiers_log";
+    if cannot_run_kernel_tests(TEST) {
+        return;
+    }
+    let counts = MapDef {
+        name: "counts".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    };
+    let kprobe = |name: &str, insns| ProgramDef {
+        name: name.into(),
+        section: "kprobe/vfs_read".into(),
+        insns,
+    };
+    // r2 is read before it is written: the verifier refuses that.
+    let bad = vec![Insn::mov_reg(0, 2), Insn::exit()];
+    let maps = [counts];
+    let programs = [
+        kprobe("multi", count_calls_of(std::process::id())),
+        kprobe("bad", bad),
+    ];
+    let later = std::collections::HashSet::from(["multi".to_string(), "bad".to_string()]);
+    let mut bpf = match BpfObject::load_except(&maps, &programs, &[], &later) {
+        Ok(bpf) => bpf,
+        Err(e) if skip_without_bpf(TEST, &e) => return,
+        Err(e) => panic!("expected the maps to be created: {e}"),
+    };
+    let multi = prog::Kind {
+        prog_type: prog::BPF_PROG_TYPE_KPROBE,
+        attach_type: prog::BPF_TRACE_KPROBE_MULTI,
+        btf_id: 0,
+    };
+    // The map load names map 0: without its descriptor patched in, the
+    // verifier would refuse the lookup.
+    bpf.load_direct("multi", multi)
+        .unwrap_or_else(|e| panic!("expected the program to verify as kprobe.multi: {e}"));
+    let linked = bpf.link_direct(
+        "multi",
+        DirectLink::KprobeMulti {
+            functions: &["vfs_read", "vfs_write"],
+            ret: false,
+        },
+    );
+    match linked {
+        Ok(()) => assert_eq!(bpf.attachments(), 1, "one link for both functions"),
+        Err(e) => assert!(
+            e.to_string()
+                .starts_with("cannot attach `multi` to 2 kernel functions (kprobe.multi): "),
+            "{e}"
+        ),
+    }
+    // A program the verifier refuses brings the verifier's log with it.
+    let Err(LoadError::Program { verifier_log, .. }) = bpf.load_direct("bad", multi) else {
+        panic!("expected the verifier to refuse reading r2");
+    };
+    assert!(verifier_log.contains("R2 !read_ok"), "{verifier_log}");
 }

@@ -115,6 +115,19 @@ pub fn bpf_or_skip() -> bool {
     ok
 }
 
+/// True when python3 runs here (it drives many traced workloads); otherwise
+/// reports the skip (or fails under RSTAP_REQUIRE_KERNEL_TESTS=1).
+pub fn python_or_skip() -> bool {
+    let ok = Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip_or_fail("python3 is needed to drive the traced workload");
+    }
+    ok
+}
+
 /// Runs `rstap` with `args` in the current directory.
 pub fn rstap_output(args: &[&str]) -> Output {
     Command::new(rstap())

@@ -106,6 +106,18 @@ pub fn run_cases(cases: &[Case]) -> Result<VmRun, Problem> {
     boot(&qemu, &kernel, &initrd, &work)
 }
 
+/// The build configuration shipped next to the kernel image
+/// (`boot/config-VERSION` beside `boot/vmlinuz-VERSION`), if any: what the
+/// kernel was built with, to tell which probe mechanisms it must have.
+pub fn kernel_config() -> Option<String> {
+    let image = kernel_image(&cache_dir()).ok()?;
+    let name = image
+        .file_name()?
+        .to_string_lossy()
+        .replacen("vmlinuz-", "config-", 1);
+    std::fs::read_to_string(image.with_file_name(name)).ok()
+}
+
 fn failed(path: &Path, e: std::io::Error) -> Problem {
     Problem::Failed(format!("{}: {e}", path.display()))
 }

@@ -3,7 +3,7 @@
 //! timer probes. Needs root and BPF (CI has both); elsewhere each test says why
 //! it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{rstap, rstap_output, skip_or_fail, workspace};
+use rstap_tests::{rstap, rstap_output, workspace};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,14 +12,7 @@ fn kernel_ok() -> bool {
 }
 
 fn python() -> bool {
-    let ok = Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip_or_fail("python3 is needed to drive the traced workload");
-    }
-    ok
+    rstap_tests::python_or_skip()
 }
 
 #[test]

@@ -12,6 +12,42 @@ use std::sync::OnceLock;
 /// shell's own `true` would be a builtin and exec nothing.
 const THREE_TRUES: &str = "/bin/sh -c '/bin/true; /bin/true; /bin/true'";
 
+/// `do_sys_openat2`'s arguments and return value, read by whichever
+/// mechanism attaches the probes.
+const ARGUMENTS: &str = r#"probe kernel.function("do_sys_openat2") {
+  if (pid() == target()) printf("open %s dfd=%d\n", user_string($filename), $dfd)
+}
+probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#;
+
+/// The kernel stack and the probe's names where the target opens a file.
+const BACKTRACE: &str = r#"probe kernel.function("do_sys_openat2") {
+  if (pid() == target()) { printf("%s %s\n", probefunc(), pp()); print_backtrace() }
+}"#;
+
+/// A chain of BTF-typed pointers from `vfs_read`'s first argument to the name
+/// of the file read.
+const MEMBER_CHAIN: &str = r#"probe kernel.function("vfs_read") {
+  if (pid() == target()) printf("read %s\n", kernel_string($file->f_path->dentry->d_name->name))
+}"#;
+
+/// Reads /proc/version with read(2), so through `vfs_read` (busybox `cat`
+/// copies with sendfile instead).
+const READER: &str = "wc -c /proc/version";
+
+/// 20 TCP connections to a closed port: the kernel drops each SYN in
+/// `tcp_v4_rcv`. Long enough for dropwatch's 5-second report to come twice.
+const DROPS: &str = "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
+const FIVE_TRUES: &str = "/bin/sh -c 'for i in $(seq 5); do /bin/true; done'";
+const TWENTY_TRUES: &str = "/bin/sh -c 'for i in $(seq 20); do /bin/true; done'";
+
+/// `examples/NAME.stp`, run with `-c command`.
+fn example(name: &str, command: &str) -> Case {
+    let path = rstap_tests::workspace().join(format!("examples/{name}.stp"));
+    let script = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    Case::new(name, &["-e", &script, "-c", command])
+}
+
 fn cases() -> Vec<Case> {
     vec![
         Case::new(
@@ -37,33 +73,70 @@ probe end { printf("execs=%d\n", n) }"#,
         ),
         count_target(
             "kretprobe_count",
-            &[],
+            &["-v"],
+            r#"kernel.function("do_sys_openat2").return"#,
+            "returns",
+        ),
+        count_target(
+            "forced_kprobe_count",
+            &["-v", "--kprobes"],
+            r#"kernel.function("do_sys_openat2")"#,
+            "opens",
+        ),
+        count_target(
+            "forced_kretprobe_count",
+            &["-v", "--kprobes"],
             r#"kernel.function("do_sys_openat2").return"#,
             "returns",
         ),
         count_target(
             "kprobe_function_count",
-            &[],
+            &["-v"],
             r#"kprobe.function("do_sys_openat2")"#,
             "opens",
         ),
         Case::new(
+            "fentry_arguments",
+            &["-e", ARGUMENTS, "-c", "cat /proc/version"],
+        ),
+        Case::new(
             "kprobe_arguments",
-            &[
-                "-e",
-                r#"probe kernel.function("do_sys_openat2") {
-  if (pid() == target()) printf("open %s dfd=%d\n", user_string($filename), $dfd)
-}
-probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#,
-                "-c",
-                "cat /proc/version",
-            ],
+            &["--kprobes", "-e", ARGUMENTS, "-c", "cat /proc/version"],
+        ),
+        Case::new(
+            "fentry_backtrace",
+            &["-e", BACKTRACE, "-c", "cat /proc/version"],
+        ),
+        Case::new(
+            "kprobe_backtrace",
+            &["--kprobes", "-e", BACKTRACE, "-c", "cat /proc/version"],
+        ),
+        Case::new("fentry_member_chain", &["-e", MEMBER_CHAIN, "-c", READER]),
+        Case::new(
+            "kprobe_member_chain",
+            &["--kprobes", "-e", MEMBER_CHAIN, "-c", READER],
         ),
         count_target(
             "kprobe_wildcard_count",
-            &[],
+            &["-v"],
             r#"kernel.function("vfs_*")"#,
             "vfs_calls_seen",
+        ),
+        example("dropwatch", DROPS),
+        example("syscalls_by_proc", FIVE_TRUES),
+        example("runqueue_latency", "sleep 1"),
+        Case::new(
+            "exact_counts",
+            &[
+                "-e",
+                r#"global n, s, c
+probe kernel.trace("sched:sched_process_exec") {
+  if (execname() == "true") { n++; s <<< 1; c[execname()] <<< 2 }
+}
+probe end { printf("n=%d count=%d sum=%d\n", n, @count(s), @sum(c["true"])) }"#,
+                "-c",
+                TWENTY_TRUES,
+            ],
         ),
         Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
         Case::new(
@@ -156,39 +229,74 @@ fn counted_after_cat<'a>(run: &'a VmRun, name: &str, count: &str) -> &'a CaseRes
 }
 
 #[test]
-fn kprobe_on_do_sys_openat2_counts_the_targets_open() {
+fn kernel_function_runs_as_fentry_and_counts_the_targets_open() {
     let Some(run) = vm() else { return };
-    let result = counted_after_cat(run, "kprobe_count", "opens=1");
+    // 6.1 has fentry, and do_sys_openat2 is BTF-typed and traceable.
+    attached_as(run, "kprobe_count", "opens=1", "(1 fentry)");
+}
+
+/// Checks the case counted `count` and that `-v` named `mechanism`.
+fn attached_as(run: &VmRun, name: &str, count: &str, mechanism: &str) {
+    let result = counted_after_cat(run, name, count);
     assert!(
-        result.stderr.contains("attached 1 probes (1 kprobe)"),
-        "-v should say a kprobe was attached: {}",
+        result
+            .stderr
+            .contains(&format!("attached 1 probes {mechanism}")),
+        "{name}: -v should say the probe was attached as {mechanism}: {}",
         result.stderr
     );
 }
 
 #[test]
-fn kretprobe_on_do_sys_openat2_counts_the_targets_return() {
+fn a_return_probe_counts_the_targets_return_through_fexit() {
     let Some(run) = vm() else { return };
-    counted_after_cat(run, "kretprobe_count", "returns=1");
+    attached_as(run, "kretprobe_count", "returns=1", "(1 fexit)");
 }
 
 #[test]
-fn kprobe_function_is_the_same_probe_point() {
+fn the_kprobes_switch_keeps_kprobes_and_kretprobes() {
     let Some(run) = vm() else { return };
-    counted_after_cat(run, "kprobe_function_count", "opens=1");
+    attached_as(run, "forced_kprobe_count", "opens=1", "(1 kprobe)");
+    attached_as(run, "forced_kretprobe_count", "returns=1", "(1 kretprobe)");
 }
 
 #[test]
-fn kprobes_read_their_arguments_and_return_value() {
+fn kprobe_function_is_always_a_kprobe() {
     let Some(run) = vm() else { return };
-    let result = succeeded(run, "kprobe_arguments");
-    // `$dfd` is an int: AT_FDCWD, sign-extended from the register's low half.
-    assert!(
-        result.stdout.contains("open /proc/version dfd=-100\n"),
-        "{}",
-        result.stdout
-    );
-    assert!(result.stdout.contains("fd=3\n"), "{}", result.stdout);
+    attached_as(run, "kprobe_function_count", "opens=1", "(1 kprobe)");
+}
+
+#[test]
+fn arguments_and_return_values_read_the_same_by_fentry_and_kprobe() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_arguments", "kprobe_arguments"] {
+        let result = succeeded(run, name);
+        // `$dfd` is an int: AT_FDCWD, sign-extended from the low half.
+        assert!(
+            result.stdout.contains("open /proc/version dfd=-100\n"),
+            "{name}: {}",
+            result.stdout
+        );
+        assert!(
+            result.stdout.contains("fd=3\n"),
+            "{name}: {}",
+            result.stdout
+        );
+    }
+}
+
+#[test]
+fn a_btf_member_chain_reads_the_name_of_the_file_read() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_member_chain", "kprobe_member_chain"] {
+        let result = succeeded(run, name);
+        assert!(
+            result.stdout.contains("read version\n"),
+            "{name}: {}\n{}",
+            result.stdout,
+            result.stderr
+        );
+    }
 }
 
 #[test]
@@ -214,6 +322,39 @@ fn a_wildcard_attaches_what_the_kernel_lets_it_and_skips_the_rest() {
         "{}",
         result.stderr
     );
+    // The functions share one program, verified once; it is linked to all of
+    // them at once through kprobe.multi where the kernel has fprobes, and
+    // attached to each as a kprobe where not (Debian's 6.1 is built without).
+    assert!(
+        result.stderr.contains("compiled 1 BPF programs"),
+        "{}",
+        result.stderr
+    );
+    let fprobe = qemu::kernel_config().is_some_and(|c| c.contains("\nCONFIG_FPROBE=y"));
+    let marker = if fprobe {
+        " kprobes via kprobe.multi"
+    } else {
+        " kprobes)"
+    };
+    let linked = result
+        .stderr
+        .lines()
+        .filter(|l| l.contains(marker))
+        .find_map(|l| l.split(marker).next()?.rsplit(['(', ' ']).next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        linked.is_some_and(|n| n > 20),
+        "-v should report the functions attached as{marker}: {}",
+        result.stderr
+    );
+    println!(
+        "vfs_*: {}",
+        result
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("Pass 5"))
+            .unwrap_or("")
+    );
 }
 
 #[test]
@@ -226,4 +367,85 @@ fn listing_reads_the_6_1_kernels_functions_and_btf() {
         vars.stdout,
         "kernel.function(\"vfs_read\") $file:struct file* $buf:char* $count:size_t $pos:loff_t*\n"
     );
+}
+
+#[test]
+fn dropwatch_sees_the_dropped_syns_on_6_1() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "dropwatch");
+    let out = &result.stdout;
+    assert!(out.starts_with("Monitoring for dropped packets\n"), "{out}");
+    assert!(out.ends_with("Stopping dropped packet monitor\n"), "{out}");
+    // The reports every 5 s split the drops between them; they add up.
+    let at_tcp: u64 = out
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(" packets dropped at tcp_v4_rcv"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert_eq!(at_tcp, 20, "{out}");
+}
+
+#[test]
+fn counts_are_exact_on_6_1() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "exact_counts");
+    assert_eq!(result.stdout, "n=20 count=20 sum=40\n", "{}", result.stderr);
+}
+
+#[test]
+fn the_syscall_and_run_queue_examples_run_on_6_1() {
+    let Some(run) = vm() else { return };
+    let syscalls = succeeded(run, "syscalls_by_proc");
+    let mut lines = syscalls.stdout.lines();
+    assert_eq!(
+        lines
+            .next()
+            .map(str::split_whitespace)
+            .map(Iterator::collect::<Vec<_>>),
+        Some(vec!["PROCESS", "SYSCALLS", "SHARE"]),
+        "{}",
+        syscalls.stdout
+    );
+    assert!(
+        lines.any(|l| l.starts_with("true ") && l.ends_with('%')),
+        "the five trues made syscalls: {}",
+        syscalls.stdout
+    );
+    let latency = succeeded(run, "runqueue_latency");
+    assert!(
+        latency.stdout.starts_with("run queue latency (us): ")
+            && latency.stdout.contains("value |"),
+        "{}",
+        latency.stdout
+    );
+}
+
+#[test]
+fn print_backtrace_from_fentry_and_kprobe_shows_the_syscall_path() {
+    let Some(run) = vm() else { return };
+    for name in ["fentry_backtrace", "kprobe_backtrace"] {
+        let out = &succeeded(run, name).stdout;
+        assert!(
+            out.contains("\ndo_sys_openat2 kernel.function(\"do_sys_openat2\")\n"),
+            "{name}: {out}"
+        );
+        // ` 0xADDR : symbol+0xoff/0xsize [kernel]`, one frame a line, from the
+        // opening syscall down to the system call entry.
+        let frames: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with(" 0x") && l.contains(" : "))
+            .collect();
+        assert!(
+            frames.iter().any(|f| f.contains(" : do_syscall_64+0x")),
+            "{name}: {out}"
+        );
+        assert!(
+            frames.iter().any(|f| f.contains("_sys_openat")),
+            "{name}: the open syscall's own frame: {out}"
+        );
+        assert!(
+            frames.iter().all(|f| f.ends_with(" [kernel]")),
+            "{name}: {out}"
+        );
+    }
 }

@@ -475,6 +475,18 @@ impl<'a> Checker<'a> {
             return;
         };
         let (sys, name) = pattern.split_once(':').unwrap_or(("*", pattern));
+        // One tracepoint named in full: its format says whether it exists,
+        // without listing the kernel's thousands of others.
+        let wild = |s: &str| s.contains(['*', '?', '[']);
+        if !wild(sys) && !wild(name) {
+            let tp = TracepointId {
+                system: sys.to_string(),
+                name: name.to_string(),
+            };
+            if let Ok(format) = self.kernel.tracepoint_format(&tp) {
+                return self.tracepoint(tp, format, path, out);
+            }
+        }
         let all = match self.kernel.tracepoints() {
             Ok(all) => all,
             Err(e) => {
@@ -493,18 +505,27 @@ impl<'a> Checker<'a> {
         }
         for tp in matches {
             match self.kernel.tracepoint_format(&tp) {
-                Ok(format) => {
-                    let spelled = format!("kernel.trace(\"{tp}\")");
-                    out.push(self.derived(
-                        PointKind::Tracepoint(tp),
-                        spelled,
-                        ProbeFacts::Tracepoint(format),
-                        path,
-                    ));
-                }
+                Ok(format) => self.tracepoint(tp, format, path, out),
                 Err(e) => self.kernel_error(path.span, &e.0),
             }
         }
+    }
+
+    /// The concrete point of tracepoint `tp`.
+    fn tracepoint(
+        &mut self,
+        tp: TracepointId,
+        format: TracepointFormat,
+        path: &Path<'a>,
+        out: &mut Vec<Derived<'a>>,
+    ) {
+        let spelled = format!("kernel.trace(\"{tp}\")");
+        out.push(self.derived(
+            PointKind::Tracepoint(tp),
+            spelled,
+            ProbeFacts::Tracepoint(format),
+            path,
+        ));
     }
 
     pub(super) fn kernel_error(&mut self, span: Span, msg: &str) {

@@ -11,11 +11,13 @@ mod defer;
 mod escapes;
 pub mod inline;
 mod lower;
+mod names;
 mod print;
 
 pub use defer::defer_calls;
 pub use escapes::decode_escapes;
 pub use lower::lower;
+pub use names::NO_MODULE;
 
 use crate::builtins::Builtin;
 use crate::hir::{BinOp, ContextValue, GlobalId, Histogram, PointKind, PrintKind, SortDir, StatOp};

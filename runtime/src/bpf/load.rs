@@ -1,28 +1,29 @@
-//! Loading a BPF object with aya and attaching its programs. A [`BpfObject`]
-//! owns everything the kernel gave us (maps, programs, links); dropping it
-//! detaches every probe first.
+//! Loading the compiler's maps and programs with raw `bpf(2)` calls and
+//! attaching the programs. A [`BpfObject`] owns everything the kernel gave us
+//! (maps, programs, links); dropping it detaches every probe first.
+//!
+//! rstap loads what it generated itself: no ELF parsing, no relocation and no
+//! kernel BTF at load time (aya's loader spent ~16 ms and most of rstap's
+//! memory parsing vmlinux BTF for objects that need no CO-RE).
 //!
 //! Errors are sentences: an attach that cannot work on this kernel names the
-//! missing kernel feature and what to use instead, and aya's errors are
-//! rendered with their whole cause chain, never as a bare errno.
+//! missing kernel feature and what to use instead, never a bare errno.
 
+use super::events::Pmu;
+pub use super::events::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
 use super::maps::RawMap;
-use aya::maps::{Map, MapData};
-use aya::programs::kprobe::KProbeLinkId;
-use aya::programs::perf_event::{PerfEventLinkId, PerfEventScope};
-use aya::programs::trace_point::TracePointLinkId;
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeLinkId, UProbeScope};
-use aya::programs::{KProbe, PerfEvent, Program, ProgramError, TracePoint, UProbe};
-use aya::{Ebpf, EbpfLoader};
-use std::collections::HashMap;
+use super::prog::{self, Funcs, Kind};
+use super::sys::{self, PerfEventAttr};
+use rstap_compiler::backend::bpf::btf_out;
+use rstap_compiler::backend::bpf::object::{CallbackDef, MapDef, MapKind, ProgramDef};
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
+use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-
-pub use aya::programs::perf_event::{HardwareEvent, PerfEventConfig, SamplePolicy, SoftwareEvent};
 
 const PMU_DIR: &str = "/sys/bus/event_source/devices";
 const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -30,9 +31,25 @@ const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/traci
 /// A loaded BPF object: its maps, its verified programs and their attachments.
 pub struct BpfObject {
     // Field order is drop order: links (detach) before maps and programs.
-    links: Vec<Link>,
+    /// The attachments: perf events running a program, or BPF links.
+    /// Closing one detaches.
+    links: Vec<OwnedFd>,
     maps: HashMap<String, RawMap>,
-    pub(super) ebpf: Ebpf,
+    /// Ring buffer maps' sizes in bytes, by name.
+    rings: HashMap<String, u32>,
+    /// Every program of the object, loaded or not yet.
+    programs: HashMap<String, Program>,
+    /// The callbacks programs may use, by index.
+    callbacks: Vec<Vec<[u8; 8]>>,
+    callback_names: Vec<String>,
+    /// Map names by the index `ld_map` instructions carry.
+    map_order: Vec<String>,
+}
+
+struct Program {
+    section: String,
+    code: Vec<[u8; 8]>,
+    fd: Option<OwnedFd>,
 }
 
 impl fmt::Debug for BpfObject {
@@ -45,16 +62,13 @@ impl fmt::Debug for BpfObject {
     }
 }
 
-struct Link {
-    program: String,
-    id: LinkId,
-}
-
-enum LinkId {
-    TracePoint(TracePointLinkId),
-    KProbe(KProbeLinkId),
-    UProbe(UProbeLinkId),
-    PerfEvent(PerfEventLinkId),
+/// How a directly loaded program is linked.
+#[derive(Clone, Copy, Debug)]
+pub enum DirectLink<'a> {
+    /// fentry/fexit: to the function the program was loaded for.
+    Trampoline { function: &'a str, ret: bool },
+    /// One kprobe.multi link to every function, at entry or return.
+    KprobeMulti { functions: &'a [&'a str], ret: bool },
 }
 
 /// Where a uprobe goes in its binary.
@@ -68,11 +82,11 @@ pub enum UprobeLocation<'a> {
     FileOffset(u64),
 }
 
-/// Loading failed: aya could not build the object's maps, or the kernel
-/// refused a program.
+/// Loading failed: a map could not be created, or the kernel refused a
+/// program.
 #[derive(Debug)]
 pub enum LoadError {
-    /// The object could not be parsed or relocated, or a map not created.
+    /// A map could not be created, or a program's parts do not fit.
     Object { reason: String },
     /// A program has a section type rstap does not load.
     UnsupportedProgram { program: String },
@@ -90,7 +104,7 @@ impl fmt::Display for LoadError {
             LoadError::Object { reason } => write!(f, "cannot load the BPF object: {reason}"),
             LoadError::UnsupportedProgram { program } => write!(
                 f,
-                "cannot load BPF program `{program}`: rstap loads only tracepoint, kprobe, uprobe and perf_event programs"
+                "cannot load BPF program `{program}`: rstap loads only tracepoint, kprobe, uprobe, perf_event and (directly) fentry/fexit programs"
             ),
             LoadError::Program {
                 program,
@@ -197,32 +211,91 @@ impl fmt::Display for AttachError {
 impl Error for AttachError {}
 
 impl BpfObject {
-    /// Creates the object's maps and loads (verifies) every program; nothing is
-    /// attached yet.
-    pub fn load(object: &[u8]) -> Result<BpfObject, LoadError> {
-        let (buffer, start) = aligned_copy(object);
-        let bytes = buffer.as_ref().map_or(object, |b| &b[start..]);
-        let mut ebpf = EbpfLoader::new()
-            .load(bytes)
-            .map_err(|e| LoadError::Object {
-                reason: describe(&e),
-            })?;
-        for (name, program) in ebpf.programs_mut() {
-            load_program(name, program)?;
-        }
-        let mut maps = HashMap::new();
-        for (name, map) in ebpf.maps() {
-            maps.insert(name.to_string(), raw_map(name, map)?);
-        }
-        Ok(BpfObject {
+    /// Creates `maps` and loads (verifies) every program; nothing is attached
+    /// yet. `ld_map` instructions name maps by their index in `maps`, and
+    /// callbacks by their index in `callbacks`.
+    pub fn load(
+        maps: &[MapDef],
+        programs: &[ProgramDef],
+        callbacks: &[CallbackDef],
+    ) -> Result<BpfObject, LoadError> {
+        BpfObject::load_except(maps, programs, callbacks, &HashSet::new())
+    }
+
+    /// [`BpfObject::load`], leaving the programs named in `later` unloaded:
+    /// they are loaded directly ([`BpfObject::load_direct`]) or on demand
+    /// ([`BpfObject::load_now`]).
+    pub fn load_except(
+        maps: &[MapDef],
+        programs: &[ProgramDef],
+        callbacks: &[CallbackDef],
+        later: &HashSet<String>,
+    ) -> Result<BpfObject, LoadError> {
+        let mut object = BpfObject {
             links: Vec::new(),
-            maps,
-            ebpf,
-        })
+            maps: HashMap::new(),
+            rings: HashMap::new(),
+            programs: HashMap::new(),
+            callbacks: callbacks.iter().map(|c| encode(&c.insns)).collect(),
+            callback_names: callbacks.iter().map(|c| c.name.clone()).collect(),
+            map_order: maps.iter().map(|m| m.name.clone()).collect(),
+        };
+        for def in maps {
+            object.create_map(def)?;
+        }
+        for p in programs {
+            object.programs.insert(
+                p.name.clone(),
+                Program {
+                    section: p.section.clone(),
+                    code: encode(&p.insns),
+                    fd: None,
+                },
+            );
+        }
+        for p in programs {
+            if !later.contains(&p.name) {
+                object.load_now(&p.name)?;
+            }
+        }
+        Ok(object)
+    }
+
+    fn create_map(&mut self, def: &MapDef) -> Result<(), LoadError> {
+        let cannot = |reason: String| LoadError::Object {
+            reason: format!("cannot create map `{}`: {reason}", def.name),
+        };
+        let max_entries = if def.kind == MapKind::RingBuf {
+            ring_size(def.max_entries, page_size())
+        } else {
+            def.max_entries
+        };
+        let attr = sys::MapCreateAttr {
+            map_type: def.kind.type_id(),
+            key_size: def.key_size,
+            value_size: def.value_size,
+            max_entries,
+            map_flags: def.flags,
+            map_name: sys::object_name(&def.name),
+            ..sys::MapCreateAttr::default()
+        };
+        let fd = sys::bpf(sys::BPF_MAP_CREATE, &attr).map_err(|e| cannot(e.to_string()))?;
+        if def.kind == MapKind::RingBuf {
+            self.rings.insert(def.name.clone(), max_entries);
+        }
+        let map = RawMap::new(
+            &def.name,
+            fd,
+            def.key_size,
+            def.value_size,
+            def.kind.is_per_cpu(),
+        );
+        self.maps.insert(def.name.clone(), map);
+        Ok(())
     }
 
     pub fn program_names(&self) -> impl Iterator<Item = &str> {
-        self.ebpf.programs().map(|(name, _)| name)
+        self.programs.keys().map(String::as_str)
     }
 
     /// The map called `name` in the object.
@@ -230,14 +303,190 @@ impl BpfObject {
         self.maps.get(name)
     }
 
-    /// Drops the raw handle of a map taken out of the object.
-    pub(super) fn forget_map(&mut self, name: &str) {
-        self.maps.remove(name);
+    /// Takes map `name` out of the object, with a ring buffer's size.
+    pub(super) fn take_map(&mut self, name: &str) -> Option<(RawMap, Option<u32>)> {
+        let map = self.maps.remove(name)?;
+        Some((map, self.rings.get(name).copied()))
     }
 
     /// How many attachments are live.
     pub fn attachments(&self) -> usize {
         self.links.len()
+    }
+
+    /// Loads program `name` of the object, as its section says, if it is not
+    /// loaded yet.
+    pub fn load_now(&mut self, name: &str) -> Result<(), LoadError> {
+        let program = self.programs.get(name).ok_or_else(|| LoadError::Object {
+            reason: format!("the object has no program `{name}`"),
+        })?;
+        if program.fd.is_some() {
+            return Ok(());
+        }
+        let kind = program_kind(&program.section).ok_or_else(|| LoadError::UnsupportedProgram {
+            program: name.to_string(),
+        })?;
+        let code = program.code.clone();
+        let fd = self.load_code(name, kind, &code)?;
+        if let Some(p) = self.programs.get_mut(name) {
+            p.fd = Some(fd);
+        }
+        Ok(())
+    }
+
+    /// Loads program `name` (its own instructions) as `kind`, past its
+    /// section's type: an fentry/fexit trampoline on a BTF id, or a
+    /// kprobe.multi program.
+    pub fn load_direct(&mut self, name: &str, kind: Kind) -> Result<(), LoadError> {
+        let code = self
+            .programs
+            .get(name)
+            .map(|p| p.code.clone())
+            .ok_or_else(|| LoadError::Object {
+                reason: format!("the object has no program `{name}`"),
+            })?;
+        let fd = self.load_code(name, kind, &code)?;
+        if let Some(p) = self.programs.get_mut(name) {
+            p.fd = Some(fd);
+        }
+        Ok(())
+    }
+
+    /// Loads `code` with the callbacks it uses and the maps it names.
+    fn load_code(&self, name: &str, kind: Kind, code: &[[u8; 8]]) -> Result<OwnedFd, LoadError> {
+        let refused = |error: io::Error, log: String| LoadError::Program {
+            program: name.to_string(),
+            reason: error.to_string(),
+            verifier_log: log,
+        };
+        let prog::Assembled { code, placed } =
+            prog::assemble(code, &self.callbacks).map_err(|e| refused(e, String::new()))?;
+        let funcs = if placed.is_empty() {
+            None
+        } else {
+            Some(
+                self.funcs(name, &placed)
+                    .map_err(|e| refused(e, String::new()))?,
+            )
+        };
+        let fds = self
+            .map_order
+            .iter()
+            .map(|m| {
+                self.maps
+                    .get(m)
+                    .map(RawMap::fd)
+                    .ok_or_else(|| LoadError::Object {
+                        reason: format!("map `{m}` is no longer in the object"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        prog::load(name, kind, &code, &fds, funcs.as_ref()).map_err(|r| refused(r.error, r.log))
+    }
+
+    /// The BTF of program `name` and the callbacks placed after it.
+    fn funcs(&self, name: &str, placed: &[(usize, u32)]) -> io::Result<Funcs> {
+        let mut list = vec![btf_out::Func {
+            name,
+            section: "",
+            offset: 0,
+            callback: false,
+        }];
+        for (index, _) in placed {
+            list.push(btf_out::Func {
+                name: self.callback_names.get(*index).map_or("", String::as_str),
+                section: "",
+                offset: 0,
+                callback: true,
+            });
+        }
+        let (btf, _) = btf_out::encode(&list);
+        let starts: Vec<u32> = placed.iter().map(|(_, start)| *start).collect();
+        prog::funcs(&btf, &starts)
+    }
+
+    /// Links directly loaded program `program` as `how` says.
+    pub fn link_direct(&mut self, program: &str, how: DirectLink<'_>) -> Result<(), AttachError> {
+        let prog = self.loaded(program)?;
+        let (target, made) = match how {
+            DirectLink::Trampoline { function, ret } => {
+                let (kind, attach) = if ret {
+                    ("fexit", prog::BPF_TRACE_FEXIT)
+                } else {
+                    ("fentry", prog::BPF_TRACE_FENTRY)
+                };
+                (
+                    format!("kernel function {function} ({kind})"),
+                    prog::link_create(prog, attach),
+                )
+            }
+            DirectLink::KprobeMulti { functions, ret } => (
+                format!("{} kernel functions (kprobe.multi)", functions.len()),
+                prog::link_kprobe_multi(prog, functions, ret),
+            ),
+        };
+        let fd = made.map_err(|e| AttachError::Failed {
+            program: program.to_string(),
+            target,
+            reason: e.to_string(),
+        })?;
+        self.links.push(fd);
+        Ok(())
+    }
+
+    /// Program `name`'s descriptor, once loaded.
+    fn loaded(&self, name: &str) -> Result<&OwnedFd, AttachError> {
+        self.programs
+            .get(name)
+            .and_then(|p| p.fd.as_ref())
+            .ok_or_else(|| AttachError::NoSuchProgram {
+                program: name.to_string(),
+            })
+    }
+
+    /// Program `name`, checked to be of the section family `wanted`.
+    fn program_for(&self, name: &str, wanted: &'static str) -> Result<&Program, AttachError> {
+        let p = self
+            .programs
+            .get(name)
+            .ok_or_else(|| AttachError::NoSuchProgram {
+                program: name.to_string(),
+            })?;
+        let family = p.section.split('/').next().unwrap_or("");
+        let fits = match wanted {
+            "tracepoint" => family == "tracepoint",
+            "kprobe" => matches!(family, "kprobe" | "kretprobe"),
+            "uprobe" => matches!(family, "uprobe" | "uretprobe"),
+            _ => family == wanted,
+        };
+        if !fits {
+            return Err(AttachError::WrongKind {
+                program: name.to_string(),
+                wanted,
+            });
+        }
+        Ok(p)
+    }
+
+    /// Opens `attr` (on `pid`/`cpu`) and runs `program` on its events.
+    fn attach_perf(
+        &mut self,
+        program: &str,
+        target: &str,
+        attr: PerfEventAttr,
+        pid: i32,
+        cpu: i32,
+    ) -> Result<(), AttachError> {
+        let failed = |e: io::Error| AttachError::Failed {
+            program: program.to_string(),
+            target: target.to_string(),
+            reason: e.to_string(),
+        };
+        let prog = self.loaded(program)?;
+        let event = sys::perf_event_open(attr, pid, cpu).map_err(failed)?;
+        sys::perf_event_run_bpf(event.as_fd(), prog.as_fd()).map_err(failed)?;
+        self.links.push(event);
+        Ok(())
     }
 
     /// Attaches a `tracepoint/...` program to `category:name`.
@@ -247,24 +496,32 @@ impl BpfObject {
         category: &str,
         name: &str,
     ) -> Result<(), AttachError> {
+        self.program_for(program, "tracepoint")?;
         let target = format!("tracepoint {category}:{name}");
-        let prog: &mut TracePoint = self.program(program, "tracepoint")?;
-        let id = prog.attach(category, name).map_err(|e| {
-            if tracepoint_missing(&e) {
-                AttachError::NoSuchTracepoint {
-                    program: program.to_string(),
-                    category: category.to_string(),
-                    name: name.to_string(),
-                }
-            } else {
-                failed(program, &target, &e)
-            }
-        })?;
-        self.links.push(Link {
-            program: program.to_string(),
-            id: LinkId::TracePoint(id),
+        let id = TRACEFS_DIRS.iter().find_map(|t| {
+            let path = Path::new(t)
+                .join("events")
+                .join(category)
+                .join(name)
+                .join("id");
+            std::fs::read_to_string(path).ok()
         });
-        Ok(())
+        let Some(id) = id.and_then(|i| i.trim().parse::<u64>().ok()) else {
+            return Err(AttachError::NoSuchTracepoint {
+                program: program.to_string(),
+                category: category.to_string(),
+                name: name.to_string(),
+            });
+        };
+        let attr = PerfEventAttr {
+            type_: sys::PERF_TYPE_TRACEPOINT,
+            config: id,
+            sample: 1,
+            wakeup_events: 1,
+            flags: sys::PERF_ATTR_DISABLED,
+            ..PerfEventAttr::default()
+        };
+        self.attach_perf(program, &target, attr, -1, 0)
     }
 
     /// Attaches a `kprobe/...` or `kretprobe/...` program to `function`
@@ -275,25 +532,19 @@ impl BpfObject {
         function: &str,
         offset: u64,
     ) -> Result<(), AttachError> {
-        let prog: &mut KProbe = self.program(program, "kprobe")?;
-        let is_return = matches!(prog.kind(), aya::programs::ProbeKind::Return);
+        let is_return = section_returns(&self.program_for(program, "kprobe")?.section);
         let target = format!("kernel function {function}");
-        if !has_kprobes() {
+        let Some(pmu) = Pmu::read("kprobe") else {
             return Err(AttachError::Unsupported {
                 program: program.to_string(),
                 target,
                 missing: MissingFeature::Kprobes,
                 instead: tracepoint_instead(function, is_return),
             });
-        }
-        let id = prog
-            .attach(function, offset)
-            .map_err(|e| failed(program, &target, &e))?;
-        self.links.push(Link {
-            program: program.to_string(),
-            id: LinkId::KProbe(id),
-        });
-        Ok(())
+        };
+        let name = c_string(program, &target, function)?;
+        let attr = pmu.attr(is_return, name.as_ptr() as u64, offset);
+        self.attach_perf(program, &target, attr, -1, 0)
     }
 
     /// Attaches a `uprobe/...` or `uretprobe/...` program to `location` in
@@ -310,29 +561,27 @@ impl BpfObject {
             UprobeLocation::SymbolOffset(s, o) => format!("{s}+{o:#x} in {}", binary.display()),
             UprobeLocation::FileOffset(o) => format!("offset {o:#x} of {}", binary.display()),
         };
-        let prog: &mut UProbe = self.program(program, "uprobe")?;
-        if !has_uprobes() {
+        let is_return = section_returns(&self.program_for(program, "uprobe")?.section);
+        let Some(pmu) = Pmu::read("uprobe") else {
             return Err(AttachError::Unsupported {
                 program: program.to_string(),
                 target,
                 missing: MissingFeature::Uprobes,
                 instead: "a tracepoint (kernel.trace(\"...\"))".to_string(),
             });
-        }
-        let location = match location {
-            UprobeLocation::Symbol(s) => UProbeAttachLocation::Symbol(s),
-            UprobeLocation::SymbolOffset(s, o) => UProbeAttachLocation::SymbolOffset(s, o),
-            UprobeLocation::FileOffset(o) => UProbeAttachLocation::AbsoluteOffset(o),
         };
-        let scope = pid.map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        let id = prog
-            .attach(location, binary, scope)
-            .map_err(|e| failed(program, &target, &e))?;
-        self.links.push(Link {
-            program: program.to_string(),
-            id: LinkId::UProbe(id),
-        });
-        Ok(())
+        let offset = match location {
+            UprobeLocation::FileOffset(o) => o,
+            UprobeLocation::Symbol(s) => symbol_offset(binary, s, program, &target)?,
+            UprobeLocation::SymbolOffset(s, o) => symbol_offset(binary, s, program, &target)? + o,
+        };
+        let path = c_string(program, &target, &binary.to_string_lossy())?;
+        let attr = pmu.attr(is_return, path.as_ptr() as u64, offset);
+        let (pid, cpu) = match pid {
+            Some(p) => (i32::try_from(p.get()).unwrap_or(i32::MAX), -1),
+            None => (-1, 0),
+        };
+        self.attach_perf(program, &target, attr, pid, cpu)
     }
 
     /// Attaches a `perf_event` program to `event` on every online CPU, for all
@@ -344,78 +593,52 @@ impl BpfObject {
         sample: SamplePolicy,
     ) -> Result<(), AttachError> {
         let target = format!("perf event {event:?}");
-        let cpus = aya::util::online_cpus().map_err(|(path, e)| AttachError::Failed {
+        self.program_for(program, "perf_event")?;
+        let cpus = online_cpus().map_err(|e| AttachError::Failed {
             program: program.to_string(),
             target: target.clone(),
-            reason: format!("cannot read {path}: {e}"),
+            reason: format!("cannot read {ONLINE_CPUS}: {e}"),
         })?;
-        let prog: &mut PerfEvent = self.program(program, "perf_event")?;
-        let mut ids = Vec::with_capacity(cpus.len());
+        let (type_, config) = event.type_and_config();
+        let (sample, freq) = match sample {
+            SamplePolicy::Period(n) => (n, 0),
+            SamplePolicy::Frequency(n) => (n, sys::PERF_ATTR_FREQ),
+        };
+        let before = self.links.len();
         for cpu in cpus {
-            let scope = PerfEventScope::AllProcessesOneCpu { cpu };
-            match prog.attach(event, scope, sample, false) {
-                Ok(id) => ids.push(id),
-                Err(e) => {
-                    // Leave nothing behind from a half-done attach.
-                    for id in ids {
-                        let _ = prog.detach(id);
-                    }
-                    if matches!(event, PerfEventConfig::Hardware(_)) && is_errno(&e, libc::ENOENT) {
-                        return Err(AttachError::Unsupported {
-                            program: program.to_string(),
-                            target,
-                            missing: MissingFeature::HardwareCounters,
-                            instead: "a software event (perf.sw.cpu_clock or timer.profile)"
-                                .to_string(),
-                        });
-                    }
-                    return Err(failed(program, &target, &e));
+            let attr = PerfEventAttr {
+                type_,
+                config,
+                sample,
+                flags: sys::PERF_ATTR_DISABLED | freq,
+                ..PerfEventAttr::default()
+            };
+            if let Err(e) = self.attach_perf(program, &target, attr, -1, cpu) {
+                // Leave nothing behind from a half-done attach.
+                self.links.truncate(before);
+                let no_pmu = matches!(&e, AttachError::Failed { reason, .. }
+                    if reason.contains(&io::Error::from_raw_os_error(libc::ENOENT).to_string()));
+                if matches!(event, PerfEventConfig::Hardware(_)) && no_pmu {
+                    return Err(AttachError::Unsupported {
+                        program: program.to_string(),
+                        target,
+                        missing: MissingFeature::HardwareCounters,
+                        instead: "a software event (perf.sw.cpu_clock or timer.profile)"
+                            .to_string(),
+                    });
                 }
+                return Err(e);
             }
         }
-        self.links.extend(ids.into_iter().map(|id| Link {
-            program: program.to_string(),
-            id: LinkId::PerfEvent(id),
-        }));
         Ok(())
     }
 
     /// Detaches every probe, newest first. Maps and programs stay loaded.
     pub fn detach_all(&mut self) {
-        while let Some(Link { program, id }) = self.links.pop() {
-            let Some(prog) = self.ebpf.program_mut(&program) else {
-                continue;
-            };
-            // A failed detach leaves nothing we could retry: the link's fd is
-            // closed with the program in any case.
-            let _ = match (prog, id) {
-                (Program::TracePoint(p), LinkId::TracePoint(id)) => p.detach(id),
-                (Program::KProbe(p), LinkId::KProbe(id)) => p.detach(id),
-                (Program::UProbe(p), LinkId::UProbe(id)) => p.detach(id),
-                (Program::PerfEvent(p), LinkId::PerfEvent(id)) => p.detach(id),
-                _ => Ok(()),
-            };
+        while let Some(link) = self.links.pop() {
+            // Closing the last descriptor of a perf event or link detaches it.
+            drop(link);
         }
-    }
-
-    fn program<'a, T>(
-        &'a mut self,
-        name: &str,
-        wanted: &'static str,
-    ) -> Result<&'a mut T, AttachError>
-    where
-        &'a mut T: TryFrom<&'a mut Program>,
-    {
-        let program = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| AttachError::NoSuchProgram {
-                program: name.to_string(),
-            })?;
-        program.try_into().map_err(|_| AttachError::WrongKind {
-            program: name.to_string(),
-            wanted,
-        })
     }
 }
 
@@ -425,115 +648,91 @@ impl Drop for BpfObject {
     }
 }
 
-fn load_program(name: &str, program: &mut Program) -> Result<(), LoadError> {
-    let result = match program {
-        Program::TracePoint(p) => p.load(),
-        Program::KProbe(p) => p.load(),
-        Program::UProbe(p) => p.load(),
-        Program::PerfEvent(p) => p.load(),
-        _ => {
-            return Err(LoadError::UnsupportedProgram {
-                program: name.to_string(),
-            });
-        }
+/// The program type and attach type a section names; `None` for what is
+/// loaded only directly (fentry/fexit) or not at all.
+fn program_kind(section: &str) -> Option<Kind> {
+    let prog_type = match section.split('/').next().unwrap_or("") {
+        "tracepoint" => prog::BPF_PROG_TYPE_TRACEPOINT,
+        "kprobe" | "kretprobe" | "uprobe" | "uretprobe" => prog::BPF_PROG_TYPE_KPROBE,
+        "perf_event" => prog::BPF_PROG_TYPE_PERF_EVENT,
+        _ => return None,
     };
-    result.map_err(|e| match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => LoadError::Program {
-            program: name.to_string(),
-            reason: io_error.to_string(),
-            verifier_log: verifier_log.to_string(),
-        },
-        other => LoadError::Program {
-            program: name.to_string(),
-            reason: describe(&other),
-            verifier_log: String::new(),
-        },
+    Some(Kind {
+        prog_type,
+        attach_type: 0,
+        btf_id: 0,
     })
 }
 
-/// A [`RawMap`] over a duplicate of aya's fd, so map access does not borrow the
-/// [`BpfObject`] mutably.
-fn raw_map(name: &str, map: &Map) -> Result<RawMap, LoadError> {
-    let per_cpu = matches!(
-        map,
-        Map::PerCpuArray(_)
-            | Map::PerCpuHashMap(_)
-            | Map::PerCpuLruHashMap(_)
-            | Map::PerCpuCgroupStorage(_)
-    );
-    let data = map_data(map);
-    let cannot = |reason: String| LoadError::Object {
-        reason: format!("map `{name}`: {reason}"),
+/// Whether a kprobe or uprobe section is the return probe's.
+fn section_returns(section: &str) -> bool {
+    section.starts_with("kretprobe") || section.starts_with("uretprobe")
+}
+
+fn encode(insns: &[rstap_compiler::backend::bpf::insn::Insn]) -> Vec<[u8; 8]> {
+    insns.iter().map(|i| i.encode()).collect()
+}
+
+/// A ring buffer's size: a power of two, at least a page.
+fn ring_size(requested: u32, page: u32) -> u32 {
+    requested
+        .max(page)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 31)
+}
+
+pub(super) fn page_size() -> u32 {
+    #[expect(unsafe_code, reason = "sysconf(3) has no wrapper in std")]
+    // SAFETY: sysconf only reads a system constant.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u32::try_from(size).unwrap_or(4096)
+}
+
+const ONLINE_CPUS: &str = "/sys/devices/system/cpu/online";
+
+/// The online CPUs' ids.
+pub fn online_cpus() -> io::Result<Vec<i32>> {
+    let text = std::fs::read_to_string(ONLINE_CPUS)?;
+    super::maps::cpu_ids(&text)
+        .map(|ids| {
+            ids.into_iter()
+                .filter_map(|c| i32::try_from(c).ok())
+                .collect()
+        })
+        .ok_or_else(|| io::Error::other(format!("cannot parse {:?}", text.trim())))
+}
+
+fn c_string(program: &str, target: &str, s: &str) -> Result<CString, AttachError> {
+    CString::new(s).map_err(|_| AttachError::Failed {
+        program: program.to_string(),
+        target: target.to_string(),
+        reason: "the name holds a NUL byte".to_string(),
+    })
+}
+
+/// The file offset of `symbol` in `binary`, from its ELF symbol table.
+fn symbol_offset(
+    binary: &Path,
+    symbol: &str,
+    program: &str,
+    target: &str,
+) -> Result<u64, AttachError> {
+    let failed = |reason: String| AttachError::Failed {
+        program: program.to_string(),
+        target: target.to_string(),
+        reason,
     };
-    let info = data.info().map_err(|e| cannot(describe(&e)))?;
-    let fd = data
-        .fd()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| cannot(format!("cannot duplicate its file descriptor: {e}")))?;
-    Ok(RawMap::new(
-        name,
-        fd,
-        info.key_size(),
-        info.value_size(),
-        per_cpu,
-    ))
+    let bytes = std::fs::read(binary).map_err(|e| failed(e.to_string()))?;
+    let elf = rstap_compiler::elf::parse(&binary.to_string_lossy(), &bytes).map_err(failed)?;
+    elf.symbols
+        .iter()
+        .find(|s| s.name == symbol)
+        .map(|s| s.file_offset)
+        .ok_or_else(|| failed(format!("no function {symbol} in its symbol table")))
 }
 
-fn map_data(map: &Map) -> &MapData {
-    match map {
-        Map::Array(d)
-        | Map::ArrayOfMaps(d)
-        | Map::BloomFilter(d)
-        | Map::CgroupArray(d)
-        | Map::CgroupStorage(d)
-        | Map::CgrpStorage(d)
-        | Map::CpuMap(d)
-        | Map::DevMap(d)
-        | Map::DevMapHash(d)
-        | Map::HashMap(d)
-        | Map::HashOfMaps(d)
-        | Map::InodeStorage(d)
-        | Map::LpmTrie(d)
-        | Map::LruHashMap(d)
-        | Map::PerCpuArray(d)
-        | Map::PerCpuCgroupStorage(d)
-        | Map::PerCpuHashMap(d)
-        | Map::PerCpuLruHashMap(d)
-        | Map::PerfEventArray(d)
-        | Map::ProgramArray(d)
-        | Map::Queue(d)
-        | Map::ReusePortSockArray(d)
-        | Map::RingBuf(d)
-        | Map::SockHash(d)
-        | Map::SockMap(d)
-        | Map::SkStorage(d)
-        | Map::Stack(d)
-        | Map::StackTraceMap(d)
-        | Map::Unsupported(d)
-        | Map::XskMap(d) => d,
-    }
-}
-
-/// aya-obj parses ELF headers in place and needs them aligned; a caller's
-/// buffer need not be. Returns a copy (and where the bytes start in it) when the
-/// original is misaligned.
-fn aligned_copy(bytes: &[u8]) -> (Option<Vec<u8>>, usize) {
-    if bytes.as_ptr().align_offset(8) == 0 {
-        return (None, 0);
-    }
-    let mut buffer: Vec<u8> = Vec::with_capacity(bytes.len() + 8);
-    let start = buffer.as_ptr().align_offset(8);
-    buffer.resize(start, 0);
-    buffer.extend_from_slice(bytes);
-    (Some(buffer), start)
-}
-
-/// Whether the kernel can create kprobes: the `kprobe` PMU (what aya uses
-/// first) or tracefs' `kprobe_events`.
+/// Whether the kernel can create kprobes: the `kprobe` PMU (what rstap uses)
+/// or tracefs' `kprobe_events`.
 pub fn has_kprobes() -> bool {
     has_probe_kind("kprobe")
 }
@@ -574,51 +773,6 @@ fn tracepoint_instead(function: &str, is_return: bool) -> String {
     }
 }
 
-fn tracepoint_missing(e: &ProgramError) -> bool {
-    matches!(
-        e,
-        ProgramError::TracePointError(aya::programs::trace_point::TracePointError::FileError { io_error, .. })
-            if io_error.kind() == io::ErrorKind::NotFound
-    )
-}
-
-fn is_errno(e: &ProgramError, errno: i32) -> bool {
-    let mut source: Option<&(dyn Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<io::Error>()
-            && io.raw_os_error() == Some(errno)
-        {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
-fn failed(program: &str, target: &str, e: &ProgramError) -> AttachError {
-    AttachError::Failed {
-        program: program.to_string(),
-        target: target.to_string(),
-        reason: describe(e),
-    }
-}
-
-/// An error and its causes, each said once: aya's messages sometimes repeat
-/// their source, sometimes only point to it.
-fn describe(e: &(dyn Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,20 +809,22 @@ mod tests {
     }
 
     #[test]
-    fn causes_are_said_once() {
-        let e = io::Error::other(LoadError::Object { reason: "x".into() });
-        assert_eq!(describe(&e), "cannot load the BPF object: x");
+    fn sections_say_the_program_type() {
+        assert_eq!(
+            program_kind("tracepoint/sched/sched_switch").map(|k| k.prog_type),
+            Some(prog::BPF_PROG_TYPE_TRACEPOINT)
+        );
+        assert!(section_returns("kretprobe/vfs_read"));
+        assert!(!section_returns("uprobe"));
+        assert!(program_kind("fentry/vfs_read").is_none());
+        assert!(program_kind("xdp").is_none());
     }
 
     #[test]
-    fn misaligned_objects_are_copied_aligned() {
-        let backing = [0u64; 4];
-        let bytes: Vec<u8> = backing.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let (copy, start) = aligned_copy(&bytes[1..]);
-        if bytes[1..].as_ptr().align_offset(8) != 0 {
-            let copy = copy.unwrap_or_default();
-            assert_eq!(copy[start..].as_ptr().align_offset(8), 0);
-            assert_eq!(&copy[start..], &bytes[1..]);
-        }
+    fn ring_sizes_are_page_multiples_and_powers_of_two() {
+        assert_eq!(ring_size(0, 4096), 4096);
+        assert_eq!(ring_size(4096, 4096), 4096);
+        assert_eq!(ring_size(5000, 4096), 8192);
+        assert_eq!(ring_size(1 << 20, 4096), 1 << 20);
     }
 }

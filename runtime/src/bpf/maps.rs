@@ -1,4 +1,4 @@
-//! Raw access to BPF maps through `bpf(2)`. aya's typed maps fix key and value
+//! Raw access to BPF maps through `bpf(2)`. Typed map wrappers fix key and value
 //! sizes at Rust compile time; a script decides them at run time, so this layer
 //! works on byte slices whose sizes it checks against the map's own.
 //!
@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
@@ -134,6 +134,11 @@ struct ElemAttr {
 }
 
 impl RawMap {
+    /// The map's descriptor, for programs that load it.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// A map known by its fd; the sizes must be the kernel's (from
     /// `BPF_OBJ_GET_INFO_BY_FD` or the object that created it), since buffers
     /// handed to the kernel are sized by them.
@@ -416,10 +421,9 @@ fn possible() -> Result<(usize, usize), MapError> {
     .map_err(MapError::PossibleCpus)
 }
 
-/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`, and its
-/// highest id plus one.
-fn parse_cpu_list(text: &str) -> Option<(usize, usize)> {
-    let (mut count, mut ids) = (0, 0);
+/// Every CPU id of a kernel CPU list such as `0-3,8,10-11`.
+pub(super) fn cpu_ids(text: &str) -> Option<Vec<usize>> {
+    let mut ids = Vec::new();
     for part in text.trim().split(',') {
         let (lo, hi) = match part.split_once('-') {
             Some((lo, hi)) => (lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?),
@@ -428,10 +432,19 @@ fn parse_cpu_list(text: &str) -> Option<(usize, usize)> {
                 (n, n)
             }
         };
-        count += hi.checked_sub(lo)? + 1;
-        ids = ids.max(hi + 1);
+        if hi < lo {
+            return None;
+        }
+        ids.extend(lo..=hi);
     }
-    (count > 0).then_some((count, ids))
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`, and its
+/// highest id plus one.
+fn parse_cpu_list(text: &str) -> Option<(usize, usize)> {
+    let ids = cpu_ids(text)?;
+    Some((ids.len(), ids.iter().max()? + 1))
 }
 
 #[cfg(test)]

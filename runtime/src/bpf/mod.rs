@@ -1,14 +1,15 @@
-//! The BPF runtime: load the compiler's ELF object with aya, attach its
-//! programs ([`load`]), read and write its maps through raw `bpf(2)` calls sized
-//! at run time ([`maps`]) and drain its ring buffers ([`ringbuf`]).
-//!
-//! Creating an aya loader parses the kernel's BTF (~11 ms): callers only get
-//! here when a script has a kernel-context probe.
+//! The BPF runtime, on raw system calls ([`sys`]): create the compiler's maps
+//! and load its programs ([`prog`]), attach them ([`load`]) to perf events
+//! ([`events`]), read and write
+//! maps sized at run time ([`maps`]) and drain ring buffers ([`ringbuf`]).
 
+pub mod events;
 pub mod load;
 pub mod maps;
+pub mod prog;
 pub mod ringbuf;
+pub mod sys;
 
-pub use load::{AttachError, BpfObject, LoadError, MissingFeature, UprobeLocation};
+pub use load::{AttachError, BpfObject, DirectLink, LoadError, MissingFeature, UprobeLocation};
 pub use maps::{MapError, RawMap, Update};
 pub use ringbuf::{RingError, RingReader};

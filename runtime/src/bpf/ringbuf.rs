@@ -1,19 +1,33 @@
-//! Reading a `BPF_MAP_TYPE_RINGBUF` map: records the programs submitted, in
-//! order, through aya's memory-mapped consumer. The reader's fd becomes
-//! readable when records arrive, so a session can wait on it with epoll next to
-//! its timers and signals.
+//! Reading a `BPF_MAP_TYPE_RINGBUF` map: the records programs submitted, in
+//! order, straight from the map's memory. The map offers one page holding the
+//! consumer position (ours to write), then the producer position's page and
+//! the data pages, mapped twice in a row so a record that wraps around reads
+//! straight through. The map's fd becomes readable when records arrive, so a
+//! session can wait on it with poll next to its timers and signals.
 
-use super::load::BpfObject;
-use aya::maps::{Map, MapData, RingBuf};
+use super::load::{BpfObject, page_size};
+use super::maps::RawMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
+
+/// A record's header: its length, with these two flags in the top bits.
+const BUSY: u32 = 1 << 31;
+const DISCARD: u32 = 1 << 30;
+const HEADER: usize = 8;
 
 /// The consumer side of one ring buffer map.
 pub struct RingReader {
     name: String,
-    ring: RingBuf<MapData>,
+    map: RawMap,
+    /// The consumer position's page (read-write).
+    consumer: Mapping,
+    /// The producer position's page, then the data twice (read-only).
+    producer: Mapping,
+    /// The data's size less one (a power of two).
+    mask: u64,
 }
 
 impl fmt::Debug for RingReader {
@@ -21,6 +35,83 @@ impl fmt::Debug for RingReader {
         f.debug_struct("RingReader")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+/// A shared `mmap` of a map, unmapped on drop.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(
+        fd: BorrowedFd<'_>,
+        len: usize,
+        prot: libc::c_int,
+        offset: usize,
+    ) -> io::Result<Mapping> {
+        let offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        #[expect(unsafe_code, reason = "mmap(2) of a ring buffer map")]
+        // SAFETY: a fresh shared mapping of `len` bytes of the map's fd; the
+        // kernel checks the offset, length and protection against the map.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr, len })
+    }
+
+    /// The 64-bit position at the mapping's start.
+    fn position(&self) -> &AtomicU64 {
+        #[expect(unsafe_code, reason = "a position the kernel shares with us")]
+        // SAFETY: the mapping is at least a page, page-aligned, and lives as
+        // long as `self`; the kernel updates the word atomically.
+        unsafe {
+            &*self.ptr.cast::<AtomicU64>()
+        }
+    }
+
+    /// The bytes at `at..at + len` of the mapping.
+    fn bytes(&self, at: usize, len: usize) -> Option<&[u8]> {
+        if at.checked_add(len)? > self.len {
+            return None;
+        }
+        #[expect(unsafe_code, reason = "reading the shared ring's memory")]
+        // SAFETY: the range is inside the mapping (checked above), which
+        // lives as long as `self`.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>().add(at), len) })
+    }
+
+    /// The record header at `at`, which the kernel writes atomically.
+    fn header(&self, at: usize) -> Option<&AtomicU32> {
+        if at.checked_add(4)? > self.len || !at.is_multiple_of(4) {
+            return None;
+        }
+        #[expect(unsafe_code, reason = "a header word the kernel shares with us")]
+        // SAFETY: the word is inside the mapping (checked above), aligned, and
+        // lives as long as `self`.
+        Some(unsafe { &*self.ptr.cast::<u8>().add(at).cast::<AtomicU32>() })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        #[expect(unsafe_code, reason = "munmap(2) of our own mapping")]
+        // SAFETY: `ptr` and `len` are exactly what mmap returned, and nothing
+        // borrows the mapping beyond `self`.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
     }
 }
 
@@ -50,33 +141,30 @@ impl BpfObject {
     /// Takes ring buffer map `name` out of the object to read it; the raw map
     /// of that name goes away with it.
     pub fn take_ring_buffer(&mut self, name: &str) -> Result<RingReader, RingError> {
-        match self.ebpf.map(name) {
-            None => {
-                return Err(RingError::NoSuchMap {
-                    map: name.to_string(),
-                });
-            }
-            Some(Map::RingBuf(_)) => {}
-            Some(_) => {
-                return Err(RingError::NotARingBuffer {
-                    map: name.to_string(),
-                });
-            }
-        }
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or_else(|| RingError::NoSuchMap {
+        let (map, size) = self.take_map(name).ok_or_else(|| RingError::NoSuchMap {
+            map: name.to_string(),
+        })?;
+        let Some(size) = size else {
+            return Err(RingError::NotARingBuffer {
                 map: name.to_string(),
-            })?;
-        self.forget_map(name);
-        let ring = RingBuf::try_from(map).map_err(|e| RingError::Open {
+            });
+        };
+        let open = |e: io::Error| RingError::Open {
             map: name.to_string(),
             reason: e.to_string(),
-        })?;
+        };
+        let page = page_size() as usize;
+        let size = size as usize;
+        let consumer =
+            Mapping::new(map.fd(), page, libc::PROT_READ | libc::PROT_WRITE, 0).map_err(open)?;
+        let producer =
+            Mapping::new(map.fd(), page + 2 * size, libc::PROT_READ, page).map_err(open)?;
         Ok(RingReader {
             name: name.to_string(),
-            ring,
+            map,
+            consumer,
+            producer,
+            mask: size as u64 - 1,
         })
     }
 }
@@ -90,9 +178,32 @@ impl RingReader {
     /// many there were.
     pub fn drain(&mut self, mut each: impl FnMut(&[u8])) -> usize {
         let mut count = 0;
-        while let Some(record) = self.ring.next() {
-            each(&record);
-            count += 1;
+        let page = page_size() as usize;
+        let consumer = self.consumer.position();
+        let producer = self.producer.position();
+        let mut cons = consumer.load(Ordering::Acquire);
+        while cons < producer.load(Ordering::Acquire) {
+            let at = page + usize::try_from(cons & self.mask).unwrap_or(0);
+            let Some(header) = self.producer.header(at) else {
+                break;
+            };
+            let word = header.load(Ordering::Acquire);
+            if word & BUSY != 0 {
+                // Reserved, not yet submitted: later records wait for it.
+                break;
+            }
+            let len = (word & !(BUSY | DISCARD)) as usize;
+            if word & DISCARD == 0 {
+                // The data is mapped twice in a row: a record that wraps
+                // around is contiguous here.
+                let Some(record) = self.producer.bytes(at + HEADER, len) else {
+                    break;
+                };
+                each(record);
+                count += 1;
+            }
+            cons += (len + HEADER).next_multiple_of(8) as u64;
+            consumer.store(cons, Ordering::Release);
         }
         count
     }
@@ -103,7 +214,7 @@ impl RingReader {
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
         let millis = timeout.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
         let mut pollfd = libc::pollfd {
-            fd: self.ring.as_fd().as_raw_fd(),
+            fd: self.map.fd().as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -124,6 +235,6 @@ impl RingReader {
 
 impl AsFd for RingReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.ring.as_fd()
+        self.map.fd()
     }
 }

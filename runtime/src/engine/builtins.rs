@@ -4,6 +4,7 @@
 
 use super::value::Value;
 use super::{Engine, Fault};
+use rstap_compiler::backend::bpf::codegen::Deferred;
 use rstap_compiler::builtins::Builtin;
 use rstap_grammar::Span;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -110,8 +111,8 @@ impl Engine<'_> {
                 }
             }
             Builtin::Ngroups => n(i64::try_from(self.captures.len()).unwrap_or(0)),
-            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc => {
-                Ok(Some(Value::Str(self.probe_name.clone().into_bytes())))
+            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc | Builtin::Probemod => {
+                self.probe_names(b, at)
             }
             Builtin::UserStringOr | Builtin::KernelStringOr | Builtin::UserStringNOr => {
                 // User-space handlers have no traced memory: the fallback text.
@@ -144,12 +145,41 @@ impl Engine<'_> {
                 format!("read fault [man error::fault] at 0x{:x}", long(0)),
                 Some(at),
             )),
-            Builtin::Symname | Builtin::Symdata | Builtin::Usymname | Builtin::Usymdata => {
-                Ok(Some(Value::Str(self.symbols.name(long(0)))))
+            Builtin::Symname => Ok(Some(Value::Str(self.clip(self.symbols.name(long(0)))))),
+            Builtin::Symdata => Ok(Some(Value::Str(self.clip(self.symbols.data(long(0)))))),
+            // The current process of a user-context handler is rstap.
+            Builtin::Usymname | Builtin::Usymdata => {
+                let how = if b == Builtin::Usymname {
+                    Deferred::Usymname
+                } else {
+                    Deferred::Usymdata
+                };
+                let text = self.symbols.user(how, self.host.pid, long(0));
+                Ok(Some(Value::Str(self.clip(text))))
             }
+            // A user-context handler interrupted no kernel stack.
             Builtin::PrintBacktrace | Builtin::PrintUbacktrace => Ok(None),
-            Builtin::Backtrace | Builtin::Ubacktrace => Ok(Some(Value::Str(Vec::new()))),
+            Builtin::Backtrace
+            | Builtin::SprintBacktrace
+            | Builtin::Ubacktrace
+            | Builtin::SprintUbacktrace => Ok(Some(Value::Str(Vec::new()))),
         }
+    }
+
+    /// `pp()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
+    fn probe_names(&self, b: Builtin, at: Span) -> Result<Option<Value>, Fault> {
+        let Some(p) = self.probe else {
+            return Ok(Some(Value::Str(Vec::new())));
+        };
+        let text = match b {
+            Builtin::Pp => p.pp(),
+            Builtin::Ppfunc => p.ppfunc(),
+            Builtin::Probefunc => p.probefunc(),
+            _ => p
+                .probemod()
+                .ok_or_else(|| Fault::new(rstap_compiler::mir::NO_MODULE, Some(at)))?,
+        };
+        Ok(Some(Value::Str(text.as_bytes().to_vec())))
     }
 
     /// A 64-bit pseudo-random number (xorshift, seeded from the clock).

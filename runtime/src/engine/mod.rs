@@ -119,7 +119,8 @@ pub struct Engine<'p> {
     actions: u64,
     captures: Vec<Vec<u8>>,
     regexes: std::collections::HashMap<String, Result<regex::bytes::Regex, String>>,
-    probe_name: String,
+    /// The probe whose handler runs.
+    probe: Option<&'p mir::Probe>,
     rng: u64,
 }
 
@@ -142,7 +143,7 @@ impl<'p> Engine<'p> {
             actions: 0,
             captures: Vec::new(),
             regexes: std::collections::HashMap::new(),
-            probe_name: String::new(),
+            probe: None,
             rng: seed,
         }
     }
@@ -175,7 +176,7 @@ impl<'p> Engine<'p> {
         self.actions = 0;
         self.depth = 0;
         self.captures.clear();
-        self.probe_name = p.name.clone();
+        self.probe = Some(p);
         match self.run_body(&p.body, &[], Vec::new())? {
             Flow::Return(_) | Flow::Next => Ok(()),
         }

@@ -17,9 +17,14 @@
 //! CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y yet refuses fentry programs, so only
 //! asking the kernel tells the truth.
 
+use crate::bpf::prog::{
+    BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BPF_TRACE_KPROBE_MULTI,
+    link_create,
+};
+use crate::bpf::sys::{self, BPF_PROG_LOAD, PerfEventAttr, ProgLoadAttr, bpf};
 use rstap_compiler::ctype::TypeGraph;
 use rstap_compiler::kernel::Features;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 const PMU_DIR: &str = "/sys/bus/event_source/devices";
@@ -40,23 +45,13 @@ pub fn detect(tracefs: Option<&Path>, btf: Option<&TypeGraph>) -> Features {
         kprobe_multi: btf.is_some_and(kprobe_multi),
         fentry: btf.is_some_and(fentry),
         uprobes: in_tracefs("uprobe_events") || pmu("uprobe"),
-        perf_sw: perf_event_opens(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK),
-        perf_hw: perf_event_opens(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES),
+        perf_sw: perf_event_opens(sys::PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK),
+        perf_hw: perf_event_opens(sys::PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES),
     }
 }
 
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_PROG_TYPE_KPROBE: u32 = 2;
-const BPF_PROG_TYPE_TRACING: u32 = 26;
-const BPF_TRACE_FENTRY: u32 = 24;
-const BPF_TRACE_KPROBE_MULTI: u32 = 42;
-
-const PERF_TYPE_HARDWARE: u32 = 0;
-const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_HW_CPU_CYCLES: u64 = 0;
 const PERF_COUNT_SW_CPU_CLOCK: u64 = 0;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
 fn fentry(btf: &TypeGraph) -> bool {
     let Some(target) = ["bpf_fentry_test1", "vfs_read"]
@@ -79,49 +74,6 @@ fn kprobe_multi(btf: &TypeGraph) -> bool {
         return false;
     };
     matches!(link_create(&prog, BPF_TRACE_KPROBE_MULTI), Err(e) if e.raw_os_error() == Some(libc::EINVAL))
-}
-
-/// `union bpf_attr` as BPF_PROG_LOAD reads it, up to `attach_prog_fd`.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    prog_btf_fd: u32,
-    func_info_rec_size: u32,
-    func_info: u64,
-    func_info_cnt: u32,
-    line_info_rec_size: u32,
-    line_info: u64,
-    line_info_cnt: u32,
-    attach_btf_id: u32,
-    attach_prog_fd: u32,
-    pad: u32,
-}
-
-/// `union bpf_attr` as BPF_LINK_CREATE reads it, with the kprobe_multi member.
-#[repr(C)]
-#[derive(Default)]
-struct LinkCreateAttr {
-    prog_fd: u32,
-    target_fd: u32,
-    attach_type: u32,
-    flags: u32,
-    multi_flags: u32,
-    multi_cnt: u32,
-    multi_syms: u64,
-    multi_addrs: u64,
-    multi_cookies: u64,
 }
 
 /// Whether a socket filter with a `may_goto` (opcode 0xe5) loads: the
@@ -161,94 +113,13 @@ fn load_trivial_prog(prog_type: u32, attach_type: u32, btf_id: u32) -> std::io::
     bpf(BPF_PROG_LOAD, &attr)
 }
 
-fn link_create(prog: &OwnedFd, attach_type: u32) -> std::io::Result<OwnedFd> {
-    use std::os::fd::AsRawFd;
-    let attr = LinkCreateAttr {
-        prog_fd: u32::try_from(prog.as_raw_fd()).unwrap_or(u32::MAX),
-        attach_type,
-        ..LinkCreateAttr::default()
-    };
-    bpf(BPF_LINK_CREATE, &attr)
-}
-
-fn bpf<A>(cmd: libc::c_long, attr: &A) -> std::io::Result<OwnedFd> {
-    #[expect(unsafe_code, reason = "bpf(2) has no wrapper in std or libc")]
-    // SAFETY: `attr` is a live, initialised repr(C) prefix of `union bpf_attr` of
-    // the size passed; the pointers inside it point at statics that outlive the call.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, std::ptr::from_ref(attr), size_of::<A>()) };
-    owned(fd)
-}
-
-/// `struct perf_event_attr`, PERF_ATTR_SIZE_VER0 (64 bytes).
-#[repr(C)]
-#[derive(Default)]
-struct PerfEventAttr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-}
-
-const PERF_ATTR_DISABLED: u64 = 1 << 0;
-const PERF_ATTR_EXCLUDE_KERNEL: u64 = 1 << 5;
-const PERF_ATTR_EXCLUDE_HV: u64 = 1 << 6;
-
 fn perf_event_opens(type_: u32, config: u64) -> bool {
     let attr = PerfEventAttr {
         type_,
-        size: size_of::<PerfEventAttr>() as u32,
         config,
-        flags: PERF_ATTR_DISABLED | PERF_ATTR_EXCLUDE_KERNEL | PERF_ATTR_EXCLUDE_HV,
+        flags: sys::PERF_ATTR_DISABLED | sys::PERF_ATTR_EXCLUDE_KERNEL | sys::PERF_ATTR_EXCLUDE_HV,
         ..PerfEventAttr::default()
     };
-    #[expect(
-        unsafe_code,
-        reason = "perf_event_open(2) has no wrapper in std or libc"
-    )]
-    // SAFETY: `attr` is a live, initialised perf_event_attr of the size it declares;
-    // pid 0 / cpu -1 / no group measures this process, disabled, and is closed below.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            std::ptr::from_ref(&attr),
-            0,
-            -1,
-            -1,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    owned(fd).is_ok()
-}
-
-fn owned(fd: libc::c_long) -> std::io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(std::io::Error::other)?;
-    #[expect(
-        unsafe_code,
-        reason = "taking ownership of a descriptor a syscall returned"
-    )]
-    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attr_layouts_match_the_kernel_abi() {
-        assert_eq!(size_of::<ProgLoadAttr>(), 120);
-        assert_eq!(std::mem::offset_of!(ProgLoadAttr, expected_attach_type), 68);
-        assert_eq!(std::mem::offset_of!(ProgLoadAttr, attach_btf_id), 108);
-        assert_eq!(std::mem::offset_of!(LinkCreateAttr, multi_syms), 24);
-        assert_eq!(size_of::<PerfEventAttr>(), 64);
-    }
+    // This process, any CPU: disabled, counting nothing, closed at once.
+    sys::perf_event_open(attr, 0, -1).is_ok()
 }

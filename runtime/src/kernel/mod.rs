@@ -4,7 +4,7 @@
 //! asking the kernel, and user binaries from the file system. Each fact is read
 //! lazily and at most once.
 
-mod binary;
+pub(crate) mod binary;
 mod features;
 mod kallsyms;
 mod tracefs;
@@ -14,7 +14,7 @@ use rstap_compiler::ctype::TypeGraph;
 use rstap_compiler::elf::Binary;
 use rstap_compiler::kernel::{Features, KernelError, KernelInfo, KernelSymbol, TracepointId};
 use rstap_compiler::tracepoint::{TracepointFormat, parse_format};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -30,6 +30,8 @@ pub struct LiveKernel {
     types: OnceLock<Result<TypeGraph, KernelError>>,
     features: OnceLock<Features>,
     may_goto: OnceLock<bool>,
+    /// vmlinux functions ftrace can hook (empty when tracefs cannot be had).
+    ftrace: OnceLock<HashSet<String>>,
     binaries: Mutex<HashMap<PathBuf, Arc<Binary>>>,
 }
 
@@ -92,6 +94,16 @@ impl KernelInfo for LiveKernel {
             .get_or_init(read_vmlinux_btf)
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    fn traceable(&self, function: &str) -> bool {
+        self.ftrace
+            .get_or_init(|| {
+                self.tracefs()
+                    .map(tracefs::ftrace_functions)
+                    .unwrap_or_default()
+            })
+            .contains(function)
     }
 
     fn may_goto(&self) -> bool {

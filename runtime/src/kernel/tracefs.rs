@@ -2,6 +2,7 @@
 //! tracepoints it lists.
 
 use rstap_compiler::kernel::{KernelError, TracepointId};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
@@ -66,4 +67,36 @@ pub fn tracepoints(tracefs: &Path) -> Result<Vec<TracepointId>, KernelError> {
         .collect();
     tps.sort();
     Ok(tps)
+}
+
+/// The vmlinux functions in `available_filter_functions`: those ftrace can
+/// hook. Lines of module functions (`name [module]`) and notes are left out;
+/// an unreadable file (no dynamic ftrace, lockdown) means none.
+pub fn ftrace_functions(tracefs: &Path) -> HashSet<String> {
+    let Ok(text) = std::fs::read_to_string(tracefs.join("available_filter_functions")) else {
+        return HashSet::new();
+    };
+    vmlinux_functions(&text)
+}
+
+fn vmlinux_functions(text: &str) -> HashSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains(char::is_whitespace) && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_vmlinux_functions_are_kept() {
+        let text = "vfs_read\ndo_sys_openat2\nfoo_init [foo]\n__ftrace_invalid_address___64\n\n";
+        let got = vmlinux_functions(text);
+        assert!(got.contains("vfs_read") && got.contains("do_sys_openat2"));
+        assert!(!got.iter().any(|f| f.contains("foo")), "{got:?}");
+        assert_eq!(got.len(), 3);
+    }
 }

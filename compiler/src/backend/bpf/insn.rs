@@ -248,6 +248,7 @@ pub mod helper {
     pub const GET_CURRENT_COMM: i32 = 16;
     pub const PERF_EVENT_OUTPUT: i32 = 25;
     pub const GET_CURRENT_TASK: i32 = 35;
+    pub const GET_STACK: i32 = 67;
     pub const PROBE_READ_STR: i32 = 45;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
@@ -259,6 +260,8 @@ pub mod helper {
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub const GET_FUNC_ARG: i32 = 183;
+    pub const GET_FUNC_RET: i32 = 184;
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub(super) fn string_caps(
                     ..
                 } => match func {
                     Builtin::Execname | Builtin::Pexecname => (*dst, 16),
+                    f if super::stack::Deferred::bytes(*f).is_some() => {
+                        (*dst, super::stack::Deferred::bytes(*f).unwrap_or(8))
+                    }
                     _ => (*dst, max_string),
                 },
                 Inst::Context {

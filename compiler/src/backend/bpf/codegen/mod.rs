@@ -10,6 +10,7 @@
 //! Script function calls are inlined first ([`mir::inline`]); a handler that
 //! can loop or run long counts its statements for MAXACTION ([`flow`]).
 
+mod attach;
 mod caps;
 mod counters;
 mod extract;
@@ -19,6 +20,7 @@ mod output;
 mod prune;
 mod regs;
 mod slots;
+mod stack;
 mod stats;
 mod strings;
 mod task;
@@ -30,9 +32,11 @@ use crate::kernel::KernelInfo;
 use crate::mir::inline::inline_calls;
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
+pub use attach::from_kprobe_wildcard;
 pub use iter::Callback;
 use rstap_grammar::Span;
 use slots::{assign_slots, inst_name, regions, span_of};
+pub use stack::{Deferred, MAX_FRAMES};
 
 /// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
 /// counter.
@@ -67,6 +71,12 @@ impl CodegenError {
 pub struct Program {
     /// Its index in the MIR's probes.
     pub probe: usize,
+    /// Further probes (other functions of the same wildcard) this very
+    /// program serves: attach it to each of them too.
+    pub also: Vec<usize>,
+    /// Whether it runs as an fentry/fexit trampoline on its kernel function
+    /// rather than as a kprobe/kretprobe.
+    pub trampoline: bool,
     pub insns: Vec<Insn>,
 }
 
@@ -92,6 +102,9 @@ pub struct PrintSite {
     pub spec: mir::PrintSpec,
     /// How each argument is laid out in the record.
     pub args: Vec<Col>,
+    /// For each argument, whether it is a string user space computes from
+    /// the addresses in its column (see `stack`).
+    pub deferred: Vec<Option<Deferred>>,
 }
 
 /// The first word of an error record is this plus the error's index; the
@@ -192,6 +205,9 @@ pub struct Target {
     /// CPU ids an extraction adds up per-CPU shares of: the highest possible
     /// CPU's id plus one (`/sys/devices/system/cpu/possible`).
     pub possible_cpus: u32,
+    /// Whether a kernel-function probe may run as an fentry/fexit trampoline
+    /// where the kernel has one for its function (else always a kprobe).
+    pub fentry: bool,
 }
 
 impl Target {
@@ -260,6 +276,7 @@ pub fn compile(
         g.errors = std::mem::take(&mut errors);
         g.buffers = std::mem::take(&mut buffers);
         g.callbacks = std::mem::take(&mut callbacks);
+        g.trampoline = attach::trampoline(prog, i, kernel, target);
         g.body()?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
@@ -277,9 +294,12 @@ pub fn compile(
         scratch = scratch.max(g.scratch_end);
         programs.push(Program {
             probe: i,
+            also: Vec::new(),
+            trampoline: g.trampoline,
             insns: g.finish(),
         });
     }
+    let mut programs = attach::merge_wildcards(prog, programs);
     // Map ids so far: globals by index, then the output ring, the lost
     // counter, `target` and the scratch area; number the maps the programs
     // use, in that order.
@@ -357,6 +377,7 @@ fn as_run(
             probe.body = inline_calls(prog, &probe.body, nesting)
                 .map_err(|e| CodegenError::new(e.msg, Some(e.at)))?;
             count = flow::count_register(&mut probe.body, target.max_action);
+            stack::fold_probe_names(&mut probe);
         }
         probes.push(probe);
         counts.push(count);
@@ -453,6 +474,13 @@ struct Gen<'a> {
     errors: Vec<ErrorSite>,
     /// Increments this body makes atomic.
     fusion: counters::Fusion,
+    /// Whether the handler runs as an fentry/fexit trampoline: its context
+    /// is the trampoline's frame, not a `struct pt_regs`.
+    trampoline: bool,
+    /// The string registers holding addresses user space names (`stack`).
+    deferred: Vec<Option<Deferred>>,
+    /// The handler runs at a user function's entry (see `Gen::get_stack`).
+    at_user_entry: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -529,9 +557,12 @@ impl<'a> Gen<'a> {
             callbacks: Vec::new(),
             walks: Vec::new(),
             fusion: counters::plan(shared.prog, body),
+            deferred: stack::deferred_regs(body)?,
+            at_user_entry: stack::at_user_entry(shared.prog, body),
             count,
             prints: Vec::new(),
             errors: Vec::new(),
+            trampoline: false,
         })
     }
 
@@ -666,7 +697,7 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
-        if self.string_inst(inst)? || self.fused(inst)? {
+        if self.string_inst(inst)? || self.fused(inst)? || self.stack_inst(inst)? {
             return Ok(());
         }
         match inst {

@@ -1,11 +1,13 @@
 //! Records to the output ring: print calls, `exit()`, warnings and runtime
 //! errors (which end the handler, or go to the enclosing `try`'s catch).
 
+use super::stack::Deferred;
 use super::{
     ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
 };
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::Col;
+use crate::hir::PrintKind;
 use crate::mir::{self, Reg};
 use rstap_grammar::Span;
 
@@ -16,6 +18,8 @@ enum Field {
     Reg(Reg),
     /// A machine register saved in r8 or r9 before the record was reserved.
     Saved(u8),
+    /// The kernel or user stack, taken into the record (`print_backtrace()`).
+    Stack(Deferred),
 }
 
 impl Gen<'_> {
@@ -71,8 +75,7 @@ impl Gen<'_> {
 
     /// An error record, and the handler ends.
     fn report_and_stop(&mut self, msg: ErrorMsg, fields: &[Field], at: Option<Span>) {
-        let site = i64::try_from(self.errors.len()).unwrap_or(0) + ERROR_RECORD;
-        self.errors.push(ErrorSite { msg, at });
+        let site = index_of(&mut self.errors, ErrorSite { msg, at }) + ERROR_RECORD;
         self.record(site, fields);
         self.emit(Insn::mov_imm(0, 0));
         self.emit(Insn::exit());
@@ -80,12 +83,12 @@ impl Gen<'_> {
 
     /// `warn(msg)`: a warning record; the handler goes on.
     pub(super) fn warn(&mut self, msg: Reg, at: Span) {
-        let site = i64::try_from(self.errors.len()).unwrap_or(0) + WARN_RECORD;
         let bytes = 8 * self.words(msg);
-        self.errors.push(ErrorSite {
+        let site = ErrorSite {
             msg: ErrorMsg::Text(bytes),
             at: Some(at),
-        });
+        };
+        let site = index_of(&mut self.errors, site) + WARN_RECORD;
         self.record(site, &[Field::Reg(msg)]);
     }
 
@@ -96,7 +99,6 @@ impl Gen<'_> {
 
     /// A print record: the site's index, then each argument in its column.
     pub(super) fn print(&mut self, spec: &mir::PrintSpec, args: &[Reg]) {
-        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
         let cols = args
             .iter()
             .map(|&a| {
@@ -107,12 +109,29 @@ impl Gen<'_> {
                 }
             })
             .collect();
-        self.prints.push(PrintSite {
+        let site = PrintSite {
             spec: spec.clone(),
             args: cols,
-        });
+            deferred: args.iter().map(|&a| self.deferred_of(a)).collect(),
+        };
+        let site = index_of(&mut self.prints, site);
         let fields: Vec<Field> = args.iter().map(|&a| Field::Reg(a)).collect();
         self.record(site, &fields);
+    }
+
+    /// `print_backtrace()`: a print record of the kernel stack, which the
+    /// runtime renders as stap's lines.
+    pub(super) fn print_stack(&mut self, how: Deferred) {
+        let site = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
+        self.prints.push(PrintSite {
+            spec: mir::PrintSpec {
+                kind: PrintKind::Print,
+                format: Vec::new(),
+            },
+            args: vec![Col::Str(how.column())],
+            deferred: vec![Some(how)],
+        });
+        self.record(site, &[Field::Stack(how)]);
     }
 
     /// A record into the output ring: `first`, then `fields`. No room counts
@@ -120,6 +139,7 @@ impl Gen<'_> {
     fn record(&mut self, first: i64, fields: &[Field]) {
         let width = |g: &Gen<'_>, f: &Field| match f {
             Field::Reg(r) if g.is_str(*r) => 8 * g.words(*r),
+            Field::Stack(how) => how.column(),
             _ => 8,
         };
         let size: u32 = 8 + fields.iter().map(|f| width(self, f)).sum::<u32>();
@@ -140,7 +160,8 @@ impl Gen<'_> {
             let off = i16::try_from(at).unwrap_or(i16::MAX);
             match *f {
                 Field::Saved(reg) => self.emit(Insn::store(Size::DW, 0, off, reg)),
-                Field::Reg(r) if self.is_str(r) => strings.push((at, r)),
+                Field::Reg(r) if self.is_str(r) => strings.push((at, Ok(r))),
+                Field::Stack(how) => strings.push((at, Err(how))),
                 Field::Reg(r) => {
                     self.load(1, r);
                     self.emit(Insn::store(Size::DW, 0, off, 1));
@@ -155,6 +176,19 @@ impl Gen<'_> {
             self.emit(Insn::mov_reg(8, 0));
         }
         for (at, r) in strings {
+            let r = match r {
+                Ok(r) => r,
+                Err(how) => {
+                    let mut off = i16::try_from(at).unwrap_or(i16::MAX);
+                    let mut words = how.column() / 8;
+                    if how.is_user() {
+                        self.store_pid(8, off);
+                        (off, words) = (off + 8, words - 1);
+                    }
+                    self.get_stack(8, off, words, how.is_user());
+                    continue;
+                }
+            };
             self.emit(Insn::mov_reg(1, 8));
             self.emit(Insn::alu_imm(Alu::Add, 1, i32::try_from(at).unwrap_or(0)));
             self.emit(Insn::mov_imm(
@@ -185,4 +219,15 @@ impl Gen<'_> {
         self.emit(Insn::store(Size::DW, 0, 0, 1));
         self.land(done);
     }
+}
+
+/// The index of `site` among `sites`, added if new. Handlers that raise the
+/// same error or print the same way share one site, so the probes of a
+/// wildcard compile to the same instructions and load as one program.
+fn index_of<T: PartialEq>(sites: &mut Vec<T>, site: T) -> i64 {
+    let index = sites.iter().position(|s| *s == site).unwrap_or_else(|| {
+        sites.push(site);
+        sites.len() - 1
+    });
+    i64::try_from(index).unwrap_or(i64::MAX)
 }

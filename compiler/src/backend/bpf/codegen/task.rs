@@ -12,8 +12,37 @@ use rstap_grammar::Span;
 const ARG_REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
 const PT_REGS_AX: i16 = 80;
 
+/// The helper that reads `value` in an fentry/fexit trampoline, if it is an
+/// argument or the return value.
+fn trampoline_read(value: &ContextValue) -> Option<i32> {
+    match value {
+        ContextValue::FunctionArg(_) => Some(helper::GET_FUNC_ARG),
+        ContextValue::ReturnValue => Some(helper::GET_FUNC_RET),
+        _ => None,
+    }
+}
+
 impl Gen<'_> {
     pub(super) fn context(&mut self, dst: Reg, value: &ContextValue) -> Result<(), CodegenError> {
+        if self.trampoline
+            && let Some(call) = trampoline_read(value)
+        {
+            // The helper writes the value to the stack: a plain number to
+            // the verifier, even when it is a pointer.
+            let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+            self.emit(Insn::mov_reg(1, 6));
+            let mut out = 2;
+            if let ContextValue::FunctionArg(n) = value {
+                self.emit(Insn::mov_imm(2, i32::try_from(*n).unwrap_or(0)));
+                out = 3;
+            }
+            self.emit(Insn::mov_reg(out, 10));
+            self.emit(Insn::alu_imm(Alu::Add, out, i32::from(tmp)));
+            self.emit(Insn::call(call));
+            self.emit(Insn::load(Size::DW, 1, 10, tmp));
+            self.store(dst, 1);
+            return Ok(());
+        }
         let register = match value {
             ContextValue::FunctionArg(n) => ARG_REGS.get(*n).copied(),
             ContextValue::ReturnValue => Some(PT_REGS_AX),
