@@ -7,8 +7,7 @@
 use super::code::Code;
 use crate::builtins::Builtin;
 use crate::hir::{
-    self, AssignOp, Delete, Expr, ExprKind, Function, LocalId, Place, PrintKind, Probe, Stmt,
-    StmtKind,
+    self, AssignOp, Delete, Expr, ExprKind, Function, LocalId, Place, Probe, Stmt, StmtKind,
 };
 use rstap_grammar::Diag;
 
@@ -250,14 +249,7 @@ fn acts(b: &hir::Block, pure: &[bool]) -> bool {
                 !matches!(**place, Place::Local(_))
             }
             // sprintf and its kin only make a string.
-            ExprKind::Print { kind, .. } => !matches!(
-                kind,
-                PrintKind::Sprint
-                    | PrintKind::Sprintln
-                    | PrintKind::Sprintf
-                    | PrintKind::Sprintd
-                    | PrintKind::Sprintdln
-            ),
+            ExprKind::Print { kind, .. } => !kind.returns_string(),
             ExprKind::Call { func, .. } => !pure.get(func.index()).copied().unwrap_or(false),
             ExprKind::Builtin { func, .. } => acts_builtin(*func),
             _ => false,

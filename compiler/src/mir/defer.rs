@@ -266,7 +266,7 @@ fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
     // Definitions.
     for (b, block) in body.blocks.iter().enumerate() {
         for (i, inst) in block.insts.iter().enumerate() {
-            for d in defs(inst) {
+            if let Some(d) = inst.def() {
                 let site = sites.iter().position(|s| s.block == b && s.index == i);
                 match (inst, site) {
                     (Inst::Call { .. }, Some(s)) => merge(&mut origin, &mut bad, d, Some(s)),
@@ -330,7 +330,7 @@ fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
                         }
                     }
                     other => {
-                        for u in uses(other) {
+                        for u in other.uses() {
                             changed |= bad.insert(u);
                         }
                     }
@@ -430,7 +430,7 @@ fn dominates(body: &Body, a: (usize, usize), b: (usize, usize)) -> bool {
         if x == b.0 {
             return false;
         }
-        stack.extend(successors(&body.blocks[x].term).map(BlockId::index));
+        stack.extend(body.blocks[x].term.successors().map(BlockId::index));
         if let Some((c, _)) = body.blocks[x].catch {
             stack.push(c.index());
         }
@@ -441,7 +441,9 @@ fn dominates(body: &Body, a: (usize, usize), b: (usize, usize)) -> bool {
 /// Whether `block` can run again after itself.
 fn in_loop(body: &Body, block: usize) -> bool {
     let mut seen = vec![false; body.blocks.len()];
-    let mut stack: Vec<usize> = successors(&body.blocks[block].term)
+    let mut stack: Vec<usize> = body.blocks[block]
+        .term
+        .successors()
         .map(BlockId::index)
         .collect();
     while let Some(x) = stack.pop() {
@@ -451,87 +453,9 @@ fn in_loop(body: &Body, block: usize) -> bool {
         if std::mem::replace(&mut seen[x], true) {
             continue;
         }
-        stack.extend(successors(&body.blocks[x].term).map(BlockId::index));
+        stack.extend(body.blocks[x].term.successors().map(BlockId::index));
     }
     false
-}
-
-fn successors(t: &Term) -> impl Iterator<Item = BlockId> {
-    let v: Vec<BlockId> = match t {
-        Term::Jump(b) => vec![*b],
-        Term::Branch {
-            then, otherwise, ..
-        } => vec![*then, *otherwise],
-        Term::IterNext { body, done, .. } => vec![*body, *done],
-        Term::Return(_) | Term::Next => Vec::new(),
-    };
-    v.into_iter()
-}
-
-/// The registers an instruction writes.
-fn defs(inst: &Inst) -> Vec<Reg> {
-    match inst {
-        Inst::Const { dst, .. }
-        | Inst::Str { dst, .. }
-        | Inst::Move { dst, .. }
-        | Inst::Unary { dst, .. }
-        | Inst::Binary { dst, .. }
-        | Inst::Compare { dst, .. }
-        | Inst::StrCompare { dst, .. }
-        | Inst::Concat { dst, .. }
-        | Inst::Regex { dst, .. }
-        | Inst::ReadGlobal { dst, .. }
-        | Inst::MapRead { dst, .. }
-        | Inst::MapContains { dst, .. }
-        | Inst::AggRead { dst, .. }
-        | Inst::HistBucket { dst, .. }
-        | Inst::Context { dst, .. }
-        | Inst::Load { dst, .. }
-        | Inst::LoadStr { dst, .. } => vec![*dst],
-        Inst::Call { dst, .. } | Inst::Builtin { dst, .. } | Inst::Print { dst, .. } => {
-            dst.iter().copied().collect()
-        }
-        Inst::WriteGlobal { .. }
-        | Inst::MapWrite { .. }
-        | Inst::MapDelete { .. }
-        | Inst::Clear { .. }
-        | Inst::AggAdd { .. }
-        | Inst::PrintHist { .. }
-        | Inst::IterStart { .. } => Vec::new(),
-    }
-}
-
-/// The registers an instruction reads.
-fn uses(inst: &Inst) -> Vec<Reg> {
-    match inst {
-        Inst::Const { .. } | Inst::Str { .. } | Inst::Context { .. } | Inst::Clear { .. } => {
-            Vec::new()
-        }
-        Inst::ReadGlobal { .. } => Vec::new(),
-        Inst::Move { src, .. } | Inst::Unary { src, .. } | Inst::Regex { src, .. } => vec![*src],
-        Inst::Binary { a, b, .. }
-        | Inst::Compare { a, b, .. }
-        | Inst::StrCompare { a, b, .. }
-        | Inst::Concat { a, b, .. } => vec![*a, *b],
-        Inst::WriteGlobal { src, .. } => vec![*src],
-        Inst::MapRead { keys, .. } | Inst::PrintHist { keys, .. } => keys.clone(),
-        Inst::MapWrite { keys, src, .. } => keys.iter().chain([src]).copied().collect(),
-        Inst::MapContains { keys, .. } | Inst::MapDelete { keys, .. } => {
-            keys.iter().flatten().copied().collect()
-        }
-        Inst::AggAdd { keys, value, .. } => keys.iter().chain([value]).copied().collect(),
-        Inst::AggRead { keys, shift, .. } => keys.iter().chain(shift).copied().collect(),
-        Inst::HistBucket { keys, bucket, .. } => keys.iter().chain([bucket]).copied().collect(),
-        Inst::Call { args, .. } | Inst::Builtin { args, .. } | Inst::Print { args, .. } => {
-            args.clone()
-        }
-        Inst::Load { addr, .. } | Inst::LoadStr { addr, .. } => vec![*addr],
-        Inst::IterStart { limit, slice, .. } => limit
-            .iter()
-            .copied()
-            .chain(slice.iter().flatten().flatten().copied())
-            .collect(),
-    }
 }
 
 fn term_uses(t: &Term) -> Vec<Reg> {

@@ -898,14 +898,7 @@ impl<'p> Builder<'p> {
             (_, Some(delim)) => vec![FmtPiece::Lit(decode_escapes(delim))],
             (_, None) => Vec::new(),
         };
-        let returns = matches!(
-            kind,
-            PrintKind::Sprint
-                | PrintKind::Sprintln
-                | PrintKind::Sprintf
-                | PrintKind::Sprintd
-                | PrintKind::Sprintdln
-        );
+        let returns = kind.returns_string();
         let dst = returns.then(|| self.reg(Ty::Str));
         self.emit(Inst::Print {
             dst,

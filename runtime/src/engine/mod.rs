@@ -328,7 +328,7 @@ fn render_with(
             for piece in &spec.format {
                 match piece {
                     FmtPiece::Lit(b) => out.extend_from_slice(b),
-                    FmtPiece::Conv(c) => {
+                    FmtPiece::Conv(c) | FmtPiece::Call { conv: c, .. } => {
                         let mut star = || next.next().map(Value::long);
                         let width = match c.width {
                             Width::Arg => star(),
@@ -340,30 +340,16 @@ fn render_with(
                             Width::Fixed(p) => Some(i64::from(p)),
                             Width::None => None,
                         };
-                        let a = next.next().map_or(Arg::Long(0), arg);
+                        let made;
+                        let a = match piece {
+                            FmtPiece::Call { func, args, at, .. } => {
+                                let values = next.by_ref().take(*args).cloned().collect();
+                                made = call(*func, values, *at)?;
+                                arg(&made)
+                            }
+                            _ => next.next().map_or(Arg::Long(0), arg),
+                        };
                         output::printf::conversion(&mut out, c, width, precision, a)
-                            .map_err(|e| Fault::new(e.message(), None))?;
-                    }
-                    FmtPiece::Call {
-                        func,
-                        args: n,
-                        conv,
-                        at,
-                    } => {
-                        let mut star = || next.next().map(Value::long);
-                        let width = match conv.width {
-                            Width::Arg => star(),
-                            Width::Fixed(w) => Some(i64::from(w)),
-                            Width::None => None,
-                        };
-                        let precision = match conv.precision {
-                            Width::Arg => star(),
-                            Width::Fixed(p) => Some(i64::from(p)),
-                            Width::None => None,
-                        };
-                        let values: Vec<Value> = next.by_ref().take(*n).cloned().collect();
-                        let v = call(*func, values, *at)?;
-                        output::printf::conversion(&mut out, conv, width, precision, arg(&v))
                             .map_err(|e| Fault::new(e.message(), None))?;
                     }
                 }
