@@ -297,6 +297,20 @@ pub enum PrintKind {
     Sprintdln,
 }
 
+impl PrintKind {
+    /// `sprint` and its kin: the output is the call's value, not printed.
+    pub fn returns_string(self) -> bool {
+        matches!(
+            self,
+            PrintKind::Sprint
+                | PrintKind::Sprintln
+                | PrintKind::Sprintf
+                | PrintKind::Sprintd
+                | PrintKind::Sprintdln
+        )
+    }
+}
+
 /// One step of a target-variable chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Member {

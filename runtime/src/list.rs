@@ -1,7 +1,7 @@
 //! `rstap -l PP` / `-L PP`: print the matching probe points, one per line: the
 //! tapset aliases the pattern names, else the kernel's and binaries' points.
 
-use rstap_compiler::check::{Library, list_aliases};
+use rstap_compiler::check::{Library, list_aliases, names_syscalls};
 use rstap_compiler::listing::{ListError, list};
 use rstap_grammar::ast::Item;
 use rstap_grammar::{ParseOptions, SourceMap};
@@ -18,9 +18,14 @@ pub fn run(pattern: &str, vars: bool, verbose: bool) -> Result<(), ()> {
         .map(|(name, text)| files.add(name, text))
         .collect();
     let facts = rstap_runtime::host::facts(false, pattern);
-    let library = Library::load(&mut files, &facts, &macro_library)
+    let mut library = Library::load(&mut files, &facts, &macro_library)
         .map_err(|d| rstap_runtime::report(&files, &d))?;
     let kernel = LiveKernel::new(verbose);
+    if names_syscalls(&ast) {
+        library
+            .add_syscalls(&mut files, &facts, &macro_library, &kernel)
+            .map_err(|d| rstap_runtime::report(&files, &d))?;
+    }
     let mut lines = Vec::new();
     for item in &ast.items {
         let Item::Probe(p) = item else { continue };

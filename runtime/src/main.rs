@@ -75,8 +75,14 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
         return Ok(());
     }
-    let library = Library::load(&mut files, &opts.facts, &opts.macro_library)
+    let mut library = Library::load(&mut files, &opts.facts, &opts.macro_library)
         .map_err(|d| report(&files, &d))?;
+    let kernel = kernel::LiveKernel::new(cli.verbose > 0);
+    if check::names_syscalls(&ast) {
+        library
+            .add_syscalls(&mut files, &opts.facts, &opts.macro_library, &kernel)
+            .map_err(|d| report(&files, &d))?;
+    }
     if cli.verbose > 0 {
         eprintln!(
             "Pass 1: parsed user script and {} library scripts in {:.1} ms.",
@@ -85,7 +91,6 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         );
     }
     let started = Instant::now();
-    let kernel = kernel::LiveKernel::new(cli.verbose > 0);
     let check_opts = check::Options {
         unoptimized: cli.unoptimized,
     };

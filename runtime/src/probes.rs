@@ -352,7 +352,7 @@ impl Kernel {
                     let max = engine.limits.max_string;
                     engine.symbols.fill(print, rec, &mut args, max);
                 }
-                if let Ok(bytes) = crate::engine::render(&print.spec, &args) {
+                if let Ok(bytes) = engine.render(&print.spec, &args) {
                     engine.out.extend_from_slice(&bytes);
                 }
             }

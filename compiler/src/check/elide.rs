@@ -17,12 +17,13 @@ pub(super) fn program(
     probes: &mut Vec<Probe>,
     warnings: &mut Vec<Diag>,
 ) {
+    let pure = pure_functions(functions);
     for f in functions.iter_mut() {
-        body(&mut f.body, &mut f.locals, f.params, warnings);
+        body(&mut f.body, &mut f.locals, f.params, &pure, warnings);
     }
     probes.retain_mut(|p| {
         let keep_condition = p.condition.is_some();
-        body(&mut p.body, &mut p.locals, 0, warnings);
+        body(&mut p.body, &mut p.locals, 0, &pure, warnings);
         if p.body.stmts.is_empty() && !keep_condition {
             warnings.push(
                 Diag::new(
@@ -44,6 +45,7 @@ fn body(
     block: &mut hir::Block,
     locals: &mut Vec<hir::Local>,
     fixed: usize,
+    pure: &[bool],
     warnings: &mut Vec<Diag>,
 ) {
     let mut read = vec![false; locals.len()];
@@ -51,6 +53,7 @@ fn body(
     let mut e = Eliminator {
         read: &read,
         locals,
+        pure,
         warnings,
     };
     e.block(block);
@@ -79,6 +82,8 @@ fn body(
 struct Eliminator<'r> {
     read: &'r [bool],
     locals: &'r [hir::Local],
+    /// Which functions have no effect but their value (see [`pure_functions`]).
+    pure: &'r [bool],
     warnings: &'r mut Vec<Diag>,
 }
 
@@ -95,7 +100,7 @@ impl Eliminator<'_> {
             StmtKind::Block(b) => self.block(b),
             StmtKind::Expr(e) => {
                 self.expr(e);
-                if !has_side_effects(e) {
+                if !has_side_effects(e, self.pure) {
                     self.warnings.push(
                         Diag::new(Code::E0210, e.span, "eliding side-effect-free expression")
                             .with_label("this computes a value nothing uses")
@@ -115,7 +120,7 @@ impl Eliminator<'_> {
                     self.stmt(o);
                 }
                 let idle = is_empty(then) && otherwise.as_deref().is_none_or(is_empty);
-                if idle && !has_side_effects(cond) {
+                if idle && !has_side_effects(cond, self.pure) {
                     s.kind = StmtKind::Block(hir::Block::default());
                 }
             }
@@ -140,7 +145,10 @@ impl Eliminator<'_> {
                     f.value = None;
                 }
                 self.stmt(&mut f.body);
-                let limit_acts = f.limit.as_ref().is_some_and(has_side_effects);
+                let limit_acts = f
+                    .limit
+                    .as_ref()
+                    .is_some_and(|l| has_side_effects(l, self.pure));
                 if is_empty(&f.body) && !limit_acts {
                     s.kind = StmtKind::Block(hir::Block::default());
                 }
@@ -198,24 +206,78 @@ fn is_empty(s: &Stmt) -> bool {
 }
 
 /// Whether evaluating `e` can change anything: assignments, calls of script
-/// functions, prints, built-ins that act.
-fn has_side_effects(e: &Expr) -> bool {
+/// functions that act, prints, built-ins that act.
+fn has_side_effects(e: &Expr, pure: &[bool]) -> bool {
     let mut effects = false;
     hir::expr_ref(e, &mut |x| {
         effects |= match &x.kind {
-            ExprKind::Assign { .. }
-            | ExprKind::Crement { .. }
-            | ExprKind::Call { .. }
-            | ExprKind::Print { .. } => true,
-            ExprKind::Builtin { func, .. } => acts(*func),
+            ExprKind::Assign { .. } | ExprKind::Crement { .. } | ExprKind::Print { .. } => true,
+            ExprKind::Call { func, .. } => !pure.get(func.index()).copied().unwrap_or(false),
+            ExprKind::Builtin { func, .. } => acts_builtin(*func),
             _ => false,
         };
     });
     effects
 }
 
+/// Which functions do nothing but compute their value: no global written or
+/// deleted, nothing printed, no built-in that acts, no call of a function
+/// that does any of these. As stap does, a call of one whose value nobody
+/// uses is removed (the syscall aliases' `argstr` when a handler ignores it).
+fn pure_functions(functions: &[Function]) -> Vec<bool> {
+    let mut pure = vec![true; functions.len()];
+    loop {
+        let mut changed = false;
+        for (i, f) in functions.iter().enumerate() {
+            if pure[i] && acts(&f.body, &pure) {
+                pure[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            return pure;
+        }
+    }
+}
+
+/// Whether a function body has an effect outside itself.
+fn acts(b: &hir::Block, pure: &[bool]) -> bool {
+    let mut effects = false;
+    hir::for_each_expr(b, &mut |x| {
+        effects |= match &x.kind {
+            ExprKind::Assign { place, .. } | ExprKind::Crement { place, .. } => {
+                !matches!(**place, Place::Local(_))
+            }
+            // sprintf and its kin only make a string.
+            ExprKind::Print { kind, .. } => !kind.returns_string(),
+            ExprKind::Call { func, .. } => !pure.get(func.index()).copied().unwrap_or(false),
+            ExprKind::Builtin { func, .. } => acts_builtin(*func),
+            _ => false,
+        };
+    });
+    effects || deletes_global(b)
+}
+
+fn deletes_global(b: &hir::Block) -> bool {
+    b.stmts.iter().any(stmt_deletes_global)
+}
+
+fn stmt_deletes_global(s: &Stmt) -> bool {
+    match &s.kind {
+        StmtKind::Delete(d) => !matches!(d, Delete::Local(_)),
+        StmtKind::Block(b) => deletes_global(b),
+        StmtKind::If {
+            then, otherwise, ..
+        } => stmt_deletes_global(then) || otherwise.as_deref().is_some_and(stmt_deletes_global),
+        StmtKind::Loop { body, .. } => stmt_deletes_global(body),
+        StmtKind::Foreach(f) => stmt_deletes_global(&f.body),
+        StmtKind::Try { body, catch, .. } => deletes_global(body) || deletes_global(catch),
+        _ => false,
+    }
+}
+
 /// Built-ins called for what they do rather than what they return.
-fn acts(b: Builtin) -> bool {
+fn acts_builtin(b: Builtin) -> bool {
     matches!(
         b,
         Builtin::Exit

@@ -22,12 +22,13 @@ mod print;
 mod process;
 mod suggest;
 mod synth;
+mod syscalls;
 mod target;
 mod types;
 mod uses;
 
 pub use code::Code;
-pub use library::Library;
+pub use library::{Library, names_syscalls};
 pub use list::list_aliases;
 
 use crate::hir::{self, FunctionId, GlobalId, Program, Type};

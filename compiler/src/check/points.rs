@@ -205,6 +205,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        // The longest alias names win: `syscall.read.return` is that alias,
+        // not `syscall.read` with a `.return` suffix (stap descends its alias
+        // tree as far as the point goes before treating the rest as a suffix).
+        let shortest = matches.iter().map(|(_, _, s)| s.len()).min();
+        matches.retain(|(_, _, s)| Some(s.len()) == shortest);
         // stap keeps aliases by name, so a wildcard meets them in name order.
         matches.sort_by_cached_key(|(_, name, _)| spell(&name.components));
         let matched = !matches.is_empty();

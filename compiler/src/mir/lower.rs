@@ -5,7 +5,7 @@
 use super::{
     Block, BlockId, Body, CmpOp, FmtPiece, FuncId, Function, Global, GlobalKind, Inst, IterId,
     IterSource, PrintSpec, Probe, Program, Reg, SortKey, StatsSpec, Term, Ty, UnOp, Value,
-    decode_escapes,
+    decode_escapes, defer_calls,
 };
 use crate::hir::{
     self, AssignOp, BinOp, ContextValue, CrementOp, Delete, Expr, ExprKind, GlobalId, Histogram,
@@ -86,11 +86,13 @@ pub fn lower(p: &hir::Program) -> Program {
             }
         })
         .collect();
-    Program {
+    let mut program = Program {
         globals,
         functions,
         probes,
-    }
+    };
+    defer_calls(&mut program);
+    program
 }
 
 fn ty(t: Type) -> Ty {
@@ -905,14 +907,7 @@ impl<'p> Builder<'p> {
             (_, Some(delim)) => vec![FmtPiece::Lit(decode_escapes(delim))],
             (_, None) => Vec::new(),
         };
-        let returns = matches!(
-            kind,
-            PrintKind::Sprint
-                | PrintKind::Sprintln
-                | PrintKind::Sprintf
-                | PrintKind::Sprintd
-                | PrintKind::Sprintdln
-        );
+        let returns = kind.returns_string();
         let dst = returns.then(|| self.reg(Ty::Str));
         self.emit(Inst::Print {
             dst,

@@ -7,12 +7,14 @@
 //! SSA): a local variable is one register. String literals and printf formats
 //! are already decoded to bytes.
 
+mod defer;
 mod escapes;
 pub mod inline;
 mod lower;
 mod names;
 mod print;
 
+pub use defer::defer_calls;
 pub use escapes::decode_escapes;
 pub use lower::lower;
 pub use names::NO_MODULE;
@@ -195,6 +197,15 @@ pub enum CmpOp {
 pub enum FmtPiece {
     Lit(Vec<u8>),
     Conv(Conversion),
+    /// A value made when the output is rendered: `func` called on the next
+    /// `args` arguments of the print, shown by `conv` (see [`defer`]).
+    Call {
+        func: FuncId,
+        args: usize,
+        conv: Conversion,
+        /// The call in the script, for a runtime error it raises.
+        at: At,
+    },
 }
 
 /// One print-family call.
@@ -416,6 +427,90 @@ pub enum Term {
         body: BlockId,
         done: BlockId,
     },
+}
+
+impl Inst {
+    /// The register the instruction writes, if any (each writes at most one).
+    pub fn def(&self) -> Option<Reg> {
+        match self {
+            Inst::Const { dst, .. }
+            | Inst::Str { dst, .. }
+            | Inst::Context { dst, .. }
+            | Inst::Move { dst, .. }
+            | Inst::Unary { dst, .. }
+            | Inst::Binary { dst, .. }
+            | Inst::Compare { dst, .. }
+            | Inst::StrCompare { dst, .. }
+            | Inst::Concat { dst, .. }
+            | Inst::Regex { dst, .. }
+            | Inst::ReadGlobal { dst, .. }
+            | Inst::MapRead { dst, .. }
+            | Inst::MapContains { dst, .. }
+            | Inst::AggRead { dst, .. }
+            | Inst::HistBucket { dst, .. }
+            | Inst::Load { dst, .. }
+            | Inst::LoadStr { dst, .. } => Some(*dst),
+            Inst::Call { dst, .. } | Inst::Builtin { dst, .. } | Inst::Print { dst, .. } => *dst,
+            Inst::WriteGlobal { .. }
+            | Inst::MapWrite { .. }
+            | Inst::MapDelete { .. }
+            | Inst::Clear { .. }
+            | Inst::AggAdd { .. }
+            | Inst::PrintHist { .. }
+            | Inst::IterStart { .. } => None,
+        }
+    }
+
+    /// The registers the instruction reads.
+    pub fn uses(&self) -> Vec<Reg> {
+        match self {
+            Inst::Const { .. }
+            | Inst::Str { .. }
+            | Inst::Context { .. }
+            | Inst::Clear { .. }
+            | Inst::ReadGlobal { .. } => Vec::new(),
+            Inst::Move { src, .. } | Inst::Unary { src, .. } | Inst::Regex { src, .. } => {
+                vec![*src]
+            }
+            Inst::Binary { a, b, .. }
+            | Inst::Compare { a, b, .. }
+            | Inst::StrCompare { a, b, .. }
+            | Inst::Concat { a, b, .. } => vec![*a, *b],
+            Inst::WriteGlobal { src, .. } => vec![*src],
+            Inst::MapRead { keys, .. } | Inst::PrintHist { keys, .. } => keys.clone(),
+            Inst::MapWrite { keys, src, .. } => keys.iter().chain([src]).copied().collect(),
+            Inst::MapContains { keys, .. } | Inst::MapDelete { keys, .. } => {
+                keys.iter().flatten().copied().collect()
+            }
+            Inst::AggAdd { keys, value, .. } => keys.iter().chain([value]).copied().collect(),
+            Inst::AggRead { keys, shift, .. } => keys.iter().chain(shift).copied().collect(),
+            Inst::HistBucket { keys, bucket, .. } => keys.iter().chain([bucket]).copied().collect(),
+            Inst::Call { args, .. } | Inst::Builtin { args, .. } | Inst::Print { args, .. } => {
+                args.clone()
+            }
+            Inst::Load { addr, .. } | Inst::LoadStr { addr, .. } => vec![*addr],
+            Inst::IterStart { limit, slice, .. } => limit
+                .iter()
+                .copied()
+                .chain(slice.iter().flatten().flatten().copied())
+                .collect(),
+        }
+    }
+}
+
+impl Term {
+    /// The blocks control may go to next.
+    pub fn successors(&self) -> impl Iterator<Item = BlockId> {
+        let (a, b) = match self {
+            Term::Jump(b) => (Some(*b), None),
+            Term::Branch {
+                then, otherwise, ..
+            } => (Some(*then), Some(*otherwise)),
+            Term::IterNext { body, done, .. } => (Some(*body), Some(*done)),
+            Term::Return(_) | Term::Next => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
 }
 
 impl fmt::Display for Program {

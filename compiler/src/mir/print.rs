@@ -217,6 +217,11 @@ fn inst(p: &Program, i: &Inst) -> String {
                 .map(|p| match p {
                     FmtPiece::Lit(b) => String::from_utf8_lossy(b).into_owned(),
                     FmtPiece::Conv(c) => format!("%{}", c.conv),
+                    FmtPiece::Call {
+                        func, args, conv, ..
+                    } => {
+                        format!("%{{{func}/{args}}}{}", conv.conv)
+                    }
                 })
                 .collect();
             format!("{}{:?} {fmt:?} ({})", dst(*d), spec.kind, list(args))

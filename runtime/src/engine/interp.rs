@@ -338,7 +338,7 @@ impl Engine<'_> {
             }
             Inst::Print { dst, spec, args } => {
                 let args = regs(f, args);
-                let bytes = super::render(spec, &args)?;
+                let bytes = self.render(spec, &args)?;
                 match dst {
                     Some(d) => f.regs[d.index()] = Value::Str(self.clip(bytes)),
                     None => self.out.extend_from_slice(&bytes),

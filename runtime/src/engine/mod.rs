@@ -154,6 +154,21 @@ impl<'p> Engine<'p> {
     }
 
     /// Runs probe `index`'s handler once.
+    /// The bytes one print-family call produces, running the script
+    /// functions of its deferred calls (kernel-context records, see
+    /// `mir::defer_calls`) as a handler of their own would.
+    pub fn render(&mut self, spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
+        render_with(spec, args, &mut |func, values, at| {
+            let (actions, depth) = (self.actions, self.depth);
+            self.actions = 0;
+            self.depth = 0;
+            let v = self.call(func, values, at);
+            self.actions = actions;
+            self.depth = depth;
+            Ok(v?.unwrap_or(Value::Long(0)))
+        })
+    }
+
     pub fn run_probe(&mut self, index: usize) -> Result<(), Fault> {
         let Some(p) = self.prog.probes.get(index) else {
             return Ok(());
@@ -274,8 +289,21 @@ fn render_hist(out: &mut Vec<u8>, s: &Stat, hist: &Histogram) {
     output::hist::render(out, s, hist_spec(hist));
 }
 
-/// The bytes one print-family call produces.
+/// The bytes one print-family call produces, for a spec with no deferred
+/// call (every user-context print).
 pub fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
+    render_with(spec, args, &mut |_, _, at| {
+        Err(Fault::new("a deferred call needs the engine", Some(at)))
+    })
+}
+
+/// The bytes one print-family call produces; `call` makes the value of each
+/// deferred call (`FmtPiece::Call`) from its arguments.
+fn render_with(
+    spec: &PrintSpec,
+    args: &[Value],
+    call: &mut dyn FnMut(mir::FuncId, Vec<Value>, Span) -> Result<Value, Fault>,
+) -> Result<Vec<u8>, Fault> {
     let mut out = Vec::new();
     let delimiter = || match spec.format.first() {
         Some(FmtPiece::Lit(d)) => d.as_slice(),
@@ -300,7 +328,7 @@ pub fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
             for piece in &spec.format {
                 match piece {
                     FmtPiece::Lit(b) => out.extend_from_slice(b),
-                    FmtPiece::Conv(c) => {
+                    FmtPiece::Conv(c) | FmtPiece::Call { conv: c, .. } => {
                         let mut star = || next.next().map(Value::long);
                         let width = match c.width {
                             Width::Arg => star(),
@@ -312,7 +340,15 @@ pub fn render(spec: &PrintSpec, args: &[Value]) -> Result<Vec<u8>, Fault> {
                             Width::Fixed(p) => Some(i64::from(p)),
                             Width::None => None,
                         };
-                        let a = next.next().map_or(Arg::Long(0), arg);
+                        let made;
+                        let a = match piece {
+                            FmtPiece::Call { func, args, at, .. } => {
+                                let values = next.by_ref().take(*args).cloned().collect();
+                                made = call(*func, values, *at)?;
+                                arg(&made)
+                            }
+                            _ => next.next().map_or(Arg::Long(0), arg),
+                        };
                         output::printf::conversion(&mut out, c, width, precision, a)
                             .map_err(|e| Fault::new(e.message(), None))?;
                     }
