@@ -5,7 +5,7 @@
 //! Never a panic. Both corpora are files so that a case is one file or one
 //! line to add.
 
-use rstap_tests::{run_rstap, workspace};
+use rstap_tests::{run_rstap, stp_files, workspace};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -131,13 +131,7 @@ fn shown_as(line: &str) -> String {
 #[test]
 fn every_malformed_script_is_refused_with_its_code_place_and_caret() {
     let dir = bad().join("scripts");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
-        .collect();
-    paths.sort();
+    let paths = stp_files(&dir);
     assert!(
         paths.len() >= 100,
         "the corpus has {} scripts; RELIABILITY.md promises at least 100",
