@@ -139,6 +139,8 @@ impl Diagnostics {
     /// to a pipe and the way the snapshot tests record them.
     pub fn render(&self, files: &SourceMap) -> String {
         let config = Config::default();
+        let shown = files.printable();
+        let files = shown.as_ref().unwrap_or(files);
         let mut out = String::new();
         for e in &self.0 {
             if term::emit_to_string(&mut out, &config, files, &e.to_diagnostic()).is_err() {

@@ -43,6 +43,26 @@ impl SourceMap {
         (line, col)
     }
 
+    /// A copy for showing source lines, when some file holds a control or
+    /// zero-width character: each becomes a visible one of the same UTF-8
+    /// length, so byte offsets and columns stay, the terminal is not driven
+    /// by the script's bytes, and the renderer draws a caret under it (it
+    /// draws as many as the character is wide).
+    pub fn printable(&self) -> Option<SourceMap> {
+        if !self.files.iter().any(|f| f.source().chars().any(invisible)) {
+            return None;
+        }
+        let files = self
+            .files
+            .iter()
+            .map(|f| {
+                let text = f.source().chars().map(visible).collect::<String>();
+                SimpleFile::new(f.name().clone(), text)
+            })
+            .collect();
+        Some(SourceMap { files })
+    }
+
     fn get(&self, id: FileId) -> Result<&SimpleFile<String, String>, files::Error> {
         self.files
             .get(id.0 as usize)
@@ -69,5 +89,24 @@ impl<'a> Files<'a> for SourceMap {
 
     fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, files::Error> {
         self.get(id)?.line_range((), line_index)
+    }
+}
+
+/// Takes no columns on a terminal (or moves the cursor), besides the tab and
+/// line ends that the renderer handles itself.
+fn invisible(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
+/// `c`, or a visible stand-in of its UTF-8 length when it is invisible.
+fn visible(c: char) -> char {
+    if !invisible(c) {
+        return c;
+    }
+    match c.len_utf8() {
+        1 => '?',
+        2 => '\u{bf}',
+        _ => '\u{fffd}',
     }
 }

@@ -1,5 +1,6 @@
 //! Checks stap makes while parsing that a context-free grammar cannot: `return`
-//! only in functions, and embedded C and guru-only operators only when privileged.
+//! only in functions, `break`/`continue` only in loops, and embedded C and
+//! guru-only operators only when privileged.
 
 use crate::ast::*;
 use crate::diag::{Code, Diag, Diagnostics};
@@ -11,6 +12,7 @@ pub fn check(file: &File, privileged: bool) -> Result<(), Diagnostics> {
         privileged,
         errors: Vec::new(),
         in_function: false,
+        loops: 0,
     };
     for item in &file.items {
         v.item(item);
@@ -25,6 +27,8 @@ pub fn check(file: &File, privileged: bool) -> Result<(), Diagnostics> {
 struct Validator {
     privileged: bool,
     in_function: bool,
+    /// How many loops enclose the current statement.
+    loops: u32,
     errors: Vec<Diag>,
 }
 
@@ -65,6 +69,7 @@ impl Visitor for Validator {
             }
             _ => self.in_function = false,
         }
+        self.loops = 0;
         walk_item(self, item);
     }
 
@@ -82,7 +87,28 @@ impl Visitor for Validator {
                 .with_label("probes cannot return a value; use `next` to leave a probe handler"),
             );
         }
+        // stap refuses these when it translates; lowering would otherwise
+        // drop them silently and run the statements after them.
+        let jump = match s.node {
+            StmtKind::Break => Some("break"),
+            StmtKind::Continue => Some("continue"),
+            _ => None,
+        };
+        if let Some(word) = jump
+            && self.loops == 0
+        {
+            self.errors.push(
+                Diag::new(Code::E0140, s.span, format!("cannot '{word}' outside loop"))
+                    .with_label("no while, for or foreach loop encloses this"),
+            );
+        }
+        let loop_stmt = matches!(
+            s.node,
+            StmtKind::While { .. } | StmtKind::For { .. } | StmtKind::Foreach(_)
+        );
+        self.loops += u32::from(loop_stmt);
         walk_stmt(self, s);
+        self.loops -= u32::from(loop_stmt);
     }
 
     fn expr(&mut self, e: &Expr) {

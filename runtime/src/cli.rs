@@ -37,7 +37,7 @@ pub struct Cli {
     pub command: Option<String>,
 
     /// Set target() to PID.
-    #[arg(short = 'x', value_name = "PID")]
+    #[arg(short = 'x', value_name = "PID", conflicts_with = "command")]
     pub target: Option<i64>,
 
     /// Write the script's output to FILE.

@@ -32,6 +32,8 @@ pub fn report(files: &SourceMap, diags: &Diagnostics) {
         eprint!("{}", diags.render(files));
         return;
     }
+    let shown = files.printable();
+    let files = shown.as_ref().unwrap_or(files);
     let mut stream = StandardStream::stderr(choice);
     let config = codespan_reporting::term::Config::default();
     for d in &diags.0 {

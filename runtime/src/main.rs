@@ -16,10 +16,19 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line, as for every other bad command line: clap's first
+            // line without its `error: ` prefix; its tips and usage follow -h.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("bad command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("rstap: {first} (rstap -h lists the options)");
+            return ExitCode::from(1);
         }
     };
     // The front end and the printers recurse over the syntax tree: give them a
@@ -55,6 +64,8 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {
         return list::run(pattern, cli.list_vars.is_some(), cli.verbose > 0);
     }
+    // A malformed -D or -G is a bad command line whatever the pass.
+    let run_opts = run_options(cli)?;
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let started = Instant::now();
     let mut files = SourceMap::new();
@@ -136,7 +147,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             Ok(())
         }
         Some(4) => {
-            let build = run_options(cli)?.build();
+            let build = run_opts.build();
             let built = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
                 .map_err(|e| session::report_start(&files, &e))?;
             match &cli.output {
@@ -153,7 +164,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
                 }
             }
         }
-        Some(_) | None => session::run(&mir, &files, &kernel, &run_options(cli)?).map_err(|_| ()),
+        Some(_) | None => session::run(&mir, &files, &kernel, &run_opts).map_err(|_| ()),
     }
 }
 
@@ -161,7 +172,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
 fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
     let mut limits = engine::Limits::default();
     for d in &cli.defines {
-        let Some((name, value)) = d.split_once('=') else {
+        let Some((name, value)) = d.split_once('=').filter(|(n, _)| !n.is_empty()) else {
             eprintln!("rstap: -D {d}: expected NAME=VALUE");
             return Err(());
         };
@@ -190,7 +201,7 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         set_globals: cli
             .set_globals
             .iter()
-            .map(|g| match g.split_once('=') {
+            .map(|g| match g.split_once('=').filter(|(n, _)| !n.is_empty()) {
                 Some((n, v)) => Ok((n.to_string(), v.to_string())),
                 None => {
                     eprintln!("rstap: -G {g}: expected VAR=VALUE");

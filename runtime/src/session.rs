@@ -47,8 +47,22 @@ impl RunOptions {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// The first SIGINT or SIGTERM asks the run to stop (end probes, output,
+/// summary); a second one exits at once. Every BPF program, map and link
+/// rstap holds is a file descriptor, so the kernel detaches them on exit.
 extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+    if STOP.swap(true, Ordering::SeqCst) {
+        const MSG: &[u8] = b"rstap: interrupted again, exiting without running end probes\n";
+        #[expect(
+            unsafe_code,
+            reason = "write(2) and _exit(2) are the async-signal-safe way out of a handler"
+        )]
+        // SAFETY: MSG is a valid buffer of MSG.len() bytes; _exit never returns.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(1);
+        }
+    }
 }
 
 fn install_signals() {
@@ -101,6 +115,7 @@ pub fn run(
         errors: 0,
         out: &mut out,
         probes: None,
+        closed: false,
     };
     let by_priority = |want: fn(&PointKind) -> Option<i64>| {
         let mut v: Vec<(i64, usize)> = prog
@@ -208,12 +223,15 @@ struct Session<'p, 'o> {
     out: &'o mut Box<dyn Write>,
     /// The kernel-context probes, once attached.
     probes: Option<Kernel>,
+    /// The reader of the output went away (`rstap ... | head -1`): stop
+    /// quietly, as a program killed by SIGPIPE would, but still clean up.
+    closed: bool,
 }
 
 impl Session<'_, '_> {
     /// Whether the run is ending: `exit()`, a signal, or an error.
     fn stopping(&self) -> bool {
-        self.engine.exit || self.errors > 0 || STOP.load(Ordering::SeqCst)
+        self.engine.exit || self.errors > 0 || self.closed || STOP.load(Ordering::SeqCst)
     }
 
     /// Runs one handler, reporting its error and keeping what it printed.
@@ -255,11 +273,18 @@ impl Session<'_, '_> {
     }
 
     fn flush(&mut self) {
-        if !self.engine.out.is_empty() {
-            let _ = self.out.write_all(&self.engine.out);
-            self.engine.out.clear();
+        let mut written = Ok(());
+        if !self.engine.out.is_empty() && !self.closed {
+            written = self.out.write_all(&self.engine.out);
         }
-        let _ = self.out.flush();
+        self.engine.out.clear();
+        if !self.closed {
+            written = written.and_then(|()| self.out.flush());
+        }
+        // Rust ignores SIGPIPE, so a closed pipe is this error.
+        if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.closed = true;
+        }
     }
 
     fn report(&self, fault: &Fault) {

@@ -44,6 +44,18 @@ pub fn rstap() -> &'static Path {
     })
 }
 
+/// The `*.stp` files of `dir`, sorted: the fixtures of a corpus.
+pub fn stp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Runs `rstap` with `args` in `dir`.
 pub fn run_rstap(args: &[&str], dir: &Path) -> Output {
     Command::new(rstap())

@@ -55,13 +55,7 @@ fn rstap_p1_is_byte_identical_to_stap_p1() {
         return;
     }
     let dir = workspace().join("grammar/tests/fixtures/ok");
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
-        .collect();
-    fixtures.sort();
+    let fixtures = rstap_tests::stp_files(&dir);
     assert!(
         fixtures.len() >= 150,
         "expected at least 150 ok fixtures, found {}",

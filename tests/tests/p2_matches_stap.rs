@@ -73,15 +73,7 @@ fn elaborate(tool: &Path, fixture: &Path) -> Run {
 }
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = workspace().join("compiler/tests/fixtures/check").join(kind);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
-        .collect();
-    v.sort();
-    v
+    rstap_tests::stp_files(&workspace().join("compiler/tests/fixtures/check").join(kind))
 }
 
 /// stap's messages for probe points it cannot resolve on this machine (no

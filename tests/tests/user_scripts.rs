@@ -10,20 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scripts() -> Vec<PathBuf> {
-    let dir = workspace().join("tests/user");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "stp"))
-        .filter(|p| {
-            std::env::var("SCRIPT").map_or(true, |want| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().contains(want.as_str()))
-            })
+    let mut v = rstap_tests::stp_files(&workspace().join("tests/user"));
+    v.retain(|p| {
+        std::env::var("SCRIPT").map_or(true, |want| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(want.as_str()))
         })
-        .collect();
-    v.sort();
+    });
     v
 }
 

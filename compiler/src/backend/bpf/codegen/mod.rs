@@ -266,20 +266,27 @@ pub fn compile(
             task,
             may_goto,
         };
+        // A refusal that knows no better place points at its probe, so the
+        // user always gets the script line and a caret.
+        let at_probe = |e: CodegenError| CodegenError {
+            at: e.at.or(Some(probe.span)),
+            ..e
+        };
         let mut g = Gen::new(
             shared,
             &probe.body,
             formats[i].as_ref(),
             &mut maps,
             counts[i],
-        )?;
+        )
+        .map_err(at_probe)?;
         g.prints = std::mem::take(&mut prints);
         g.errors = std::mem::take(&mut errors);
         g.buffers = std::mem::take(&mut buffers);
         g.callbacks = std::mem::take(&mut callbacks);
         g.trampoline = attach::trampoline(prog, i, kernel, target);
         g.marks = usdt::mark_args(probe, kernel)?;
-        g.body()?;
+        g.body().map_err(at_probe)?;
         prints = std::mem::take(&mut g.prints);
         errors = std::mem::take(&mut g.errors);
         buffers = std::mem::take(&mut g.buffers);
