@@ -19,6 +19,10 @@ const ARGUMENTS: &str = r#"probe kernel.function("do_sys_openat2") {
 }
 probe kernel.function("do_sys_openat2").return { if (pid() == target()) printf("fd=%d\n", $return) }"#;
 
+/// The syscall tapset on 6.1's own syscall tracepoints.
+const SYSCALLS: &str = r#"probe syscall.openat { if (pid() == target()) printf("%s(%s)\n", name, argstr) }
+probe syscall.openat.return { if (pid() == target()) printf("= %s\n", retstr) }"#;
+
 /// The kernel stack and the probe's names where the target opens a file.
 const BACKTRACE: &str = r#"probe kernel.function("do_sys_openat2") {
   if (pid() == target()) { printf("%s %s\n", probefunc(), pp()); print_backtrace() }
@@ -121,6 +125,10 @@ probe end { printf("execs=%d\n", n) }"#,
             &["-v"],
             r#"kernel.function("vfs_*")"#,
             "vfs_calls_seen",
+        ),
+        Case::new(
+            "syscall_aliases",
+            &["-w", "-e", SYSCALLS, "-c", "cat /proc/version"],
         ),
         example("dropwatch", DROPS),
         example("syscalls_by_proc", FIVE_TRUES),
@@ -448,4 +456,17 @@ fn print_backtrace_from_fentry_and_kprobe_shows_the_syscall_path() {
             "{name}: {out}"
         );
     }
+}
+
+#[test]
+fn syscall_aliases_decode_the_open_on_6_1() {
+    let Some(run) = vm() else { return };
+    let out = &succeeded(run, "syscall_aliases").stdout;
+    // Generated from 6.1's syscalls:sys_enter_openat format: the file name
+    // read from user memory and quoted, the flags decoded, then the fd.
+    assert!(
+        out.contains("openat(AT_FDCWD, \"/proc/version\", O_RDONLY"),
+        "{out}"
+    );
+    assert!(out.contains("\n= 3\n"), "{out}");
 }
