@@ -7,6 +7,7 @@
 //! generate, spawn, measure and render.
 
 pub mod bpf_stats;
+pub mod flags;
 pub mod footprint;
 pub mod machine;
 pub mod peer_bpftrace;

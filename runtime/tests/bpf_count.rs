@@ -62,6 +62,18 @@ fn skip_without_bpf(test: &str, e: &LoadError) -> bool {
     true
 }
 
+/// The one-counter per-CPU array [`count_calls_of`] adds to.
+fn counts_map() -> MapDef {
+    MapDef {
+        name: "counts".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    }
+}
+
 /// `if (pid_tgid >> 32 == tgid) { v = lookup(counts, 0); if (v) *v += 1; }`
 fn count_calls_of(tgid: u32) -> Vec<Insn> {
     let mut insns = vec![
@@ -94,14 +106,7 @@ fn getppid_calls_are_counted_exactly() {
         return;
     }
     // compile
-    let counts = MapDef {
-        name: "counts".into(),
-        kind: MapKind::PerCpuArray,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        flags: 0,
-    };
+    let counts = counts_map();
     let program = ProgramDef {
         name: "count_getppid".into(),
         section: "tracepoint/syscalls/sys_enter_getppid".into(),
@@ -450,14 +455,7 @@ fn programs_loaded_directly_get_their_maps_and_the_verifiers_log() {
     if cannot_run_kernel_tests(TEST) {
         return;
     }
-    let counts = MapDef {
-        name: "counts".into(),
-        kind: MapKind::PerCpuArray,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        flags: 0,
-    };
+    let counts = counts_map();
     let kprobe = |name: &str, insns| ProgramDef {
         name: name.into(),
         section: "kprobe/vfs_read".into(),

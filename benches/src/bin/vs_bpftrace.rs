@@ -35,13 +35,11 @@ fn parse_args(repo: &Path) -> Result<Args, String> {
         calls: 1_000_000,
         out: repo.join("BENCHMARKS.md"),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+    for (flag, value) in rstap_benches::flags::pairs()? {
+        let count = || rstap_benches::flags::count(&flag, &value);
         match flag.as_str() {
-            "--rounds" => args.rounds = (number(&value)? as usize).max(1),
-            "--calls" => args.calls = number(&value)?.max(1),
+            "--rounds" => args.rounds = usize::try_from(count()?).unwrap_or(usize::MAX),
+            "--calls" => args.calls = count()?,
             "--out" => args.out = PathBuf::from(value),
             _ => return Err(format!("unknown argument {flag}")),
         }

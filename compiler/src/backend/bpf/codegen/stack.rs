@@ -178,7 +178,7 @@ pub(super) fn deferred_regs(body: &Body) -> Result<Vec<Option<Deferred>>, Codege
         ))
     };
     for inst in insts() {
-        let def = def_of(inst);
+        let def = inst.def();
         // A register holding a deferred string gets no other kind of value.
         if let Some(d) = def
             && let Some(k) = kinds[d.index()]
@@ -226,37 +226,6 @@ pub(super) fn deferred_regs(body: &Body) -> Result<Vec<Option<Deferred>>, Codege
         }
     }
     Ok(kinds.into_iter().map(|k| k.map(|k| k.0)).collect())
-}
-
-/// The register an instruction writes.
-fn def_of(inst: &Inst) -> Option<Reg> {
-    match inst {
-        Inst::Const { dst, .. }
-        | Inst::Str { dst, .. }
-        | Inst::Context { dst, .. }
-        | Inst::Move { dst, .. }
-        | Inst::Unary { dst, .. }
-        | Inst::Binary { dst, .. }
-        | Inst::Compare { dst, .. }
-        | Inst::StrCompare { dst, .. }
-        | Inst::Concat { dst, .. }
-        | Inst::Regex { dst, .. }
-        | Inst::ReadGlobal { dst, .. }
-        | Inst::MapRead { dst, .. }
-        | Inst::MapContains { dst, .. }
-        | Inst::AggRead { dst, .. }
-        | Inst::HistBucket { dst, .. }
-        | Inst::Load { dst, .. }
-        | Inst::LoadStr { dst, .. } => Some(*dst),
-        Inst::Call { dst, .. } | Inst::Builtin { dst, .. } | Inst::Print { dst, .. } => *dst,
-        Inst::WriteGlobal { .. }
-        | Inst::MapWrite { .. }
-        | Inst::MapDelete { .. }
-        | Inst::Clear { .. }
-        | Inst::AggAdd { .. }
-        | Inst::PrintHist { .. }
-        | Inst::IterStart { .. } => None,
-    }
 }
 
 impl Gen<'_> {
