@@ -7,9 +7,16 @@
 use rstap_tests::rstap;
 use std::process::{Command, Output};
 
-/// Two processes, one per CPU, each closing 5,000 distinct unopened fds:
-/// 10,000 distinct keys, inserted from both CPUs at once.
-const CLOSERS: &str = "import os\ncpus = sorted(os.sched_getaffinity(0))\npid = os.fork()\nos.sched_setaffinity(0, {cpus[-1] if pid == 0 else cpus[0]})\nbase = 900000 if pid == 0 else 905000\nfor i in range(5000):\n    try: os.close(base + i)\n    except OSError: pass\nif pid == 0: os._exit(0)\nos.waitpid(pid, 0)";
+/// Two processes, one per CPU, each closing 5,000 distinct unopened fds
+/// from `base` on: 10,000 distinct keys, inserted from both CPUs at once.
+/// The child is not the target, so the scripts filter by fd: each test has
+/// a range of its own, as the tests run at the same time.
+fn closers(base: u32) -> String {
+    format!(
+        "import os\ncpus = sorted(os.sched_getaffinity(0))\npid = os.fork()\nos.sched_setaffinity(0, {{cpus[-1] if pid == 0 else cpus[0]}})\nbase = {base} if pid == 0 else {}\nfor i in range(5000):\n    try: os.close(base + i)\n    except OSError: pass\nif pid == 0: os._exit(0)\nos.waitpid(pid, 0)",
+        base + 5000
+    )
+}
 
 fn run(script: &str, workload: Option<&str>) -> Output {
     let mut cmd = Command::new(rstap());
@@ -57,7 +64,7 @@ fn ten_thousand_keys_from_two_cpus_into_64_slots_are_one_overflow() {
 probe kernel.trace("syscalls:sys_enter_close") { if ($fd >= 900000 && $fd < 910000) a[$fd] = 1 }
 probe end { println("end probe ran") }
 probe error { n = 0; foreach (k in a) n++; printf("collected %d\n", n) }"#;
-    let out = run(script, Some(CLOSERS));
+    let out = run(script, Some(&closers(900_000)));
     assert_one_overflow(&out, "identifier 'a' at <input>:2:85", "collected 64\n");
 }
 
@@ -77,9 +84,9 @@ fn a_wrapping_array_takes_ten_thousand_keys_from_two_cpus_without_error() {
         return;
     }
     let script = r#"global a%[64], hits
-probe kernel.trace("syscalls:sys_enter_close") { if ($fd >= 900000 && $fd < 910000) { a[$fd] = 1; hits++ } }
+probe kernel.trace("syscalls:sys_enter_close") { if ($fd >= 920000 && $fd < 930000) { a[$fd] = 1; hits++ } }
 probe end { n = 0; foreach (k in a) n++; printf("hits %d, kept %d\n", hits, n > 0 && n <= 64) }"#;
-    let out = run(script, Some(CLOSERS));
+    let out = run(script, Some(&closers(920_000)));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("ERROR"), "{err}");
