@@ -86,10 +86,19 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
         return Ok(());
     }
-    let mut library = Library::load(&mut files, &opts.facts, &opts.macro_library)
-        .map_err(|d| report(&files, &d))?;
+    // A script naming syscall aliases takes every tapset: the generated ones
+    // call into the library by names the script does not spell.
+    let syscalls = check::names_syscalls(&ast);
+    let needed = (!syscalls).then(|| files.text(id).to_string());
+    let mut library = Library::load_for(
+        &mut files,
+        &opts.facts,
+        &opts.macro_library,
+        needed.as_deref(),
+    )
+    .map_err(|d| report(&files, &d))?;
     let kernel = kernel::LiveKernel::new(cli.verbose > 0);
-    if check::names_syscalls(&ast) {
+    if syscalls {
         library
             .add_syscalls(&mut files, &opts.facts, &opts.macro_library, &kernel)
             .map_err(|d| report(&files, &d))?;
