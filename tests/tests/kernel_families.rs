@@ -53,10 +53,10 @@ fn family_aliases() -> Vec<String> {
         let body = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("tapset {} should exist: {e}", path.display()));
         for line in body.lines() {
-            if let Some(rest) = line.strip_prefix("probe ") {
-                if let Some((name, _)) = rest.split_once(" =") {
-                    names.push(name.trim().to_string());
-                }
+            if let Some(rest) = line.strip_prefix("probe ")
+                && let Some((name, _)) = rest.split_once(" =")
+            {
+                names.push(name.trim().to_string());
             }
         }
     }
