@@ -99,6 +99,7 @@ builtins! {
     KernelShort "kernel_short" (addr: Long) -> Long;
     KernelChar "kernel_char" (addr: Long) -> Long;
     KernelPointer "kernel_pointer" (addr: Long) -> Long;
+    TaskCurrent "task_current" () -> Long;
     Pp "pp" () -> String;
     Ppfunc "ppfunc" () -> String;
     Probefunc "probefunc" () -> String;

@@ -133,6 +133,11 @@ impl Engine<'_> {
                 ),
                 Some(at),
             )),
+            // A user-context handler runs in rstap, with no kernel task address to give.
+            Builtin::TaskCurrent => Err(Fault::new(
+                "task_current() reads the kernel's task, which only a kernel-context probe can",
+                Some(at),
+            )),
             Builtin::UserLong
             | Builtin::UserInt
             | Builtin::UserShort

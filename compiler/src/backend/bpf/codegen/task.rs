@@ -110,6 +110,7 @@ impl Gen<'_> {
                 self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
             }
             Builtin::Cpu => self.emit(Insn::call(helper::GET_SMP_PROCESSOR_ID)),
+            Builtin::TaskCurrent => self.emit(Insn::call(helper::GET_CURRENT_TASK)),
             Builtin::Target => {
                 // The runtime writes the pid into the `target` map.
                 let key = -i16::try_from(STACK).unwrap_or(512) + 32;
