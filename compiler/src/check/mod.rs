@@ -459,7 +459,12 @@ impl<'a> Checker<'a> {
                 .with_note("a script needs at least one probe, such as `probe begin { ... }`"),
             );
         }
-        let diags = Diagnostics(self.diags);
+        // As stap does, the library's own code raises no warnings: the alias
+        // locals a script leaves unread are elided quietly.
+        let script = self.script_file;
+        let mut diags = self.diags;
+        diags.retain(|d| d.is_error() || d.span.file == script);
+        let diags = Diagnostics(diags);
         if diags.has_errors() {
             return Err(diags);
         }
