@@ -80,7 +80,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         privileged: cli.guru,
         macro_library,
     };
-    let ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
+    let mut ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
     if cli.pass == Some(1) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
@@ -114,6 +114,10 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let check_opts = check::Options {
         unoptimized: cli.unoptimized,
     };
+    let implicit = check::declare_implicit_arrays(&mut ast, &library);
+    if !implicit.is_empty() && !cli.suppress_warnings {
+        report(&files, &rstap_grammar::Diagnostics(implicit));
+    }
     let checked =
         check::check(&ast, &library, &kernel, &check_opts).map_err(|d| report(&files, &d))?;
     if !checked.warnings.0.is_empty() && !cli.suppress_warnings {

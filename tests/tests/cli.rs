@@ -191,3 +191,31 @@ fn p4_writes_the_bpf_object_as_an_elf_file() {
         "e_machine is EM_BPF"
     );
 }
+
+#[test]
+fn an_undeclared_array_is_taken_as_a_global_with_a_warning() {
+    // stap refuses this without `global n`; rstap declares it, as bpftrace
+    // does its @maps, and says so.
+    let out = run_rstap(
+        &[
+            "-e",
+            r#"probe begin { n["a"] <<< 3; n["a"] <<< 5; exit() }"#,
+        ],
+        &tmp(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n[\"a\"] @count=2 @min=3 @max=5 @sum=8 @avg=4\n"
+    );
+    assert!(
+        stderr.contains("warning[E0214]: 'n' is not declared: taken as a global array"),
+        "{stderr}"
+    );
+    let quiet = run_rstap(
+        &["-w", "-e", r#"probe begin { n["a"] <<< 3; exit() }"#],
+        &tmp(),
+    );
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "", "-w silences it");
+}

@@ -732,3 +732,26 @@ function h(x) { try { return g(x) } catch (m) { deep = m } return 0 }
         String::from_utf8_lossy(&user.stdout)
     );
 }
+
+#[test]
+fn the_readme_one_liner_runs_as_written() {
+    if !kernel_ok() {
+        return;
+    }
+    // No `global n`, and a tracepoint named without its system.
+    let out = rstap_output(&[
+        "-T",
+        "1",
+        "-e",
+        r#"probe kernel.trace("sched_switch") { n[execname()] <<< 1 }"#,
+    ]);
+    let stdout = rstap_tests::text(&out.stdout);
+    assert!(out.status.success(), "{}", rstap_tests::text(&out.stderr));
+    assert!(
+        stdout.lines().count() > 0
+            && stdout
+                .lines()
+                .all(|l| l.starts_with("n[\"") && l.contains("] @count=")),
+        "each task's context switches, shown at exit:\n{stdout}"
+    );
+}

@@ -44,6 +44,8 @@ codes! {
     E0212 = 212,
     /// A construct that needs what this build cannot give (`@var`, `@perf`, ...).
     E0213 = 213,
+    /// An array used without `global` (a warning: rstap declares it).
+    E0214 = 214,
     /// Values of two types meet where one type is needed.
     E0301 = 301,
     /// A variable whose type nothing decides.

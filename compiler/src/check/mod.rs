@@ -14,6 +14,7 @@ mod elide;
 mod entry;
 mod expr;
 mod families;
+mod implicit;
 mod library;
 mod list;
 mod members;
@@ -28,6 +29,7 @@ mod types;
 mod uses;
 
 pub use code::Code;
+pub use implicit::declare_implicit_arrays;
 pub use library::{Library, names_syscalls};
 pub use list::list_aliases;
 
