@@ -5,8 +5,9 @@
 //! this machine (kernel.trace, kernel.function, @cast, perf, timer.profile: it
 //! has no kernel facts for them) are skipped. Two fixture headers record
 //! deliberate differences, each with its reason: `# p2-differs: WHY` (both accept,
-//! the listings differ) and `# stap-rejects-later: WHY` (stap passes -p2 and
-//! rejects the script in a later pass). Needs SystemTap (CI installs it); without
+//! the listings differ), `# stap-rejects-later: WHY` (stap passes -p2 and
+//! rejects the script in a later pass) and `# rstap-accepts: WHY` (the checker
+//! rejects it, stap too, but the rstap binary mends it with a warning). Needs SystemTap (CI installs it); without
 //! it the test says it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
 use rstap_tests::{fixture_flags, rstap, skip_or_fail, workspace};
@@ -169,6 +170,15 @@ fn compare_err(rstap: &Path, fixture: &Path) -> Outcome {
         return Outcome::Skipped;
     }
     let ours = elaborate(rstap, fixture);
+    if header(fixture, "rstap-accepts").is_some() {
+        if ours.ok {
+            return Outcome::Same;
+        }
+        return Outcome::Differs(format!(
+            "{}: marked rstap-accepts, but rstap -p2 rejects it",
+            fixture.display()
+        ));
+    }
     if ours.ok {
         return Outcome::Differs(format!(
             "{}: stap -p2 rejects this err fixture, but rstap -p2 accepts it:\n--- stap\n{}\n--- rstap\n{}",
