@@ -352,8 +352,14 @@ impl Kernel {
                     let max = engine.limits.max_string;
                     engine.symbols.fill(print, rec, &mut args, max);
                 }
-                if let Ok(bytes) = engine.render(&print.spec, &args) {
-                    engine.out.extend_from_slice(&bytes);
+                match engine.render(&print.spec, &args) {
+                    Ok(bytes) => engine.out.extend_from_slice(&bytes),
+                    // A call deferred to the printing failed: the handler's
+                    // error, as if it had run there.
+                    Err(fault) => {
+                        errors.push(fault);
+                        *failed = true;
+                    }
                 }
             }
         });

@@ -755,3 +755,31 @@ fn the_readme_one_liner_runs_as_written() {
         "each task's context switches, shown at exit:\n{stdout}"
     );
 }
+
+#[test]
+fn a_deferred_call_that_fails_is_the_handlers_error() {
+    if !kernel_ok() || !python() {
+        return;
+    }
+    // `f` is pure and only printed: the kernel records its argument and user
+    // space runs it when printing. Its division by zero must be reported as
+    // the same call in a begin probe reports it, not dropped.
+    let f = r#"function f(x) { return sprintf("%d", 10 / x) }"#;
+    let kernel = rstap_output(&[
+        "-e",
+        &format!(
+            "{f} probe kernel.trace(\"syscalls:sys_enter_getppid\") {{ if (pid() == target()) printf(\"%s\\n\", f(0)) }}"
+        ),
+        "-c",
+        "python3 -c 'import os; os.getppid()'",
+    ]);
+    let user = rstap_output(&[
+        "-e",
+        &format!("{f} probe begin {{ printf(\"%s\\n\", f(0)) }}"),
+    ]);
+    assert_eq!(kernel.status.code(), Some(1));
+    assert_eq!(user.status.code(), Some(1));
+    let err = rstap_tests::text(&kernel.stderr);
+    assert!(err.starts_with("ERROR: division by 0 near "), "{err}");
+    assert_eq!(err, rstap_tests::text(&user.stderr));
+}
