@@ -41,18 +41,21 @@ impl Library {
             privileged: true,
             macro_library: macro_library.to_vec(),
         };
-        let mut pending: Vec<(&str, &str)> = rstap_stdlib::scripts().collect();
+        // Each tapset with the names it defines, scanned once.
+        let mut pending: Vec<(&str, &str, Vec<&str>)> = rstap_stdlib::scripts()
+            .map(|(name, text)| (name, text, defined(text)))
+            .collect();
         let mut wanted: HashSet<&str> = script.map(identifiers).unwrap_or_default();
         let mut parsed = Vec::new();
         loop {
-            let (take, keep): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, text)| {
-                script.is_none() || defined(text).iter().any(|n| wanted.contains(n))
+            let (take, keep): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, _, defs)| {
+                script.is_none() || defs.iter().any(|n| wanted.contains(n))
             });
             pending = keep;
             if take.is_empty() {
                 break;
             }
-            for (name, text) in take {
+            for (name, text, _) in take {
                 wanted.extend(identifiers(text));
                 let id = files.add(name, text);
                 parsed.push(rstap_grammar::parse(files, id, &opts)?);
