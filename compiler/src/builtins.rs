@@ -139,6 +139,11 @@ pub fn lookup(name: &str, arity: usize) -> Option<&'static Signature> {
         .find(|s| s.name == name && s.params.len() == arity)
 }
 
+/// Every built-in's signature, in table order.
+pub fn signatures() -> impl Iterator<Item = &'static Signature> {
+    TABLE.iter()
+}
+
 /// Every built-in's name, for "similar:" suggestions.
 pub fn names() -> impl Iterator<Item = &'static str> {
     TABLE.iter().map(|s| s.name)

@@ -75,6 +75,10 @@ pub struct Program {
     pub probes: Vec<Probe>,
     /// Every built-in the program calls, each once, in first-call order.
     pub builtins: Vec<crate::builtins::Builtin>,
+    /// The script's globals that are written and never read, which stap shows
+    /// at the end of the session (by synthesized `end` probes, unless
+    /// [`crate::check::Options::structured_globals`] leaves that to the runtime).
+    pub unread: Vec<GlobalId>,
 }
 
 impl Program {

@@ -68,7 +68,15 @@ fn run(path: &Path) -> (Result<Checked, Diagnostics>, SourceMap) {
     let library = Library::load(&mut files, &facts, &macro_library)
         .unwrap_or_else(|d| panic!("the tapset library does not parse:\n{}", d.render(&files)));
     let kernel = FixtureKernel::new();
-    let checked = check::check(&ast, &library, &kernel, &check::Options { unoptimized });
+    let checked = check::check(
+        &ast,
+        &library,
+        &kernel,
+        &check::Options {
+            unoptimized,
+            ..Default::default()
+        },
+    );
     (checked, files)
 }
 

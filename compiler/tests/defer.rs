@@ -20,7 +20,10 @@ fn probe_mir(script: &str) -> String {
         &ast,
         &Library::from_files(Vec::new()),
         &FixtureKernel::new(),
-        &check::Options { unoptimized: true },
+        &check::Options {
+            unoptimized: true,
+            ..Default::default()
+        },
     )
     .unwrap_or_else(|d| panic!("does not check:\n{}", d.render(&files)));
     let text = mir::lower(&checked.program).to_string();

@@ -1,18 +1,29 @@
 //! The command line, as stap users know it.
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rstap",
     version,
     about = "Run SystemTap scripts with BPF: no kernel module, no headers, no debuginfo",
-    after_help = "Examples:\n  rstap -p1 script.stp        print the parse tree\n  rstap -p1 -e 'probe begin { println(1) }'"
+    after_help = "Options come before FILE: what follows FILE is the script's arguments.\n\n\
+Examples:\n  \
+rstap examples/syscalls_by_proc.stp             run a script until Ctrl-C or exit()\n  \
+rstap -e 'probe kernel.trace(\"sched_switch\") { n[execname()] <<< 1 }'\n  \
+rstap -c 'ls /' script.stp                      trace a command; target() is its pid\n  \
+rstap --format=json -T 5 script.stp | jq .      JSON records, for programs\n  \
+rstap -l 'kernel.trace(\"sched:*\")'              list probe points\n  \
+rstap -p4 -m myprobe script.stp                 write the BPF object myprobe.bo"
 )]
 pub struct Cli {
     /// Run this script text instead of a file; every positional argument is then a script argument.
     #[arg(short = 'e', value_name = "SCRIPT")]
     pub script: Option<String>,
+
+    /// Run SCRIPT as well as the main script (repeatable).
+    #[arg(short = 'E', value_name = "SCRIPT")]
+    pub extra_scripts: Vec<String>,
 
     /// Stop after pass N: 1 parse tree, 2 elaboration listing, 3 MIR, 4 the BPF
     /// object (its summary, or the ELF file with -o); 5 runs the script.
@@ -57,8 +68,20 @@ pub struct Cli {
     pub unoptimized: bool,
 
     /// Suppress warnings.
-    #[arg(short = 'w')]
+    #[arg(short = 'w', conflicts_with = "warnings_are_errors")]
     pub suppress_warnings: bool,
+
+    /// Treat warnings as errors.
+    #[arg(short = 'W')]
+    pub warnings_are_errors: bool,
+
+    /// Look for tapsets (*.stp) in DIR too, before the built-in library (repeatable).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include: Vec<String>,
+
+    /// Name the compiled object NAME: `-p4 -m NAME` writes NAME.bo.
+    #[arg(short = 'm', value_name = "NAME", value_parser = module_name)]
+    pub module: Option<String>,
 
     /// Guru mode: embedded C parses (rstap still never runs it).
     #[arg(short = 'g')]
@@ -69,13 +92,83 @@ pub struct Cli {
     #[arg(long = "kprobes")]
     pub kprobes: bool,
 
-    /// More output about what each pass does (repeatable).
+    /// Where kernel-context handlers run: BPF programs, or the user-space
+    /// engine fed by tracefs events. `auto` uses BPF and falls back to tracefs
+    /// when the kernel refuses BPF.
+    #[arg(long = "runtime", value_name = "RUNTIME", value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
+
+    /// The script's output: as it prints it, or one JSON object per line.
+    #[arg(long = "format", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Colour diagnostics: on a terminal (auto, unless NO_COLOR is set), always, or never.
+    #[arg(long = "color", value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    /// More output about what each pass does (repeatable): -v per-pass timings
+    /// and what was attached, -vv also the verifier's log of every program.
     #[arg(short = 'v', action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// List the probe point families rstap knows.
+    #[arg(long = "dump-probe-types", conflicts_with_all = ["script", "list", "list_vars"])]
+    pub dump_probe_types: bool,
+
+    /// List the tapset and built-in functions, with their types.
+    #[arg(long = "dump-functions", conflicts_with_all = ["script", "list", "list_vars"])]
+    pub dump_functions: bool,
+
+    /// List the tapset probe aliases and what each expands to.
+    #[arg(long = "dump-probe-aliases", conflicts_with_all = ["script", "list", "list_vars"])]
+    pub dump_probe_aliases: bool,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long = "completions", value_name = "SHELL", value_enum)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long = "man")]
+    pub man: bool,
 
     /// The script file (`-` for standard input), then its arguments ($1, @1, ...).
     #[arg(value_name = "FILE | ARGS", trailing_var_arg = true)]
     pub positional: Vec<String>,
+}
+
+/// `--runtime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    Auto,
+    Bpf,
+    Tracefs,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `-m NAME`: a name the kernel takes for a BPF object, 1 to 15 of `[A-Za-z0-9_]`.
+fn module_name(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err("a module name is 1 to 15 letters, digits or '_'".into())
+    }
 }
 
 /// Where the script comes from, and its arguments.

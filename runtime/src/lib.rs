@@ -9,6 +9,7 @@ pub mod bpf;
 mod child;
 pub mod engine;
 pub mod host;
+mod json_report;
 pub mod kernel;
 pub mod output;
 pub mod probes;
@@ -21,12 +22,34 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use rstap_grammar::{Diagnostics, SourceMap};
 use std::io::IsTerminal;
 
-/// Prints diagnostics to stderr, in colour when stderr is a terminal.
+/// When diagnostics are coloured (`--color`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    /// When stderr is a terminal and `NO_COLOR` is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: std::sync::OnceLock<Color> = std::sync::OnceLock::new();
+
+/// Sets `--color` for every later [`report`]; the first call wins.
+pub fn set_color(color: Color) {
+    let _ = COLOR.set(color);
+}
+
+/// Prints diagnostics to stderr, in colour as `--color` says (by default when
+/// stderr is a terminal and `NO_COLOR` is not set).
 pub fn report(files: &SourceMap, diags: &Diagnostics) {
-    let choice = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
+    let color = COLOR.get().copied().unwrap_or(Color::Auto);
+    let choice = match color {
+        Color::Always => ColorChoice::Always,
+        Color::Auto
+            if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            ColorChoice::Auto
+        }
+        Color::Auto | Color::Never => ColorChoice::Never,
     };
     if choice == ColorChoice::Never {
         eprint!("{}", diags.render(files));

@@ -2,7 +2,9 @@
 //! line and the passes in order; everything that runs lives in the library.
 
 mod cli;
+mod dump;
 mod list;
+mod tapsets;
 
 use rstap_runtime::{engine, host, kernel, report, session};
 
@@ -31,6 +33,33 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(shell) = cli.completions {
+        let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+        // Into a buffer: clap_complete panics on a closed pipe.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "rstap", &mut script);
+        let _ = std::io::stdout().write_all(&script);
+        return ExitCode::SUCCESS;
+    }
+    if cli.man {
+        let cmd = <cli::Cli as clap::CommandFactory>::command();
+        let mut page = Vec::new();
+        return match clap_mangen::Man::new(cmd).render(&mut page) {
+            Ok(()) => {
+                let _ = std::io::stdout().write_all(&page);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rstap: cannot render the man page: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    rstap_runtime::set_color(match cli.color {
+        cli::ColorWhen::Auto => rstap_runtime::Color::Auto,
+        cli::ColorWhen::Always => rstap_runtime::Color::Always,
+        cli::ColorWhen::Never => rstap_runtime::Color::Never,
+    });
     // The front end and the printers recurse over the syntax tree: give them a
     // stack that a pathological script (100,000 nested operators) cannot exhaust.
     // A small machine may refuse to reserve that much: then take what it gives.
@@ -64,14 +93,22 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {
         return list::run(pattern, cli.list_vars.is_some(), cli.verbose > 0);
     }
+    if let Some(what) = dump::asked(cli) {
+        let tapsets = tapset_dirs(&cli.include)?;
+        return dump::run(what, &tapsets, cli.verbose > 0);
+    }
     // A malformed -D or -G is a bad command line whatever the pass.
     let run_opts = run_options(cli)?;
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let started = Instant::now();
     let mut files = SourceMap::new();
-    let macro_library: Vec<_> = rstap_stdlib::macros()
-        .map(|(name, text)| files.add(name, text))
+    let tapsets = tapset_dirs(&cli.include)?;
+    let mut macro_library: Vec<_> = tapsets
+        .macros
+        .iter()
+        .map(|(name, text)| files.add(name.clone(), text.clone()))
         .collect();
+    macro_library.extend(rstap_stdlib::macros().map(|(name, text)| files.add(name, text)));
     let facts = host::facts(cli.guru, &script.text);
     let id = files.add(script.name.clone(), script.text);
     let opts = ParseOptions {
@@ -81,6 +118,12 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         macro_library,
     };
     let mut ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
+    // -E scripts run beside the main one: their items join its own.
+    for (n, text) in cli.extra_scripts.iter().enumerate() {
+        let extra = files.add(format!("<input{}>", n + 2), text.clone());
+        let parsed = rstap_grammar::parse(&files, extra, &opts).map_err(|d| report(&files, &d))?;
+        ast.items.extend(parsed.items);
+    }
     if cli.pass == Some(1) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(rstap_grammar::dump::dump(&ast, &script.name).as_bytes());
@@ -89,12 +132,20 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     // A script naming syscall aliases takes every tapset: the generated ones
     // call into the library by names the script does not spell.
     let syscalls = check::names_syscalls(&ast);
-    let needed = (!syscalls).then(|| files.text(id).to_string());
-    let mut library = Library::load_for(
+    let needed = (!syscalls).then(|| {
+        let mut text = files.text(id).to_string();
+        for extra in &cli.extra_scripts {
+            text.push('\n');
+            text.push_str(extra);
+        }
+        text
+    });
+    let mut library = Library::load_with(
         &mut files,
         &opts.facts,
         &opts.macro_library,
         needed.as_deref(),
+        &tapsets.scripts,
     )
     .map_err(|d| report(&files, &d))?;
     let kernel = kernel::LiveKernel::new(cli.verbose > 0);
@@ -113,16 +164,13 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let started = Instant::now();
     let check_opts = check::Options {
         unoptimized: cli.unoptimized,
+        structured_globals: cli.format == cli::Format::Json,
     };
     let implicit = check::declare_implicit_arrays(&mut ast, &library);
-    if !implicit.is_empty() && !cli.suppress_warnings {
-        report(&files, &rstap_grammar::Diagnostics(implicit));
-    }
+    warnings(cli, &files, rstap_grammar::Diagnostics(implicit))?;
     let checked =
         check::check(&ast, &library, &kernel, &check_opts).map_err(|d| report(&files, &d))?;
-    if !checked.warnings.0.is_empty() && !cli.suppress_warnings {
-        report(&files, &checked.warnings);
-    }
+    warnings(cli, &files, checked.warnings)?;
     if cli.verbose > 0 {
         let p = &checked.program;
         eprintln!(
@@ -163,12 +211,19 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             let build = run_opts.build();
             let built = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
                 .map_err(|e| session::report_start(&files, &e))?;
-            match &cli.output {
+            // stap's -m NAME writes NAME.bo (the BPF runtime's module) to the
+            // current directory and says so.
+            let named = cli.module.as_ref().map(|m| format!("{m}.bo"));
+            match cli.output.as_ref().or(named.as_ref()) {
                 Some(path) => {
                     let bytes = built.elf().map_err(|e| session::report_start(&files, &e))?;
                     std::fs::write(path, &bytes).map_err(|e| {
                         eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
-                    })
+                    })?;
+                    if cli.output.is_none() {
+                        println!("{path}");
+                    }
+                    Ok(())
                 }
                 None => {
                     let summary = rstap_runtime::probes::describe(&mir, &built.compiled);
@@ -210,6 +265,8 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         target: cli.target,
         output: cli.output.clone(),
         verbose: cli.verbose > 0,
+        verifier_log: cli.verbose > 1,
+        json: cli.format == cli::Format::Json,
         kprobes_only: cli.kprobes,
         set_globals: cli
             .set_globals
@@ -223,6 +280,34 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
             })
             .collect::<Result<_, ()>>()?,
     })
+}
+
+/// Reports warnings, unless -w; with -W they are errors and the run stops.
+fn warnings(
+    cli: &cli::Cli,
+    files: &SourceMap,
+    diags: rstap_grammar::Diagnostics,
+) -> Result<(), ()> {
+    if diags.0.is_empty() || cli.suppress_warnings {
+        return Ok(());
+    }
+    report(files, &diags);
+    if cli.warnings_are_errors {
+        eprintln!(
+            "rstap: {} warning{} treated as error{} (-W)",
+            diags.0.len(),
+            if diags.0.len() == 1 { "" } else { "s" },
+            if diags.0.len() == 1 { "" } else { "s" },
+        );
+        return Err(());
+    }
+    Ok(())
+}
+
+/// The tapsets of every `-I DIR`: `*.stp` scripts and `*.stpm` macro files,
+/// each named by its path, in directory order then name order.
+fn tapset_dirs(dirs: &[String]) -> Result<tapsets::Tapsets, ()> {
+    tapsets::read(dirs).map_err(|msg| eprintln!("rstap: {msg}"))
 }
 
 fn ms(since: Instant) -> f64 {

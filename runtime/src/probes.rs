@@ -79,11 +79,7 @@ fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool
     else {
         return fail(e.to_string());
     };
-    let probe = program
-        .strip_prefix('p')
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|i| prog.probes.get(i).map(|p| (i, p)));
-    let Some((i, p)) = probe else {
+    let Some((i, p)) = program_probe(prog, program) else {
         return fail(e.to_string());
     };
     let size = compiled
@@ -111,6 +107,14 @@ fn refused(prog: &mir::Program, compiled: &Compiled, e: LoadError, verbose: bool
     }
 }
 
+/// The probe whose BPF program is called `program` (`p<index>`).
+fn program_probe<'p>(prog: &'p mir::Program, program: &str) -> Option<(usize, &'p mir::Probe)> {
+    program
+        .strip_prefix('p')
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|i| prog.probes.get(i).map(|p| (i, p)))
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
@@ -123,6 +127,8 @@ pub struct BuildOptions {
     pub verbose: bool,
     /// Probe kernel functions with kprobes even where fentry/fexit would do.
     pub kprobes_only: bool,
+    /// Show the verifier's log of every program it accepts (`-vv`).
+    pub verifier_log: bool,
 }
 
 /// The ELF section of a program: its type and attach point, as libbpf names
@@ -267,8 +273,11 @@ impl Kernel {
         let later = attach::loaded_directly(prog, &compiled, kernel);
         let refuse = |e| refused(prog, &compiled, e, verbose);
         let mut object =
-            BpfObject::load_except(&built.maps, &built.programs, &built.callbacks, &later)
-                .map_err(refuse)?;
+            BpfObject::create(&built.maps, &built.programs, &built.callbacks).map_err(refuse)?;
+        if opts.verifier_log {
+            object.keep_verifier_logs();
+        }
+        object.load_all_except(&later).map_err(refuse)?;
         let loaded = ms(started);
         let started = Instant::now();
         let attached = attach::attach_all(&mut object, prog, &compiled, kernel, &refuse)?;
@@ -282,6 +291,13 @@ impl Kernel {
                     eprintln!("skipped: {name}");
                 }
             }
+        }
+        for (program, log) in object.take_verifier_logs() {
+            eprintln!(
+                "verifier log of {}:\n{}",
+                program_probe(prog, &program).map_or(program.as_str(), |(_, p)| p.name.as_str()),
+                log.trim_end()
+            );
         }
         if verbose {
             eprintln!(
@@ -353,7 +369,7 @@ impl Kernel {
                     engine.symbols.fill(print, rec, &mut args, max);
                 }
                 match engine.render(&print.spec, &args) {
-                    Ok(bytes) => engine.out.extend_from_slice(&bytes),
+                    Ok(bytes) => engine.emit(print.spec.kind, &bytes),
                     // A call deferred to the printing failed: the handler's
                     // error, as if it had run there.
                     Err(fault) => {

@@ -32,6 +32,10 @@ pub struct RunOptions {
     pub verbose: bool,
     /// `--kprobes`: no fentry/fexit trampolines.
     pub kprobes_only: bool,
+    /// `-vv`: the verifier's log of every program, accepted or not.
+    pub verifier_log: bool,
+    /// `--format=json`: script output as JSON records.
+    pub json: bool,
 }
 
 impl RunOptions {
@@ -41,6 +45,7 @@ impl RunOptions {
             limits: self.limits,
             verbose: self.verbose,
             kprobes_only: self.kprobes_only,
+            verifier_log: self.verifier_log,
         }
     }
 }
@@ -106,6 +111,7 @@ pub fn run(
     };
     install_signals();
     let mut engine = Engine::new(prog, opts.limits, host(opts.target.unwrap_or(0)));
+    engine.json = opts.json;
     for (name, value) in &opts.set_globals {
         set_global(prog, &mut engine, name, value)?;
     }
@@ -202,6 +208,19 @@ pub fn run(
             break;
         }
     }
+    if opts.json {
+        // The text format prints these from synthesized end probes.
+        if let Some(k) = &mut s.probes {
+            k.pull(prog, &mut s.engine);
+        }
+        let globals = crate::json_report::unread_globals(prog, &s.engine.store);
+        s.engine.out.extend_from_slice(&globals);
+        if lost > 0 {
+            s.engine
+                .out
+                .extend_from_slice(&crate::json_report::lost(lost));
+        }
+    }
     s.flush();
     if let Some(mut c) = child {
         let _ = c.wait();
@@ -261,7 +280,12 @@ impl Session<'_, '_> {
         self.flush();
         for w in std::mem::take(&mut self.engine.warnings) {
             eprintln!("WARNING: {w}");
+            if self.engine.json {
+                let record = crate::json_report::warning(&w);
+                self.engine.out.extend_from_slice(&record);
+            }
         }
+        self.flush();
         match result {
             Err(fault) if fault.abort => {}
             Err(fault) => {
@@ -287,10 +311,16 @@ impl Session<'_, '_> {
         }
     }
 
-    fn report(&self, fault: &Fault) {
-        match fault.at {
-            Some(at) => eprintln!("ERROR: {} near {}", fault.msg, near(self.files, at)),
+    fn report(&mut self, fault: &Fault) {
+        let near = fault.at.map(|at| near(self.files, at));
+        match &near {
+            Some(near) => eprintln!("ERROR: {} near {near}", fault.msg),
             None => eprintln!("ERROR: {}", fault.msg),
+        }
+        if self.engine.json {
+            let record = crate::json_report::error(&fault.msg, near);
+            self.engine.out.extend_from_slice(&record);
+            self.flush();
         }
     }
 
@@ -429,7 +459,12 @@ pub fn report_start(files: &SourceMap, e: &StartError) {
 /// `operator '/' at t.stp:3:12`: stap's description of the token at `at`.
 fn near(files: &SourceMap, at: Span) -> String {
     let text = files.text(at.file);
-    let token = text.get(at.range()).unwrap_or("").trim();
+    let spanned = text.get(at.range()).unwrap_or("");
+    let token = spanned.trim();
+    // A span may start with blanks: a binary operator's is the gap between
+    // its operands.
+    let skipped = spanned.len() - spanned.trim_start().len();
+    let start = at.start + u32::try_from(skipped).unwrap_or(0);
     let first: String = match token.chars().next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@' => token
             .chars()
@@ -448,7 +483,7 @@ fn near(files: &SourceMap, at: Span) -> String {
         Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$' || c == '@' => "identifier",
         _ => "operator",
     };
-    let (line, col) = files.line_col(at.file, at.start);
+    let (line, col) = files.line_col(at.file, start);
     format!("{kind} '{first}' at {}:{line}:{col}", files.name(at.file))
 }
 

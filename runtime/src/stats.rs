@@ -545,6 +545,11 @@ impl Stat {
             .map(|s| s.variance_s.wrapping_shr(2 * s.shift))
     }
 
+    /// Every histogram this aggregate keeps, in its spec's order.
+    pub fn histograms(&self) -> &[Histogram] {
+        &self.hists
+    }
+
     /// The histogram `h` of this aggregate, if its spec keeps it.
     pub fn histogram(&self, h: HistSpec) -> Option<&Histogram> {
         let i = self.spec.hists.iter().position(|s| *s == h)?;

@@ -9,28 +9,33 @@ use crate::hir::{
 use rstap_grammar::ast::BinOp;
 use rstap_grammar::{FileId, Span};
 
-/// An `end` probe for each global of `script` that is written and never read.
-pub(super) fn unread_globals(
+/// The globals of `script` that are written and never read, in declaration order.
+pub(super) fn unread(
     globals: &[Global],
     written: &[bool],
     read: &[bool],
     script: FileId,
-) -> Vec<hir::Probe> {
+) -> Vec<GlobalId> {
+    (0..globals.len())
+        .filter(|&i| {
+            let global = &globals[i];
+            let unknown = global.ty == Type::Unknown
+                || global
+                    .keys
+                    .as_ref()
+                    .is_some_and(|k| k.contains(&Type::Unknown));
+            // An unknown type was reported as unresolved already.
+            !global.tapset && written[i] && !read[i] && global.span.file == script && !unknown
+        })
+        .map(|i| GlobalId(u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect()
+}
+
+/// An `end` probe for each of the `unread` globals, printing it as stap does.
+pub(super) fn probes(globals: &[Global], unread: &[GlobalId]) -> Vec<hir::Probe> {
     let mut probes = Vec::new();
-    for (i, global) in globals.iter().enumerate() {
-        if global.tapset || !written[i] || read[i] || global.span.file != script {
-            continue;
-        }
-        let unknown = global.ty == Type::Unknown
-            || global
-                .keys
-                .as_ref()
-                .is_some_and(|k| k.contains(&Type::Unknown));
-        if unknown {
-            // Reported as unresolved already.
-            continue;
-        }
-        let g = GlobalId(u32::try_from(i).unwrap_or(u32::MAX));
+    for &g in unread {
+        let global = &globals[g.index()];
         let mut d = Display { locals: Vec::new() };
         let stmt = match &global.keys {
             None => d.scalar(g, &global.name, global.ty, global.span),

@@ -35,6 +35,19 @@ impl Library {
         macro_library: &[FileId],
         script: Option<&str>,
     ) -> Result<Library, Diagnostics> {
+        Library::load_with(files, facts, macro_library, script, &[])
+    }
+
+    /// [`Library::load_for`] with the user's own tapsets (`-I DIR`: name and
+    /// text of each), which are always parsed and come first, so that their
+    /// definitions win over the built-in library's.
+    pub fn load_with(
+        files: &mut SourceMap,
+        facts: &Facts,
+        macro_library: &[FileId],
+        script: Option<&str>,
+        user: &[(String, String)],
+    ) -> Result<Library, Diagnostics> {
         let opts = ParseOptions {
             args: Vec::new(),
             facts: facts.clone(),
@@ -47,6 +60,11 @@ impl Library {
             .collect();
         let mut wanted: HashSet<&str> = script.map(identifiers).unwrap_or_default();
         let mut parsed = Vec::new();
+        for (name, text) in user {
+            wanted.extend(identifiers(text));
+            let id = files.add(name.clone(), text.clone());
+            parsed.push(rstap_grammar::parse(files, id, &opts)?);
+        }
         loop {
             let (take, keep): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, _, defs)| {
                 script.is_none() || defs.iter().any(|n| wanted.contains(n))

@@ -12,6 +12,84 @@ use rstap_grammar::ast::{self, Item, ProbePoint};
 use rstap_grammar::{FileId, Span};
 use std::collections::BTreeSet;
 
+/// `--dump-probe-types`: the probe point families rstap resolves, in stap's
+/// notation (`string`/`number` for an argument). Aliases (`syscall.*`,
+/// `scheduler.*` ...) are listed by `--dump-probe-aliases` instead.
+pub const PROBE_TYPES: &[&str] = &[
+    "begin",
+    "begin(number)",
+    "end",
+    "end(number)",
+    "error",
+    "error(number)",
+    "kernel.function(string)",
+    "kernel.function(string).call",
+    "kernel.function(string).exported",
+    "kernel.function(string).return",
+    "kernel.function(string).return.maxactive(number)",
+    "kernel.trace(string)",
+    "kprobe.function(string)",
+    "kprobe.function(string).call",
+    "kprobe.function(string).return",
+    "kprobe.module(string).function(string)",
+    "kprobe.module(string).function(string).return",
+    "module(string).function(string)",
+    "module(string).function(string).call",
+    "module(string).function(string).return",
+    "never",
+    "perf.type(number).config(number)",
+    "perf.type(number).config(number).hz(number)",
+    "perf.type(number).config(number).sample(number)",
+    "process(number).begin",
+    "process(number).end",
+    "process(string).begin",
+    "process(string).end",
+    "process(string).function(string)",
+    "process(string).function(string).call",
+    "process(string).function(string).return",
+    "process(string).mark(string)",
+    "process(string).provider(string).mark(string)",
+    "process.begin",
+    "process.end",
+    "timer.hz(number)",
+    "timer.jiffies(number)",
+    "timer.jiffies(number).randomize(number)",
+    "timer.ms(number)",
+    "timer.ms(number).randomize(number)",
+    "timer.msec(number)",
+    "timer.msec(number).randomize(number)",
+    "timer.ns(number)",
+    "timer.ns(number).randomize(number)",
+    "timer.nsec(number)",
+    "timer.nsec(number).randomize(number)",
+    "timer.profile",
+    "timer.profile.tick",
+    "timer.s(number)",
+    "timer.s(number).randomize(number)",
+    "timer.sec(number)",
+    "timer.sec(number).randomize(number)",
+    "timer.us(number)",
+    "timer.us(number).randomize(number)",
+    "timer.usec(number)",
+    "timer.usec(number).randomize(number)",
+];
+
+/// `--dump-probe-aliases`: every library alias as `name = point, point`,
+/// sorted, with each target point's `?`/`!` and condition as written.
+pub fn alias_definitions(library: &Library) -> Vec<String> {
+    let mut lines = BTreeSet::new();
+    for file in library.files() {
+        for item in &file.items {
+            let Item::Alias(alias) = item else { continue };
+            let targets = rstap_grammar::dump::points_text(&alias.points, ", ");
+            for name in &alias.names {
+                lines.insert(format!("{} = {targets}", spell(&name.components)));
+            }
+        }
+    }
+    lines.into_iter().collect()
+}
+
 /// Lines for every library alias whose name `pattern` matches, sorted.
 pub fn list_aliases(
     pattern: &ProbePoint,
@@ -60,7 +138,15 @@ fn variables(point: &ProbePoint, library: &Library, kernel: &dyn KernelInfo) -> 
         file: span.file,
         items: vec![Item::Probe(Box::new(probe))],
     };
-    let Ok(checked) = check(&script, library, kernel, &Options { unoptimized: true }) else {
+    let Ok(checked) = check(
+        &script,
+        library,
+        kernel,
+        &Options {
+            unoptimized: true,
+            ..Options::default()
+        },
+    ) else {
         return String::new();
     };
     let Some(first) = checked.program.probes.first() else {

@@ -31,7 +31,7 @@ mod uses;
 pub use code::Code;
 pub use implicit::declare_implicit_arrays;
 pub use library::{Library, names_syscalls};
-pub use list::list_aliases;
+pub use list::{PROBE_TYPES, alias_definitions, list_aliases};
 
 use crate::hir::{self, FunctionId, GlobalId, Program, Type};
 use crate::kernel::KernelInfo;
@@ -45,6 +45,9 @@ use types::{Mismatch, Solver, Var};
 pub struct Options {
     /// `-u`: keep code that has no effect.
     pub unoptimized: bool,
+    /// Leave the unread globals to the runtime (`--format=json` shows them as
+    /// data) instead of synthesizing the `end` probes that print them as text.
+    pub structured_globals: bool,
 }
 
 /// An elaborated program and the warnings found on the way.
@@ -61,23 +64,7 @@ pub fn check(
     kernel: &dyn KernelInfo,
     opts: &Options,
 ) -> Result<Checked, Diagnostics> {
-    let decls = Decls::collect(script, library);
-    let mut c = Checker {
-        kernel,
-        decls,
-        solver: Solver::default(),
-        diags: Vec::new(),
-        globals: Vec::new(),
-        global_ids: HashMap::new(),
-        functions: Vec::new(),
-        function_ids: HashMap::new(),
-        pending: Vec::new(),
-        probes: Vec::new(),
-        probe_vars: Vec::new(),
-        value_uses: Vec::new(),
-        script_file: script.file,
-        foreach_calls: Vec::new(),
-    };
+    let mut c = Checker::new(script, library, kernel);
     c.duplicate_globals(script);
     for item in &script.items {
         match item {
@@ -97,6 +84,78 @@ pub fn check(
         c.function_body(id, decl);
     }
     c.finish(opts)
+}
+
+/// `--dump-functions`: every function a script can call, tapset and built-in,
+/// as `name:type (param:type, ...)`, sorted. Tapset functions are linked and
+/// typed together, as if one script called them all; a type nothing decides
+/// shows as `unknown`.
+pub fn signatures(library: &Library, kernel: &dyn KernelInfo) -> Vec<String> {
+    let empty = ast::File {
+        file: FileId(u32::MAX),
+        items: Vec::new(),
+    };
+    let mut c = Checker::new(&empty, library, kernel);
+    let mut decls: Vec<Decl<'_, ast::Function>> = c
+        .decls
+        .functions
+        .values()
+        .flatten()
+        .filter(|d| !d.ast.private)
+        .copied()
+        .collect();
+    decls.sort_by_key(|d| (d.file.0, d.ast.name.span.start));
+    for d in decls {
+        c.link_function(d);
+    }
+    while let Some((id, decl)) = c.pending.pop() {
+        c.function_body(id, decl);
+    }
+    let mut lines: Vec<String> = c
+        .functions
+        .iter()
+        .map(|(f, vars)| {
+            let params: Vec<String> = f.locals[..f.params]
+                .iter()
+                .zip(&vars.params)
+                .map(|(l, &v)| format!("{}:{}", l.name, c.solver.get(v)))
+                .collect();
+            format!(
+                "{}:{} ({})",
+                f.name,
+                c.solver.get(vars.ret),
+                params.join(", ")
+            )
+        })
+        .chain(crate::builtins::signatures().map(|sig| {
+            let params: Vec<String> = sig.params.iter().map(|(n, t)| format!("{n}:{t}")).collect();
+            format!("{}:{} ({})", sig.name, sig.ret, params.join(", "))
+        }))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
+impl<'a> Checker<'a> {
+    fn new(script: &'a ast::File, library: &'a Library, kernel: &'a dyn KernelInfo) -> Checker<'a> {
+        Checker {
+            kernel,
+            decls: Decls::collect(script, library),
+            solver: Solver::default(),
+            diags: Vec::new(),
+            globals: Vec::new(),
+            global_ids: HashMap::new(),
+            functions: Vec::new(),
+            function_ids: HashMap::new(),
+            pending: Vec::new(),
+            probes: Vec::new(),
+            probe_vars: Vec::new(),
+            value_uses: Vec::new(),
+            script_file: script.file,
+            foreach_calls: Vec::new(),
+        }
+    }
 }
 
 /// Every global, function and alias a script can name: its own first, then the
@@ -444,12 +503,10 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        probes.extend(display::unread_globals(
-            &globals,
-            &written,
-            &uses.read,
-            self.script_file,
-        ));
+        let unread = display::unread(&globals, &written, &uses.read, self.script_file);
+        if !opts.structured_globals {
+            probes.extend(display::probes(&globals, &unread));
+        }
         if probes.is_empty() && !failed {
             self.error(
                 Diag::new(
@@ -476,6 +533,7 @@ impl<'a> Checker<'a> {
                 functions,
                 probes,
                 builtins: uses.builtins,
+                unread,
             },
             warnings: diags,
         })

@@ -90,6 +90,7 @@ pub fn lower(p: &hir::Program) -> Program {
         globals,
         functions,
         probes,
+        unread: p.unread.clone(),
     };
     defer_calls(&mut program);
     program
@@ -724,7 +725,20 @@ impl<'p> Builder<'p> {
         match cmp {
             Some(op) if left.ty == Type::String => self.emit(Inst::StrCompare { dst, op, a, b }),
             Some(op) => self.emit(Inst::Compare { dst, op, a, b }),
-            None => self.emit(Inst::Binary { dst, op, a, b, at }),
+            None => {
+                // Faults (division by 0) are near the operator, as in stap:
+                // the gap between the operands.
+                let at = if left.span.file == at.file && left.span.end <= right.span.start {
+                    Span {
+                        file: at.file,
+                        start: left.span.end,
+                        end: right.span.start,
+                    }
+                } else {
+                    at
+                };
+                self.emit(Inst::Binary { dst, op, a, b, at });
+            }
         }
         dst
     }

@@ -80,6 +80,9 @@ pub struct Program {
     pub globals: Vec<Global>,
     pub functions: Vec<Function>,
     pub probes: Vec<Probe>,
+    /// The globals shown at the end of the session because the script never
+    /// reads them (see [`crate::hir::Program::unread`]).
+    pub unread: Vec<GlobalId>,
 }
 
 /// What the backends need to know of a global.

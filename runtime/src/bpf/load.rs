@@ -42,6 +42,8 @@ pub struct BpfObject {
     /// The callbacks programs may use, by index.
     callbacks: Vec<Vec<[u8; 8]>>,
     callback_names: Vec<String>,
+    /// `-vv`: the verifier's log of each program loaded, by name.
+    verifier_logs: Option<Vec<(String, String)>>,
     /// Map names by the index `ld_map` instructions carry.
     map_order: Vec<String>,
 }
@@ -231,7 +233,20 @@ impl BpfObject {
         callbacks: &[CallbackDef],
         later: &HashSet<String>,
     ) -> Result<BpfObject, LoadError> {
+        let mut object = BpfObject::create(maps, programs, callbacks)?;
+        object.load_all_except(later)?;
+        Ok(object)
+    }
+
+    /// Creates `maps` and takes `programs` without loading any of them:
+    /// [`BpfObject::load_all_except`] or [`BpfObject::load_now`] does.
+    pub fn create(
+        maps: &[MapDef],
+        programs: &[ProgramDef],
+        callbacks: &[CallbackDef],
+    ) -> Result<BpfObject, LoadError> {
         let mut object = BpfObject {
+            verifier_logs: None,
             links: Vec::new(),
             maps: HashMap::new(),
             rings: HashMap::new(),
@@ -253,12 +268,35 @@ impl BpfObject {
                 },
             );
         }
-        for p in programs {
-            if !later.contains(&p.name) {
-                object.load_now(&p.name)?;
-            }
-        }
         Ok(object)
+    }
+
+    /// Loads every program not named in `later`, in name order.
+    pub fn load_all_except(&mut self, later: &HashSet<String>) -> Result<(), LoadError> {
+        let mut names: Vec<String> = self
+            .programs
+            .keys()
+            .filter(|n| !later.contains(*n))
+            .cloned()
+            .collect();
+        names.sort();
+        for name in names {
+            self.load_now(&name)?;
+        }
+        Ok(())
+    }
+
+    /// From now on, keep the verifier's log of every program loaded (`-vv`).
+    pub fn keep_verifier_logs(&mut self) {
+        self.verifier_logs = Some(Vec::new());
+    }
+
+    /// The verifier's logs kept so far, by program name, in load order.
+    pub fn take_verifier_logs(&mut self) -> Vec<(String, String)> {
+        self.verifier_logs
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn create_map(&mut self, def: &MapDef) -> Result<(), LoadError> {
@@ -353,7 +391,12 @@ impl BpfObject {
     }
 
     /// Loads `code` with the callbacks it uses and the maps it names.
-    fn load_code(&self, name: &str, kind: Kind, code: &[[u8; 8]]) -> Result<OwnedFd, LoadError> {
+    fn load_code(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        code: &[[u8; 8]],
+    ) -> Result<OwnedFd, LoadError> {
         let refused = |error: io::Error, log: String| LoadError::Program {
             program: name.to_string(),
             reason: error.to_string(),
@@ -381,7 +424,13 @@ impl BpfObject {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        prog::load(name, kind, &code, &fds, funcs.as_ref()).map_err(|r| refused(r.error, r.log))
+        let mut log = self.verifier_logs.as_ref().map(|_| String::new());
+        let fd = prog::load(name, kind, &code, &fds, funcs.as_ref(), log.as_mut())
+            .map_err(|r| refused(r.error, r.log))?;
+        if let (Some(logs), Some(log)) = (self.verifier_logs.as_mut(), log) {
+            logs.push((name.to_string(), log));
+        }
+        Ok(fd)
     }
 
     /// The BTF of program `name` and the callbacks placed after it.

@@ -30,6 +30,11 @@ const PSEUDO_FUNC: u8 = 4;
 /// The verifier's log, when a load fails, is kept up to this many bytes.
 const LOG_BYTES: usize = 1 << 20;
 
+/// `log_level` bits: the verifier's walk of the instructions, and its
+/// statistics (instructions processed, states, time).
+const LOG_INSNS: u32 = 1;
+const LOG_STATS: u32 = 4;
+
 /// What to load: the program type, the attach type the kernel checks it
 /// against, and (for trampolines) the BTF id of the traced function.
 #[derive(Clone, Copy, Debug)]
@@ -49,13 +54,16 @@ pub struct Refused {
 /// Loads `insns` (encoded instructions whose map loads carry an index into
 /// `maps`) as a GPL program named `name`; `funcs` is the BTF and func_info
 /// of a program with callbacks. When the kernel refuses it, the load is
-/// repeated with the verifier's log on, so the refusal can be shown.
+/// repeated with the verifier's log on, so the refusal can be shown. With
+/// `log` (`-vv`), the program is verified with the log on from the start and
+/// the log of the accepted program, with the verifier's statistics, lands there.
 pub fn load(
     name: &str,
     kind: Kind,
     insns: &[[u8; 8]],
     maps: &[BorrowedFd<'_>],
     funcs: Option<&Funcs>,
+    log: Option<&mut String>,
 ) -> Result<OwnedFd, Refused> {
     let code = with_map_fds(insns, maps).map_err(|error| Refused {
         error,
@@ -78,11 +86,29 @@ pub fn load(
         attr.func_info = f.info.as_ptr() as u64;
         attr.func_info_cnt = u32::try_from(f.info.len()).unwrap_or(u32::MAX);
     }
+    if let Some(kept) = log {
+        // A log longer than the buffer fails the load (ENOSPC): then the
+        // statistics alone.
+        for level in [LOG_INSNS | LOG_STATS, LOG_STATS] {
+            let mut buf = vec![0u8; LOG_BYTES];
+            attr.log_level = level;
+            attr.log_size = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            attr.log_buf = buf.as_mut_ptr() as u64;
+            if let Ok(fd) = bpf(BPF_PROG_LOAD, &attr) {
+                let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                *kept = String::from_utf8_lossy(&buf[..end]).into_owned();
+                return Ok(fd);
+            }
+        }
+        attr.log_level = 0;
+        attr.log_size = 0;
+        attr.log_buf = 0;
+    }
     match bpf(BPF_PROG_LOAD, &attr) {
         Ok(fd) => Ok(fd),
         Err(error) => {
             let mut log = vec![0u8; LOG_BYTES];
-            attr.log_level = 1;
+            attr.log_level = LOG_INSNS;
             attr.log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
             attr.log_buf = log.as_mut_ptr() as u64;
             if let Ok(fd) = bpf(BPF_PROG_LOAD, &attr) {

@@ -6,6 +6,7 @@ use super::value::Value;
 use super::{Engine, Fault};
 use rstap_compiler::backend::bpf::codegen::Deferred;
 use rstap_compiler::builtins::Builtin;
+use rstap_compiler::hir::PrintKind;
 use rstap_grammar::Span;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -34,8 +35,9 @@ impl Engine<'_> {
                 Ok(None)
             }
             Builtin::Log => {
-                self.out.extend_from_slice(bytes(0));
-                self.out.push(b'\n');
+                let mut line = bytes(0).to_vec();
+                line.push(b'\n');
+                self.emit(PrintKind::Print, &line);
                 Ok(None)
             }
             Builtin::Abort => {

@@ -341,7 +341,7 @@ impl Engine<'_> {
                 let bytes = self.render(spec, &args)?;
                 match dst {
                     Some(d) => f.regs[d.index()] = Value::Str(self.clip(bytes)),
-                    None => self.out.extend_from_slice(&bytes),
+                    None => self.emit(spec.kind, &bytes),
                 }
             }
             Inst::PrintHist {
@@ -349,7 +349,7 @@ impl Engine<'_> {
             } => {
                 let keys = regs(f, keys);
                 if let Some(s) = self.stat(global.index(), &keys) {
-                    super::render_hist(&mut self.out, &s, hist);
+                    self.emit_hist(&s, hist);
                 }
             }
             Inst::IterStart {

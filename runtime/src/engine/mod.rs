@@ -108,6 +108,8 @@ pub struct Engine<'p> {
     pub store: Store,
     /// Script output not yet written.
     pub out: Vec<u8>,
+    /// `--format=json`: each print-family call goes to `out` as a JSON record.
+    pub json: bool,
     /// `exit()` was called.
     pub exit: bool,
     /// `warn()` messages not yet reported.
@@ -134,6 +136,7 @@ impl<'p> Engine<'p> {
             prog,
             store: Store::new(&prog.globals, limits.max_map_entries),
             out: Vec::new(),
+            json: false,
             exit: false,
             warnings: Vec::new(),
             limits,
@@ -179,6 +182,35 @@ impl<'p> Engine<'p> {
         self.probe = Some(p);
         match self.run_body(&p.body, &[], Vec::new())? {
             Flow::Return(_) | Flow::Next => Ok(()),
+        }
+    }
+
+    /// Adds what one print-family call (`kind`) printed to the output: the
+    /// bytes as they are, or with `--format=json` a record holding them.
+    pub fn emit(&mut self, kind: PrintKind, bytes: &[u8]) {
+        if !self.json {
+            self.out.extend_from_slice(bytes);
+            return;
+        }
+        let kind = match kind {
+            PrintKind::Printf | PrintKind::Sprintf => "printf",
+            _ => "print",
+        };
+        let record = output::json::record(kind, vec![("data", output::json::Json::str(bytes))]);
+        record.write(&mut self.out);
+        self.out.push(b'\n');
+    }
+
+    /// Prints histogram `hist` of `s`: stap's ASCII art, or with
+    /// `--format=json` a `histogram` record of its buckets.
+    fn emit_hist(&mut self, s: &Stat, hist: &Histogram) {
+        if !self.json {
+            render_hist(&mut self.out, s, hist);
+            return;
+        }
+        if let Some(h) = s.histogram(hist_spec(hist)) {
+            self.out
+                .extend_from_slice(&crate::json_report::histogram_record(h));
         }
     }
 

@@ -10,6 +10,7 @@
 //! MAXSTRINGLEN - 1 bytes, cut at the first NUL.
 
 pub mod hist;
+pub mod json;
 pub mod printf;
 
 pub use printf::Arg;

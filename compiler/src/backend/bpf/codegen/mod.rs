@@ -395,6 +395,7 @@ fn as_run(
         globals: prog.globals.clone(),
         functions: prog.functions.clone(),
         probes,
+        unread: prog.unread.clone(),
     };
     Ok((prog, counts))
 }
