@@ -38,9 +38,9 @@ pub struct Cli {
     #[arg(short = 'L', value_name = "PP", conflicts_with_all = ["script", "pass"])]
     pub list_vars: Option<String>,
 
-    /// Stop after SECS seconds.
-    #[arg(short = 'T', value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: Option<u64>,
+    /// Stop after SECS seconds (a fraction too: -T 0.5).
+    #[arg(short = 'T', value_name = "SECS", value_parser = seconds)]
+    pub timeout: Option<f64>,
 
     /// Run CMD (with /bin/sh -c) once the probes are in place; stop when it exits.
     /// Its pid is target().
@@ -59,7 +59,7 @@ pub struct Cli {
     #[arg(short = 'G', value_name = "VAR=VALUE")]
     pub set_globals: Vec<String>,
 
-    /// Set a limit: MAXSTRINGLEN, MAXMAPENTRIES, MAXACTION, MAXNESTING (NAME=VALUE).
+    /// Set a limit: MAXSTRINGLEN, MAXMAPENTRIES, MAXACTION, MAXNESTING, MAXERRORS (NAME=VALUE).
     #[arg(short = 'D', value_name = "NAME=VALUE")]
     pub defines: Vec<String>,
 
@@ -157,6 +157,14 @@ pub enum ColorWhen {
     Auto,
     Always,
     Never,
+}
+
+/// `-T SECS`: a positive number of seconds, at most a year.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 365.0 * 86400.0 => Ok(s),
+        _ => Err("expected a positive number of seconds".into()),
+    }
 }
 
 /// `-m NAME`: a name the kernel takes for a BPF object, 1 to 15 of `[A-Za-z0-9_]`.

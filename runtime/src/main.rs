@@ -254,13 +254,14 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
             "MAXMAPENTRIES" => limits.max_map_entries = size,
             "MAXACTION" | "MAXACTION_INTERRUPTIBLE" => limits.max_action = n,
             "MAXNESTING" => limits.max_nesting = size,
+            "MAXERRORS" => limits.max_errors = n,
             // Other stap tunables have no meaning here; accept them as stap does.
             _ => {}
         }
     }
     Ok(session::RunOptions {
         limits,
-        timeout: cli.timeout.map(std::time::Duration::from_secs),
+        timeout: cli.timeout.map(std::time::Duration::from_secs_f64),
         command: cli.command.clone(),
         target: cli.target,
         output: cli.output.clone(),

@@ -27,10 +27,13 @@ pub struct Kernel {
     output: Option<RingReader>,
     /// Runtime errors the programs reported, not yet taken by the session.
     errors: Vec<crate::engine::Fault>,
-    /// A program reported an error: the session is ending, and what the
-    /// programs did after it (stap's probes stop at the first error) is
-    /// dropped.
+    /// The programs reported more errors than MAXERRORS: the session is
+    /// ending, and what the programs did after that error (stap's probes
+    /// stop there) is dropped.
     failed: bool,
+    /// Errors reported so far, and how many the session survives.
+    reported: u64,
+    max_errors: u64,
     /// What the last pull saw, per global: a push writes back only what a
     /// handler changed, so it never undoes the probes' updates made meanwhile.
     pulled: HashMap<usize, Pulled>,
@@ -323,6 +326,8 @@ impl Kernel {
             pulled: HashMap::new(),
             errors: Vec::new(),
             failed: false,
+            reported: 0,
+            max_errors: opts.limits.max_errors,
         })
     }
 
@@ -340,6 +345,12 @@ impl Kernel {
         }
         let (prints, sites) = (&self.compiled.prints, &self.compiled.errors);
         let (errors, failed) = (&mut self.errors, &mut self.failed);
+        let (reported, max_errors) = (&mut self.reported, self.max_errors);
+        let mut raise = |fault: crate::engine::Fault, failed: &mut bool| {
+            errors.push(fault);
+            *reported += 1;
+            *failed = *reported > max_errors;
+        };
         ring.drain(|rec| {
             if *failed {
                 return;
@@ -359,8 +370,8 @@ impl Kernel {
                 }
             } else if first >= ERROR_RECORD {
                 if let Some(site) = site(ERROR_RECORD) {
-                    errors.push(crate::engine::Fault::new(site.message(payload), site.at));
-                    *failed = true;
+                    let fault = crate::engine::Fault::new(site.message(payload), site.at);
+                    raise(fault, failed);
                 }
             } else if let Some(print) = usize::try_from(first).ok().and_then(|i| prints.get(i)) {
                 let mut args = import::record(rec, &print.args);
@@ -372,10 +383,7 @@ impl Kernel {
                     Ok(bytes) => engine.emit(print.spec.kind, &bytes),
                     // A call deferred to the printing failed: the handler's
                     // error, as if it had run there.
-                    Err(fault) => {
-                        errors.push(fault);
-                        *failed = true;
-                    }
+                    Err(fault) => raise(fault, failed),
                 }
             }
         });

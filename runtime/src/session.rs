@@ -195,7 +195,7 @@ pub fn run(
         PointKind::Error(p) => Some(*p),
         _ => None,
     });
-    let (last, failed) = if s.errors > 0 {
+    let (last, failed) = if s.fatal() {
         (errors, true)
     } else {
         (ends, false)
@@ -203,8 +203,8 @@ pub fn run(
     for i in last {
         s.engine.exit = false;
         s.fire(i);
-        if s.errors > 0 && !failed {
-            // An error in an end probe ends the end phase too.
+        if s.fatal() && !failed {
+            // An error past MAXERRORS in an end probe ends the end phase too.
             break;
         }
     }
@@ -250,17 +250,23 @@ struct Session<'p, 'o> {
 impl Session<'_, '_> {
     /// Whether the run is ending: `exit()`, a signal, or an error.
     fn stopping(&self) -> bool {
-        self.engine.exit || self.errors > 0 || self.closed || STOP.load(Ordering::SeqCst)
+        self.engine.exit || self.fatal() || self.closed || STOP.load(Ordering::SeqCst)
+    }
+
+    /// Whether the errors so far end the session: more than MAXERRORS.
+    fn fatal(&self) -> bool {
+        self.errors > self.engine.limits.max_errors
     }
 
     /// Runs one handler, reporting its error and keeping what it printed.
     /// Reports the runtime errors the kernel-context probes raised.
     fn kernel_errors(&mut self) {
         let Some(k) = &mut self.probes else { return };
-        // The first error stops the run, as in stap: handlers already under
-        // way in the kernel may report more, which stap would not have run.
+        // The error past MAXERRORS stops the run, as in stap: handlers
+        // already under way in the kernel may report more, which stap would
+        // not have run.
         for fault in k.take_errors() {
-            if self.errors == 0 {
+            if !self.fatal() {
                 self.report(&fault);
                 self.errors += 1;
             }

@@ -66,6 +66,8 @@ pub struct Limits {
     pub max_nesting: usize,
     pub max_string: usize,
     pub max_map_entries: usize,
+    /// Uncaught runtime errors a session survives; the next one ends it.
+    pub max_errors: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +77,7 @@ impl Default for Limits {
             max_nesting: 10,
             max_string: 512,
             max_map_entries: 2048,
+            max_errors: 0,
         }
     }
 }
