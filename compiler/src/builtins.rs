@@ -44,6 +44,7 @@ builtins! {
     Exit "exit" () -> Unknown;
     Error "error" (msg: String) -> Unknown;
     Warn "warn" (msg: String) -> Unknown;
+    System "system" (cmd: String) -> Unknown;
     Log "log" (msg: String) -> Unknown;
     Abort "abort" () -> Unknown;
     Execname "execname" () -> String, stable;

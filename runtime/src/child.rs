@@ -70,3 +70,29 @@ impl Held {
         self.child
     }
 }
+
+/// `system(cmd)`: runs `cmd` with `/bin/sh -c`, in the background, with
+/// rstap's standard streams. Run through `sudo`, rstap is root on the
+/// invoking user's behalf: the command runs as that user (`SUDO_UID`,
+/// `SUDO_GID`), never as root, as stap runs it as the user who started it.
+pub fn system(cmd: &str) -> io::Result<Child> {
+    let mut command = Command::new("/bin/sh");
+    command.args(["-c", cmd]);
+    if let Some((uid, gid)) = invoking_user() {
+        // std drops root's supplementary groups when it sets the uid.
+        command.gid(gid).uid(uid);
+    }
+    command.spawn()
+}
+
+/// The user `sudo` ran rstap for, when rstap is root because of it.
+fn invoking_user() -> Option<(u32, u32)> {
+    #[expect(unsafe_code, reason = "geteuid(2) has no safe wrapper in std")]
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return None;
+    }
+    let id = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
+    Some((id("SUDO_UID")?, id("SUDO_GID")?))
+}

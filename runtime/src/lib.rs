@@ -12,6 +12,7 @@ pub mod host;
 mod json_report;
 pub mod kernel;
 pub mod output;
+mod privilege;
 pub mod probes;
 pub mod session;
 pub mod stats;

@@ -217,9 +217,11 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             match cli.output.as_ref().or(named.as_ref()) {
                 Some(path) => {
                     let bytes = built.elf().map_err(|e| session::report_start(&files, &e))?;
-                    std::fs::write(path, &bytes).map_err(|e| {
-                        eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
-                    })?;
+                    session::create_output(path)
+                        .and_then(|mut f| f.write_all(&bytes))
+                        .map_err(|e| {
+                            eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
+                        })?;
                     if cli.output.is_none() {
                         println!("{path}");
                     }

@@ -9,7 +9,7 @@ use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, Limits, import, stat_spec};
 use rstap_compiler::backend::bpf::codegen::{
-    CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, Target, WARN_RECORD, compile,
+    CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, SYSTEM_RECORD, Target, WARN_RECORD, compile,
 };
 use rstap_compiler::backend::bpf::layout::{GlobalMap, Role, Storage};
 use rstap_compiler::backend::bpf::object::{CallbackDef, MapDef, ProgramDef, write_object_with};
@@ -364,6 +364,10 @@ impl Kernel {
             };
             if first == EXIT_RECORD {
                 engine.exit = true;
+            } else if first >= SYSTEM_RECORD {
+                if let Some(site) = site(SYSTEM_RECORD) {
+                    engine.commands.push(site.message(payload));
+                }
             } else if first >= WARN_RECORD {
                 if let Some(site) = site(WARN_RECORD) {
                     engine.warnings.push(site.message(payload));

@@ -84,6 +84,28 @@ fn install_signals() {
     }
 }
 
+/// Creates (or truncates) an output file. Running as root, rstap does not
+/// follow a symbolic link there: a link planted by another user would make
+/// it overwrite any file on the system.
+pub fn create_output(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    #[expect(unsafe_code, reason = "geteuid(2) has no safe wrapper in std")]
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if root {
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| {
+        if root && e.raw_os_error() == Some(libc::ELOOP) {
+            std::io::Error::other("it is a symbolic link, which rstap does not follow as root")
+        } else {
+            e
+        }
+    })
+}
+
 /// A run that failed (exit status 1); what went wrong is already on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failed;
@@ -100,7 +122,7 @@ pub fn run(
         return Err(Failed);
     }
     let mut out: Box<dyn Write> = match &opts.output {
-        Some(path) => match std::fs::File::create(path) {
+        Some(path) => match create_output(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
                 eprintln!("rstap: cannot open output file '{path}': {e}");
@@ -121,6 +143,7 @@ pub fn run(
         errors: 0,
         out: &mut out,
         probes: None,
+        commands: Vec::new(),
         closed: false,
     };
     let by_priority = |want: fn(&PointKind) -> Option<i64>| {
@@ -222,6 +245,9 @@ pub fn run(
         }
     }
     s.flush();
+    for mut c in std::mem::take(&mut s.commands) {
+        let _ = c.wait();
+    }
     if let Some(mut c) = child {
         let _ = c.wait();
     }
@@ -242,6 +268,8 @@ struct Session<'p, 'o> {
     out: &'o mut Box<dyn Write>,
     /// The kernel-context probes, once attached.
     probes: Option<Kernel>,
+    /// `system()` commands still running.
+    commands: Vec<std::process::Child>,
     /// The reader of the output went away (`rstap ... | head -1`): stop
     /// quietly, as a program killed by SIGPIPE would, but still clean up.
     closed: bool,
@@ -302,6 +330,20 @@ impl Session<'_, '_> {
         }
     }
 
+    /// Starts the commands `system()` asked for, after the output printed
+    /// before them.
+    fn start_commands(&mut self) {
+        for cmd in std::mem::take(&mut self.engine.commands) {
+            match crate::child::system(&cmd) {
+                Ok(child) => self.commands.push(child),
+                Err(e) => eprintln!("WARNING: system(\"{cmd}\") could not start: {e}"),
+            }
+        }
+        // Reap those that are done; the rest are waited for at the end.
+        self.commands
+            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+    }
+
     fn flush(&mut self) {
         let mut written = Ok(());
         if !self.engine.out.is_empty() && !self.closed {
@@ -314,6 +356,9 @@ impl Session<'_, '_> {
         // Rust ignores SIGPIPE, so a closed pipe is this error.
         if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
             self.closed = true;
+        }
+        if !self.engine.commands.is_empty() || !self.commands.is_empty() {
+            self.start_commands();
         }
     }
 

@@ -283,6 +283,7 @@ fn acts_builtin(b: Builtin) -> bool {
         Builtin::Exit
             | Builtin::Error
             | Builtin::Warn
+            | Builtin::System
             | Builtin::Log
             | Builtin::Abort
             | Builtin::PrintBacktrace

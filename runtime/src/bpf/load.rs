@@ -317,7 +317,15 @@ impl BpfObject {
             map_name: sys::object_name(&def.name),
             ..sys::MapCreateAttr::default()
         };
-        let fd = sys::bpf(sys::BPF_MAP_CREATE, &attr).map_err(|e| cannot(e.to_string()))?;
+        let fd = sys::bpf(sys::BPF_MAP_CREATE, &attr).map_err(|e| {
+            if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                LoadError::Object {
+                    reason: crate::privilege::denied(),
+                }
+            } else {
+                cannot(e.to_string())
+            }
+        })?;
         if def.kind == MapKind::RingBuf {
             self.rings.insert(def.name.clone(), max_entries);
         }
@@ -425,8 +433,18 @@ impl BpfObject {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut log = self.verifier_logs.as_ref().map(|_| String::new());
-        let fd = prog::load(name, kind, &code, &fds, funcs.as_ref(), log.as_mut())
-            .map_err(|r| refused(r.error, r.log))?;
+        let fd =
+            prog::load(name, kind, &code, &fds, funcs.as_ref(), log.as_mut()).map_err(|r| {
+                // EPERM with no verifier log is the kernel refusing the caller,
+                // not the program (the verifier answers EACCES or EINVAL).
+                if r.error.raw_os_error() == Some(libc::EPERM) && r.log.trim().is_empty() {
+                    LoadError::Object {
+                        reason: crate::privilege::denied(),
+                    }
+                } else {
+                    refused(r.error, r.log)
+                }
+            })?;
         if let (Some(logs), Some(log)) = (self.verifier_logs.as_mut(), log) {
             logs.push((name.to_string(), log));
         }

@@ -34,6 +34,11 @@ impl Engine<'_> {
                     .push(String::from_utf8_lossy(bytes(0)).into_owned());
                 Ok(None)
             }
+            Builtin::System => {
+                self.commands
+                    .push(String::from_utf8_lossy(bytes(0)).into_owned());
+                Ok(None)
+            }
             Builtin::Log => {
                 let mut line = bytes(0).to_vec();
                 line.push(b'\n');

@@ -117,6 +117,8 @@ pub struct Engine<'p> {
     pub exit: bool,
     /// `warn()` messages not yet reported.
     pub warnings: Vec<String>,
+    /// `system()` commands not yet started.
+    pub commands: Vec<String>,
     pub limits: Limits,
     pub host: Host,
     pub symbols: Symbols,
@@ -142,6 +144,7 @@ impl<'p> Engine<'p> {
             json: false,
             exit: false,
             warnings: Vec::new(),
+            commands: Vec::new(),
             limits,
             host,
             symbols: Symbols::default(),

@@ -115,6 +115,9 @@ pub const ERROR_RECORD: i64 = 1 << 32;
 pub const WARN_RECORD: i64 = 2 << 32;
 /// A record that is this word alone asks the run to stop (`exit()`).
 pub const EXIT_RECORD: i64 = 3 << 32;
+/// The first word of a `system()` record is this plus the site's index (the
+/// site's message is the command).
+pub const SYSTEM_RECORD: i64 = 4 << 32;
 
 /// A runtime error (or warning) a handler can raise: what it says, and where
 /// (`None`: stap's message has no "near" part, as MAXACTION's in the

@@ -3,7 +3,8 @@
 
 use super::stack::Deferred;
 use super::{
-    ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, WARN_RECORD, output_id,
+    ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, SYSTEM_RECORD,
+    WARN_RECORD, output_id,
 };
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::Col;
@@ -83,13 +84,25 @@ impl Gen<'_> {
 
     /// `warn(msg)`: a warning record; the handler goes on.
     pub(super) fn warn(&mut self, msg: Reg, at: Span) {
-        let bytes = 8 * self.words(msg);
+        self.text_record(WARN_RECORD, msg, at);
+    }
+
+    /// `system(cmd)`: a record asking user space to run `cmd`; the handler
+    /// goes on.
+    pub(super) fn system(&mut self, cmd: Reg, at: Span) {
+        self.text_record(SYSTEM_RECORD, cmd, at);
+    }
+
+    /// A record of one string for user space, under a site of its own kind
+    /// (`base` plus the site's index).
+    fn text_record(&mut self, base: i64, text: Reg, at: Span) {
+        let bytes = 8 * self.words(text);
         let site = ErrorSite {
             msg: ErrorMsg::Text(bytes),
             at: Some(at),
         };
-        let site = index_of(&mut self.errors, site) + WARN_RECORD;
-        self.record(site, &[Field::Reg(msg)]);
+        let site = index_of(&mut self.errors, site) + base;
+        self.record(site, &[Field::Reg(text)]);
     }
 
     /// `exit()`: asks the run to stop; the handler goes on.

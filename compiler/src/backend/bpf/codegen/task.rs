@@ -170,6 +170,10 @@ impl Gen<'_> {
                 self.warn(args[0], at);
                 return Ok(());
             }
+            Builtin::System => {
+                self.system(args[0], at);
+                return Ok(());
+            }
             Builtin::Pexecname => {
                 let (Some(t), Some(d)) = (self.shared.task, dst) else {
                     return self.unsupported("pexecname() without the kernel's BTF", Some(at));

@@ -1,0 +1,93 @@
+//! What a privileged tracer must not do: follow a planted symbolic link with
+//! `-o`, or fail without saying which privilege it lacks.
+
+use rstap_tests::{is_root, rstap, text};
+use std::process::Command;
+
+fn rstap_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(rstap())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run rstap: {e}"))
+}
+
+#[test]
+fn output_files_are_not_followed_through_symlinks_as_root() {
+    if !is_root() {
+        rstap_tests::skip_or_fail("the symlink refusal applies to root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rstap-security-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::fs::write(dir.join("precious"), "keep me\n").unwrap_or_else(|e| panic!("write: {e}"));
+    let _ = std::fs::remove_file(dir.join("out"));
+    std::os::unix::fs::symlink("precious", dir.join("out")).unwrap_or_else(|e| panic!("ln: {e}"));
+    let script = "probe begin { println(\"overwritten\"); exit() }";
+    let out = rstap_in(&dir, &["-o", "out", "-e", script]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err,
+        "rstap: cannot open output file 'out': it is a symbolic link, which rstap does not follow as root\n"
+    );
+    let out = rstap_in(
+        &dir,
+        &[
+            "-u",
+            "-p4",
+            "-o",
+            "out",
+            "-e",
+            "probe kernel.trace(\"sched:sched_switch\") { }",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious")).unwrap_or_default(),
+        "keep me\n"
+    );
+    // A plain file is written as usual.
+    std::fs::remove_file(dir.join("out")).unwrap_or_else(|e| panic!("rm: {e}"));
+    let out = rstap_in(&dir, &["-o", "out", "-e", script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out")).unwrap_or_default(),
+        "overwritten\n"
+    );
+}
+
+#[test]
+fn without_bpf_capabilities_rstap_names_the_missing_ones() {
+    if !is_root() {
+        rstap_tests::skip_or_fail("dropping capabilities with capsh needs root");
+        return;
+    }
+    if Command::new("capsh").arg("--help").output().is_err() {
+        rstap_tests::skip_or_fail("capsh (libcap2-bin) is not installed");
+        return;
+    }
+    for script in [
+        // A program and no map: the program load is the first refusal.
+        "probe kernel.trace(\"sched:sched_switch\") { }",
+        // A map first.
+        "global n; probe kernel.trace(\"sched:sched_switch\") { n++ }",
+    ] {
+        let cmd = format!("exec {} -u -e '{script}'", rstap().display());
+        let out = Command::new("capsh")
+            .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
+            .output()
+            .unwrap_or_else(|e| panic!("capsh: {e}"));
+        assert_eq!(out.status.code(), Some(1), "{script}");
+        assert_eq!(
+            text(&out.stderr),
+            "rstap: cannot load the BPF object: the kernel refused BPF: it needs root, or CAP_BPF and CAP_PERFMON, and this process lacks CAP_BPF and CAP_PERFMON\n",
+            "{script}"
+        );
+    }
+}
