@@ -218,3 +218,42 @@ probe kernel.trace("syscalls:sys_enter_getppid") {
         "the loop's registers should keep their values across the borrowing sequences"
     );
 }
+
+#[test]
+fn sprintf_results_printed_by_a_kernel_probe_match_the_user_space_engine() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let body = r#"
+    x = sprintf("%s[%d] %5d|%-4s|%x|%c|%03d", "ab", -7, 42, "ab", 255, 65, 9)
+    y = sprint(1, "a", 2)
+    printf("%s / %s / %s", x, y, sprintln("line"))
+    println(sprintd(",", 1, 2, "three"))
+"#;
+    let out = run(&["-e", &script(body), "-c", GETPPID]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let (user, kernel) = halves(&stdout);
+    assert_eq!(
+        user, "ab[-7]    42|ab  |ff|A|009 / 1a2 / line\n1,2,three\n",
+        "{stdout}"
+    );
+    assert_eq!(user, kernel, "user space vs kernel:\n{stdout}");
+}
+
+#[test]
+fn a_sprintf_used_as_a_key_in_the_kernel_is_refused_with_a_sentence() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let out = run(&[
+        "-e",
+        r#"global c; probe kernel.trace("syscalls:sys_enter_getppid") { c[sprintf("%d", pid())]++ }"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error[E0501]: a `sprintf` whose result the probe uses itself (not only prints) is not supported in kernel-context probes yet"),
+        "{err}"
+    );
+}

@@ -25,11 +25,80 @@ use std::collections::{HashMap, HashSet};
 
 /// Defers every deferrable call of the program's kernel-context handlers.
 pub fn defer_calls(prog: &mut Program) {
+    outline_sprintfs(prog);
     let pure = pure_functions(prog);
     for probe in &mut prog.probes {
         if probe.context == Context::Kernel {
             body(&mut probe.body, &pure);
         }
+    }
+}
+
+/// Makes each `sprintf` (and `sprint*`) of a kernel-context handler a call of
+/// a function of its own that returns it, so that one whose result is only
+/// printed is deferred like any pure call. Where the result is used in the
+/// kernel (a map key), the call is inlined back and compiled as before.
+fn outline_sprintfs(prog: &mut Program) {
+    for p in 0..prog.probes.len() {
+        if prog.probes[p].context != Context::Kernel {
+            continue;
+        }
+        let at = prog.probes[p].span;
+        for b in 0..prog.probes[p].body.blocks.len() {
+            for i in 0..prog.probes[p].body.blocks[b].insts.len() {
+                let body = &prog.probes[p].body;
+                let Inst::Print {
+                    dst: Some(dst),
+                    spec,
+                    args,
+                } = &body.blocks[b].insts[i]
+                else {
+                    continue;
+                };
+                let params: Vec<Ty> = args.iter().map(|&a| body.ty(a)).collect();
+                let (dst, args) = (*dst, args.clone());
+                let func = FuncId(u32::try_from(prog.functions.len()).unwrap_or(u32::MAX));
+                prog.functions.push(formatter(spec.clone(), params));
+                prog.probes[p].body.blocks[b].insts[i] = Inst::Call {
+                    dst: Some(dst),
+                    func,
+                    args,
+                    at,
+                };
+            }
+        }
+    }
+}
+
+/// `function __sprintf(a, b, ...) { return sprintf(FORMAT, a, b, ...) }`.
+fn formatter(spec: PrintSpec, params: Vec<Ty>) -> super::Function {
+    let n = params.len();
+    let mut regs = params;
+    regs.push(Ty::Str);
+    let result = Reg(u32::try_from(n).unwrap_or(u32::MAX));
+    let params: Vec<Reg> = (0..n)
+        .map(|i| Reg(u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    super::Function {
+        name: "__sprintf".into(),
+        params: params.clone(),
+        ret: Some(Ty::Str),
+        next: None,
+        body: Body {
+            regs,
+            blocks: vec![super::Block {
+                insts: vec![Inst::Print {
+                    dst: Some(result),
+                    spec,
+                    args: params,
+                }],
+                term: Term::Return(Some(result)),
+                actions: 0,
+                catch: None,
+            }],
+            iters: 0,
+            names: Vec::new(),
+        },
     }
 }
 

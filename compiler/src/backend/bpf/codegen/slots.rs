@@ -226,6 +226,9 @@ pub(super) fn inst_name(i: &Inst) -> &'static str {
         Inst::AggRead { .. } | Inst::HistBucket { .. } => "reading an aggregate",
         Inst::Call { .. } => "a function call",
         Inst::Load { .. } | Inst::LoadStr { .. } => "reading kernel memory",
+        Inst::Print { dst: Some(_), .. } => {
+            "a `sprintf` whose result the probe uses itself (not only prints)"
+        }
         Inst::Print { .. } | Inst::PrintHist { .. } => "printing",
         Inst::IterStart { .. } => "foreach",
         _ => "this operation",
