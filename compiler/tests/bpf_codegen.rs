@@ -187,7 +187,7 @@ fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
     for (script, what) in [
         (
             r#"probe kernel.trace("sched:sched_switch") { x = sprintf("%d", 1); println(x) }"#,
-            "printing",
+            "`sprintf` into a value",
         ),
         (
             r#"probe kernel.trace("sched:sched_switch") { println(isinstr($prev_comm, "sh")) }"#,

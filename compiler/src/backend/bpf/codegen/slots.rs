@@ -226,6 +226,12 @@ pub(super) fn inst_name(i: &Inst) -> &'static str {
         Inst::AggRead { .. } | Inst::HistBucket { .. } => "reading an aggregate",
         Inst::Call { .. } => "a function call",
         Inst::Load { .. } | Inst::LoadStr { .. } => "reading kernel memory",
+        // A sprintf whose value is kept: one that is only printed, or the
+        // result of a pure function that is only printed, is formatted after
+        // the event in user space and never gets here.
+        Inst::Print { dst: Some(_), .. } => {
+            "`sprintf` into a value (a sprintf that is only printed is fine)"
+        }
         Inst::Print { .. } | Inst::PrintHist { .. } => "printing",
         Inst::IterStart { .. } => "foreach",
         _ => "this operation",
