@@ -152,3 +152,28 @@ pub fn rstap_output(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The python3 interpreter itself: a `python3` on PATH may be a shell-script
+/// shim that execs (and forks) on its way there, which exact counts would see.
+pub fn python_executable() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
+    text(&out.stdout).trim().to_string()
+}
+
+/// The kernel's name (comm) for a task running the program at `path`.
+pub fn comm_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.chars().take(15).collect()
+}
+
+/// Runs the C compiler with `args` in `dir`; whether it succeeded.
+pub fn cc(args: &[&str], dir: &Path) -> bool {
+    Command::new("cc")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
