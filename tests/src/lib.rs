@@ -177,3 +177,27 @@ pub fn cc(args: &[&str], dir: &Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The script arguments with which `examples/NAME` parses and elaborates on
+/// this machine without its workload, for the tests that check the whole
+/// shelf at `-p1`/`-p2` (tests/tests/examples.rs runs each for real). The
+/// rstap binary's own `main` stands in for a traced program's function and
+/// libstdc++'s exception marks for USDT marks. `None`: this machine has no
+/// stand-in, and the example is left to examples.rs.
+pub fn example_args(name: &str) -> Option<Vec<String>> {
+    let program = rstap().display().to_string();
+    let marks = [
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/usr/lib64/libstdc++.so.6",
+        "/usr/lib/libstdc++.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists());
+    let args: Vec<String> = match name {
+        "funclatency.stp" | "calltrace.stp" | "stopwatch.stp" => vec![program, "main".into()],
+        "usdt.stp" => vec![marks?.to_string()],
+        "slowcalls.stp" => vec!["nginx".into()],
+        _ => Vec::new(),
+    };
+    Some(args)
+}
