@@ -152,3 +152,52 @@ pub fn rstap_output(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The python3 interpreter itself: a `python3` on PATH may be a shell-script
+/// shim that execs (and forks) on its way there, which exact counts would see.
+pub fn python_executable() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
+    text(&out.stdout).trim().to_string()
+}
+
+/// The kernel's name (comm) for a task running the program at `path`.
+pub fn comm_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.chars().take(15).collect()
+}
+
+/// Runs the C compiler with `args` in `dir`; whether it succeeded.
+pub fn cc(args: &[&str], dir: &Path) -> bool {
+    Command::new("cc")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The script arguments with which `examples/NAME` parses and elaborates on
+/// this machine without its workload, for the tests that check the whole
+/// shelf at `-p1`/`-p2` (tests/tests/examples.rs runs each for real). The
+/// rstap binary's own `main` stands in for a traced program's function and
+/// libstdc++'s exception marks for USDT marks. `None`: this machine has no
+/// stand-in, and the example is left to examples.rs.
+pub fn example_args(name: &str) -> Option<Vec<String>> {
+    let program = rstap().display().to_string();
+    let marks = [
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/usr/lib64/libstdc++.so.6",
+        "/usr/lib/libstdc++.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists());
+    let args: Vec<String> = match name {
+        "funclatency.stp" | "calltrace.stp" | "stopwatch.stp" => vec![program, "main".into()],
+        "usdt.stp" => vec![marks?.to_string()],
+        "slowcalls.stp" => vec!["nginx".into()],
+        _ => Vec::new(),
+    };
+    Some(args)
+}

@@ -148,8 +148,14 @@ fn the_examples_parse() {
         .filter_map(Result::ok)
     {
         let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
         if p.extension().is_some_and(|x| x == "stp") {
-            let out = run_rstap(&["-p1", &p.to_string_lossy()], &dir);
+            // Parsing needs the arguments a script reads, not what they name.
+            let args = rstap_tests::example_args(&name).unwrap_or_else(|| vec!["x".into(); 2]);
+            let mut argv = vec!["-p1".to_string(), p.to_string_lossy().into_owned()];
+            argv.extend(args);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = run_rstap(&argv, &dir);
             assert!(
                 out.status.success(),
                 "{} does not parse: {}",

@@ -4,7 +4,9 @@
 //! report what a traced child does. Needs root and BPF; elsewhere each test
 //! says why it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{bpf_or_skip, python_or_skip, rstap_output, text, workspace};
+use rstap_tests::{
+    bpf_or_skip, comm_of, python_executable, python_or_skip, rstap_output, text, workspace,
+};
 
 /// Runs `script` with `-c workload`, elision warnings off; returns stdout,
 /// panicking with stderr when rstap fails.
@@ -18,20 +20,8 @@ fn run_with(script: &str, workload: &str) -> String {
     text(&out.stdout)
 }
 
-/// The python3 interpreter itself: a `python3` on PATH may be a shell-script
-/// shim that execs (and forks) on its way there, which the exact counts would see.
 fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("run python3");
-    text(&out.stdout).trim().to_string()
-}
-
-/// The kernel's name (comm) for a task running the program at `path`.
-fn comm_of(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.chars().take(15).collect()
+    python_executable()
 }
 
 /// The family aliases the tapset files define: `probe NAME =` at a line's start.

@@ -6,7 +6,7 @@
 //! numbers known in advance. Needs root, BPF, a C compiler and <sys/sdt.h>
 //! (Debian's systemtap-sdt-dev).
 
-use rstap_tests::{rstap, skip_or_fail, text};
+use rstap_tests::{cc, rstap, skip_or_fail, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -64,14 +64,6 @@ impl Built {
     fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
-}
-
-fn cc(args: &[&str], dir: &Path) -> bool {
-    Command::new("cc")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn built() -> Option<&'static Built> {

@@ -224,10 +224,30 @@ impl<'a> Checker<'a> {
                 cond,
                 then,
                 otherwise,
-            } => StmtKind::If {
-                cond: self.condition(b, cond),
-                then: self.boxed_stmt(b, then),
-                otherwise: otherwise.as_ref().map(|o| self.boxed_stmt(b, o)),
+            } => match self.settled_defined(b, cond) {
+                // `if (@defined($x)) ... $x ...`: as with `?:`, the branch
+                // not taken is never resolved, so it may name what this
+                // probe lacks (one mark of `mark("*")` without `$arg1`).
+                Some(taken) => StmtKind::If {
+                    cond: self.typed(hir::ExprKind::Num(i64::from(taken)), Type::Long, cond.span),
+                    then: if taken {
+                        self.boxed_stmt(b, then)
+                    } else {
+                        Box::new(hir::Stmt {
+                            kind: StmtKind::Block(hir::Block::default()),
+                            span: then.span,
+                        })
+                    },
+                    otherwise: match otherwise {
+                        Some(o) if !taken => Some(self.boxed_stmt(b, o)),
+                        _ => None,
+                    },
+                },
+                None => StmtKind::If {
+                    cond: self.condition(b, cond),
+                    then: self.boxed_stmt(b, then),
+                    otherwise: otherwise.as_ref().map(|o| self.boxed_stmt(b, o)),
+                },
             },
             ast::StmtKind::While { cond, body } => StmtKind::Loop {
                 init: None,
@@ -287,6 +307,18 @@ impl<'a> Checker<'a> {
     }
 
     /// An `if`/loop condition: a long.
+    /// Whether `@defined(x)` or `!@defined(x)` holds, when `e` is one of them.
+    fn settled_defined(&mut self, b: &mut Body<'_>, e: &'a ast::Expr) -> Option<bool> {
+        match &e.node {
+            ast::ExprKind::Defined(inner) => Some(self.defined(b, inner)),
+            ast::ExprKind::Unary {
+                op: ast::UnaryOp::Not,
+                expr,
+            } => self.settled_defined(b, expr).map(|d| !d),
+            _ => None,
+        }
+    }
+
     pub(super) fn condition(&mut self, b: &mut Body<'_>, e: &'a ast::Expr) -> hir::Expr {
         let c = self.value(b, e);
         self.require(var_of(&c), Type::Long, e.span);
