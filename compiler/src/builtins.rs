@@ -91,10 +91,10 @@ builtins! {
     KernelString "kernel_string" (addr: Long) -> String;
     KernelStringOr "kernel_string" (addr: Long, err_msg: String) -> String;
     KernelStringN "kernel_string_n" (addr: Long, n: Long) -> String;
-    UserLong "user_long" (addr: Long) -> Long;
-    UserInt "user_int" (addr: Long) -> Long;
-    UserShort "user_short" (addr: Long) -> Long;
-    UserChar "user_char" (addr: Long) -> Long;
+    UserLong "user_long_error" (addr: Long) -> Long;
+    UserInt "user_int_error" (addr: Long) -> Long;
+    UserShort "user_short_error" (addr: Long) -> Long;
+    UserChar "user_char_error" (addr: Long) -> Long;
     KernelLong "kernel_long" (addr: Long) -> Long;
     KernelInt "kernel_int" (addr: Long) -> Long;
     KernelShort "kernel_short" (addr: Long) -> Long;

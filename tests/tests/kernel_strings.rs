@@ -257,3 +257,36 @@ fn a_sprintf_used_as_a_key_in_the_kernel_is_refused_with_a_sentence() {
         "{err}"
     );
 }
+
+#[test]
+fn numbers_read_from_user_memory_by_width_and_a_fault_gives_0_or_an_error() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let out = run(&[
+        "-c",
+        "python3 -c 'for _ in range(3): open(\"/proc/version\").close()'",
+        "-e",
+        r#"global done
+probe kernel.trace("syscalls:sys_enter_openat") {
+  // The name's page may not be in memory yet at the first open.
+  if (pid() == target() && execname() == "python3" && !done
+      && user_string($filename, "") == "/proc/version") {
+    done = 1
+    printf("%d %d %d %d %d\n", user_uint8($filename), user_char($filename + 1),
+           user_int16($filename), user_uint32($filename) & 0xff, user_long(0))
+    println(user_long_error(0))
+  }
+}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // '/' is 47, 'p' 112; the two as a little-endian 16-bit number 28719.
+    assert_eq!(text(&out.stdout), "47 112 28719 47 0\n");
+    assert!(
+        text(&out.stderr).contains(
+            "ERROR: read fault [man error::fault] at 0x0 near identifier 'user_long_error'"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
