@@ -133,7 +133,15 @@ fn the_examples_elaborate() {
             println!("{name}: nothing here to stand in for what it traces; examples.rs runs it");
             continue;
         };
-        let mut argv = vec!["-p2".to_string(), path.to_string_lossy().into_owned()];
+        // uses_tapset.stp takes its aliases from the shelf's own tapset
+        // directory; for the others -I adds names they do not use.
+        let tapset = dir.join("tapset").to_string_lossy().into_owned();
+        let mut argv = vec![
+            "-p2".to_string(),
+            "-I".to_string(),
+            tapset,
+            path.to_string_lossy().into_owned(),
+        ];
         argv.extend(args);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = run_rstap(&argv, workspace());

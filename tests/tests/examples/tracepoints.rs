@@ -513,3 +513,77 @@ fn slowcalls_reports_a_named_programs_sleeps_over_the_threshold() {
         "{out}"
     );
 }
+
+#[test]
+fn syscount_json_feeds_jq_exact_counts() {
+    if !python_ok() {
+        return;
+    }
+    if Command::new("jq").arg("--version").output().is_err() {
+        skip_or_fail("jq is not installed");
+        return;
+    }
+    let out = run_example(
+        "syscount_json.stp",
+        &[
+            "--format=json",
+            "-c",
+            &python("import os\nfor i in range(321): os.getppid()"),
+        ],
+        &[],
+    );
+    let json = stdout_of("syscount_json.stp", &out);
+    let comm = comm_of(&python_executable());
+    let filter = format!(
+        r#"select(.type == "global" and .name == "calls") | .entries[] | select(.key == ["{comm}", "getppid"]) | .value"#
+    );
+    let mut jq = Command::new("jq")
+        .args(["-r", &filter])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("jq: {e}"));
+    std::io::Write::write_all(
+        jq.stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("jq has no stdin")),
+        json.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("write to jq: {e}"));
+    let picked = jq.wait_with_output().unwrap_or_else(|e| panic!("jq: {e}"));
+    assert!(picked.status.success(), "jq refused the output:\n{json}");
+    assert_eq!(text(&picked.stdout), "321\n", "{json}");
+}
+
+#[test]
+fn uses_tapset_takes_its_aliases_and_function_from_an_include_dir() {
+    if !python_ok() {
+        return;
+    }
+    let tapset = workspace().join("examples").join("tapset");
+    let tapset = tapset.to_string_lossy();
+    let cmd = python("import os\nfor i in range(200): os.getppid()");
+    let out = run_example("uses_tapset.stp", &["-I", &tapset, "-c", &cmd], &[]);
+    let out = stdout_of("uses_tapset.stp", &out);
+    let mut total = 0;
+    for line in out.lines() {
+        let (bucket, n) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("not `bucket: count`: {line}\n{out}"));
+        assert!(
+            ["under 1us", "under 1ms", "under 1s", "1s or more"].contains(&bucket),
+            "{line}"
+        );
+        total += n.parse::<i64>().unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    // The child's 200 calls, and a few of its shell's before it became python.
+    assert!((200..=220).contains(&total), "{out}");
+    // Without -I the aliases are unknown.
+    let out = run_example("uses_tapset.stp", &["-p2"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("syscall_timed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
