@@ -23,6 +23,8 @@ pub struct Binary {
     pub usdt: Vec<UsdtNote>,
     /// Whether it carries DWARF (`.debug_info` with contents).
     pub has_debuginfo: bool,
+    /// Its functions' parameters, from DWARF (empty without it).
+    pub functions: crate::dwarf::Functions,
     /// ET_DYN: a PIE executable or a shared library, loaded at a chosen base.
     pub is_pie_or_shared: bool,
     /// File offset of the entry point (`e_entry`), where a new process of
@@ -142,11 +144,17 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Binary, String> {
         }
         None => Vec::new(),
     };
+    let functions = if has_debuginfo {
+        crate::dwarf::functions(&file)
+    } else {
+        crate::dwarf::Functions::new()
+    };
     Ok(Binary {
         path: path.to_string(),
         symbols,
         usdt,
         has_debuginfo,
+        functions,
         is_pie_or_shared: file.kind() == ObjectKind::Dynamic,
         entry_offset: Some(file.entry()).filter(|&e| e != 0).and_then(to_offset),
     })

@@ -13,6 +13,7 @@ pub mod builtins;
 pub mod check;
 pub mod ctype;
 pub mod dump;
+pub mod dwarf;
 pub mod elf;
 pub mod hir;
 pub mod kallsyms;

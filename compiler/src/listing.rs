@@ -58,7 +58,16 @@ pub fn list(
                 .symbols
                 .iter()
                 .filter(|s| fnmatch(name_pat, &s.name))
-                .map(|s| format!("process(\"{}\").function(\"{}\"){ret}", bin.path, s.name))
+                .map(|s| {
+                    let mut line =
+                        format!("process(\"{}\").function(\"{}\"){ret}", bin.path, s.name);
+                    // With DWARF, -L names the parameters as stap does.
+                    let params = bin.functions.get(&s.name).filter(|_| vars);
+                    for p in params.into_iter().flatten().filter(|p| !p.name.is_empty()) {
+                        line.push_str(&format!(" ${}:{}", p.name, p.c_type));
+                    }
+                    line
+                })
                 .collect();
             out.dedup();
             Ok(out)

@@ -351,3 +351,65 @@ probe end { printf("cpu_clock=%d task_clock=%d\n", c > 0, t > 0) }"#;
         "one sentence expected:\n{stderr}"
     );
 }
+
+#[test]
+fn dwarf_names_and_types_the_parameters_at_entry_and_return() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let dir = &b.dir;
+    std::fs::write(
+        dir.join("params.c"),
+        r#"__attribute__((noinline)) int add(int a, short b, const char *name, unsigned char c) {
+    asm volatile("");
+    return a + b + c + name[0];
+}
+int main(void) {
+    int s = 0;
+    /* The string's page is in memory before the probe reads it. */
+    if (((volatile const char *)"hello")[0] != 'h') return 2;
+    for (int i = 0; i < 3; i++) s += add(-i, -300, "hello", 200);
+    return s != 9;
+}
+"#,
+    )
+    .expect("write params.c");
+    assert!(
+        cc(&["-g", "-O1", "-o", "params", "params.c"], dir),
+        "cc -g params.c"
+    );
+    let params = b.path("params");
+    // Narrowed to their C types: an int -1 is -1, not 4294967295; a short
+    // -300 is -300; an unsigned char 200 is 200. In the .return probe $a is
+    // the value at the entry, as stap gives it.
+    let script = format!(
+        r#"probe process("{params}").function("add") {{
+  if (pid() == target()) printf("%d %d %s %d\n", $a, $b, user_string($name), $c)
+}}
+probe process("{params}").function("add").return {{
+  if (pid() == target()) printf("a=%d returned %d\n", $a, $return)
+}}"#
+    );
+    let stdout = stdout_of(&script, &params);
+    assert_eq!(
+        stdout,
+        "0 -300 hello 200\na=0 returned 4\n-1 -300 hello 200\na=-1 returned 3\n-2 -300 hello 200\na=-2 returned 2\n",
+        "{stdout}"
+    );
+    // -L lists them with their C types.
+    let out = Command::new(rstap())
+        .args(["-L", &format!("process(\"{params}\").function(\"add\")")])
+        .output()
+        .expect("run rstap -L");
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "process(\"{params}\").function(\"add\") $a:int $b:short int $name:char const* $c:unsigned char\n"
+        )
+    );
+    // A name the function does not have is an error naming what it has.
+    let out = run(
+        &format!(r#"probe process("{params}").function("add") {{ println($nosuch) }}"#),
+        &params,
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

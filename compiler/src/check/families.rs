@@ -198,7 +198,9 @@ impl<'a> Checker<'a> {
                 offset: sym.file_offset,
                 ret,
             };
-            out.push(self.derived(kind, name, ProbeFacts::UserFunction { ret }, path));
+            let params = bin.functions.get(&sym.name).cloned();
+            let facts = ProbeFacts::UserFunction { ret, params };
+            out.push(self.derived(kind, name, facts, path));
         }
     }
 

@@ -39,9 +39,11 @@ pub(super) enum ProbeFacts {
         sig: Option<crate::ctype::FuncSig>,
         ret: bool,
     },
-    /// A user function: arguments by register.
+    /// A user function: arguments by register, named and typed by the
+    /// binary's DWARF when it has it.
     UserFunction {
         ret: bool,
+        params: Option<Vec<crate::dwarf::Param>>,
     },
     /// A USDT mark and how many arguments it has.
     Mark {

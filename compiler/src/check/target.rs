@@ -67,7 +67,11 @@ impl<'a> Checker<'a> {
             ProbeFacts::KernelFunction { sig, ret } => {
                 self.function_target(b, sig.as_ref(), *ret, name, chain, span)
             }
-            ProbeFacts::UserFunction { ret } => {
+            ProbeFacts::UserFunction {
+                ret,
+                params: Some(params),
+            } => self.user_param(params, *ret, name, chain, span),
+            ProbeFacts::UserFunction { ret, params: None } => {
                 self.register_target(Registers::Function { ret: *ret }, name, chain, span)
             }
             ProbeFacts::Mark {
@@ -181,11 +185,17 @@ impl<'a> Checker<'a> {
         let crate::ctype::CType::Int { size, signed, .. } = types.get(types.strip(ty)) else {
             return value;
         };
-        let bits = 8 * i64::from(*size);
+        let (size, signed) = (*size, *signed);
+        self.narrow_int(size, signed, value, span)
+    }
+
+    /// The low `size` bytes of a register, sign-extended when `signed`.
+    fn narrow_int(&mut self, size: u32, signed: bool, value: hir::Expr, span: Span) -> hir::Expr {
+        let bits = 8 * i64::from(size);
         if bits >= 64 || bits == 0 {
             return value;
         }
-        if *signed {
+        if signed {
             let shift = self.lit_long(64 - bits, span);
             let up = self.binary_long(hir::BinOp::Shl, value, shift, span);
             let shift = self.lit_long(64 - bits, span);
@@ -194,6 +204,72 @@ impl<'a> Checker<'a> {
             let mask = self.lit_long((1i64 << bits) - 1, span);
             self.binary_long(hir::BinOp::BitAnd, value, mask, span)
         }
+    }
+
+    /// `$name`, `$$parms` of a user function whose binary has DWARF: the
+    /// parameter's register at the entry, narrowed to its type; in a
+    /// `.return` probe the value saved at the entry, as stap gives it.
+    /// `$argN` and `$return` work as without DWARF.
+    fn user_param(
+        &mut self,
+        params: &[crate::dwarf::Param],
+        ret: bool,
+        name: &str,
+        chain: &TargetChain,
+        span: Span,
+    ) -> hir::Expr {
+        use crate::dwarf::ParamType;
+        let bare = name.trim_start_matches('$');
+        if name == "$$parms" || name == "$$vars" {
+            let values = params
+                .iter()
+                .enumerate()
+                .take(6)
+                .filter(|(_, p)| !matches!(p.ty, ParamType::Other(_)))
+                .map(|(i, p)| (p.name.clone(), ContextValue::FunctionArg(i)))
+                .collect();
+            return self.hex_listing(values, span);
+        }
+        let Some((i, param)) = params
+            .iter()
+            .enumerate()
+            .find(|(_, p)| !p.name.is_empty() && p.name == bare)
+        else {
+            return self.register_target(Registers::Function { ret }, name, chain, span);
+        };
+        if !chain.members.is_empty() || chain.addr_of || chain.pretty > 0 {
+            return self.no_target(
+                span,
+                format!("member access on '{name}' is not supported for user functions yet"),
+                "read memory with user_long(), user_int(), user_string() instead",
+            );
+        }
+        if i >= 6 {
+            return self.no_target(
+                span,
+                format!("'{name}' is parameter {} of its function", i + 1),
+                "rstap reads the six parameters passed in registers",
+            );
+        }
+        let mut value = self.context(ContextValue::FunctionArg(i), Type::Long, span);
+        match param.ty {
+            ParamType::Int { size, signed } => {
+                value = self.narrow_int(u32::from(size), signed, value, span);
+            }
+            ParamType::Pointer { .. } => {}
+            ParamType::Other(kind) => {
+                return self.no_target(
+                    span,
+                    format!("'{name}' is a {kind} passed by value, which rstap cannot read"),
+                    "",
+                );
+            }
+        }
+        if !ret {
+            return value;
+        }
+        let v = super::var_of(&value);
+        self.like(ExprKind::Entry(Box::new(value)), v, span)
     }
 
     /// `$argN` (and `$return`) read from registers: user functions and marks.
