@@ -114,6 +114,7 @@ builtins! {
     Symname "symname" (addr: Long) -> String;
     Symdata "symdata" (addr: Long) -> String;
     Usymname "usymname" (addr: Long) -> String;
+    Umodname "umodname" (addr: Long) -> String;
     Usymdata "usymdata" (addr: Long) -> String;
     ErrnoStr "errno_str" (err: Long) -> String;
     Matched "matched" (n: Long) -> String;

@@ -133,6 +133,12 @@ impl Symbols {
             let base = |m: &'_ str| m.rsplit('/').next().unwrap_or(m).to_string();
             match (how, s) {
                 (Deferred::Symname | Deferred::Usymname, Some(s)) => out += s.name,
+                // By the mapping, not a symbol: any address of the object.
+                (Deferred::Umodname, _) => {
+                    let module = pid.and_then(|pid| self.user_module(pid, a));
+                    // stap's text when no object is mapped there.
+                    out += module.as_deref().unwrap_or("<unknown>");
+                }
                 (Deferred::Symdata | Deferred::Usymdata, Some(s)) => {
                     out += &format!("{}+{:#x}/{:#x} [{}]", s.name, s.offset, s.size, s.module);
                 }
@@ -159,6 +165,10 @@ impl Symbols {
             }
         }
         out.into_bytes()
+    }
+
+    fn user_module(&self, pid: i64, addr: u64) -> Option<String> {
+        self.user.lock().map_or(None, |mut u| u.module(pid, addr))
     }
 
     fn user_lookup(&self, pid: i64, addr: u64) -> Option<UserFound> {

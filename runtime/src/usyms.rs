@@ -25,7 +25,7 @@ pub struct UserSymbols {
     objects: HashMap<String, Vec<(u64, u64, String)>>,
 }
 
-/// An executable mapping of a file.
+/// A mapping of a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Mapping {
     start: u64,
@@ -33,28 +33,39 @@ struct Mapping {
     /// The file offset mapped at `start`.
     offset: u64,
     path: String,
+    /// Its code (symbols are looked up only there).
+    exec: bool,
 }
 
 impl UserSymbols {
-    /// The symbol holding `addr` in process `pid`.
-    pub fn lookup(&mut self, pid: i64, addr: u64) -> Option<UserFound> {
+    /// The path of the file mapped at `addr` in process `pid` (its code,
+    /// its data or its read-only data).
+    pub fn module(&mut self, pid: i64, addr: u64) -> Option<String> {
+        Some(self.mapping(pid, addr)?.path)
+    }
+
+    /// The mapping holding `addr` in process `pid`, reading the process's
+    /// maps again when the address is in none known.
+    fn mapping(&mut self, pid: i64, addr: u64) -> Option<Mapping> {
         let find = |maps: &[Mapping]| {
             maps.iter()
                 .find(|m| (m.start..m.end).contains(&addr))
                 .cloned()
         };
-        let known = self.maps.get(&pid).and_then(|m| find(m));
-        let mapping = match known {
-            Some(m) => m,
-            None => {
-                let fresh = read_maps(pid);
-                let m = find(&fresh);
-                if !fresh.is_empty() || !self.maps.contains_key(&pid) {
-                    self.maps.insert(pid, fresh);
-                }
-                m?
-            }
-        };
+        if let Some(m) = self.maps.get(&pid).and_then(|m| find(m)) {
+            return Some(m);
+        }
+        let fresh = read_maps(pid);
+        let m = find(&fresh);
+        if !fresh.is_empty() || !self.maps.contains_key(&pid) {
+            self.maps.insert(pid, fresh);
+        }
+        m
+    }
+
+    /// The symbol holding `addr` in process `pid`.
+    pub fn lookup(&mut self, pid: i64, addr: u64) -> Option<UserFound> {
+        let mapping = self.mapping(pid, addr).filter(|m| m.exec)?;
         let at = addr - mapping.start + mapping.offset;
         let syms = self
             .objects
@@ -72,7 +83,7 @@ impl UserSymbols {
     }
 }
 
-/// The file-backed executable mappings of `pid` (none when it is gone).
+/// The file-backed mappings of `pid` (none when it is gone).
 fn read_maps(pid: i64) -> Vec<Mapping> {
     let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return Vec::new();
@@ -87,7 +98,7 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
             let mut f = l.split_whitespace();
             let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
             let path = f.nth(2)?;
-            if !perms.contains('x') || !path.starts_with('/') {
+            if !path.starts_with('/') {
                 return None;
             }
             let (start, end) = range.split_once('-')?;
@@ -96,6 +107,7 @@ fn parse_maps(text: &str) -> Vec<Mapping> {
                 end: u64::from_str_radix(end, 16).ok()?,
                 offset: u64::from_str_radix(offset, 16).ok()?,
                 path: path.to_string(),
+                exec: perms.contains('x'),
             })
         })
         .collect()

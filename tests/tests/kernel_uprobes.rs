@@ -353,7 +353,7 @@ probe end { printf("cpu_clock=%d task_clock=%d\n", c > 0, t > 0) }"#;
 }
 
 #[test]
-fn dwarf_names_and_types_the_parameters_at_entry_and_return() {
+fn dwarf_names_and_types_the_parameters_at_entry_and_return_and_umodname_names_the_object() {
     let Some(b) = setup() else { return };
     let _alone = serial();
     let dir = &b.dir;
@@ -383,7 +383,8 @@ int main(void) {
     // the value at the entry, as stap gives it.
     let script = format!(
         r#"probe process("{params}").function("add") {{
-  if (pid() == target()) printf("%d %d %s %d\n", $a, $b, user_string($name), $c)
+  if (pid() == target())
+    printf("%d %d %s %d %s\n", $a, $b, user_string($name), $c, umodname($name))
 }}
 probe process("{params}").function("add").return {{
   if (pid() == target()) printf("a=%d returned %d\n", $a, $return)
@@ -392,7 +393,9 @@ probe process("{params}").function("add").return {{
     let stdout = stdout_of(&script, &params);
     assert_eq!(
         stdout,
-        "0 -300 hello 200\na=0 returned 4\n-1 -300 hello 200\na=-1 returned 3\n-2 -300 hello 200\na=-2 returned 2\n",
+        format!(
+            "0 -300 hello 200 {params}\na=0 returned 4\n-1 -300 hello 200 {params}\na=-1 returned 3\n-2 -300 hello 200 {params}\na=-2 returned 2\n"
+        ),
         "{stdout}"
     );
     // -L lists them with their C types.

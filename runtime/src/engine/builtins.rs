@@ -160,11 +160,11 @@ impl Engine<'_> {
             Builtin::Symname => Ok(Some(Value::Str(self.clip(self.symbols.name(long(0)))))),
             Builtin::Symdata => Ok(Some(Value::Str(self.clip(self.symbols.data(long(0)))))),
             // The current process of a user-context handler is rstap.
-            Builtin::Usymname | Builtin::Usymdata => {
-                let how = if b == Builtin::Usymname {
-                    Deferred::Usymname
-                } else {
-                    Deferred::Usymdata
+            Builtin::Usymname | Builtin::Usymdata | Builtin::Umodname => {
+                let how = match b {
+                    Builtin::Usymname => Deferred::Usymname,
+                    Builtin::Umodname => Deferred::Umodname,
+                    _ => Deferred::Usymdata,
                 };
                 let text = self.symbols.user(how, self.host.pid, long(0));
                 Ok(Some(Value::Str(self.clip(text))))

@@ -45,6 +45,8 @@ pub enum Deferred {
     /// the process id (a word), then an address or a stack.
     Usymname,
     Usymdata,
+    /// `umodname()`: the path of the object mapped at the address.
+    Umodname,
     Ubacktrace,
     SprintUbacktrace,
     PrintUbacktrace,
@@ -59,6 +61,7 @@ impl Deferred {
             Builtin::Backtrace => Deferred::Backtrace,
             Builtin::SprintBacktrace => Deferred::SprintBacktrace,
             Builtin::Usymname => Deferred::Usymname,
+            Builtin::Umodname => Deferred::Umodname,
             Builtin::Usymdata => Deferred::Usymdata,
             Builtin::Ubacktrace => Deferred::Ubacktrace,
             Builtin::SprintUbacktrace => Deferred::SprintUbacktrace,
@@ -81,7 +84,11 @@ impl Deferred {
     pub fn is_stack(self) -> bool {
         !matches!(
             self,
-            Deferred::Symname | Deferred::Symdata | Deferred::Usymname | Deferred::Usymdata
+            Deferred::Symname
+                | Deferred::Symdata
+                | Deferred::Usymname
+                | Deferred::Usymdata
+                | Deferred::Umodname
         )
     }
 
@@ -91,6 +98,7 @@ impl Deferred {
             self,
             Deferred::Usymname
                 | Deferred::Usymdata
+                | Deferred::Umodname
                 | Deferred::Ubacktrace
                 | Deferred::SprintUbacktrace
                 | Deferred::PrintUbacktrace
