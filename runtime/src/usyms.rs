@@ -133,19 +133,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_keep_file_backed_executable_mappings() {
+    fn maps_keep_file_backed_mappings_and_which_are_code() {
         let text = "55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 131 /tmp/w\n\
                     55d0c0a01000-55d0c0a02000 r-xp 00001000 08:01 131 /tmp/w\n\
                     7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0 [stack]\n\
                     7ffd1c1fe000-7ffd1c200000 r-xp 00000000 00:00 0 [vdso]\n";
         assert_eq!(
             parse_maps(text),
-            [Mapping {
-                start: 0x55d0c0a01000,
-                end: 0x55d0c0a02000,
-                offset: 0x1000,
-                path: "/tmp/w".into()
-            }]
+            [
+                Mapping {
+                    start: 0x55d0c0a00000,
+                    end: 0x55d0c0a01000,
+                    offset: 0,
+                    path: "/tmp/w".into(),
+                    exec: false,
+                },
+                Mapping {
+                    start: 0x55d0c0a01000,
+                    end: 0x55d0c0a02000,
+                    offset: 0x1000,
+                    path: "/tmp/w".into(),
+                    exec: true,
+                }
+            ]
         );
     }
 
