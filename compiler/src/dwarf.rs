@@ -34,6 +34,66 @@ pub enum ParamType {
 /// Every named function's parameters, by name (and by linkage name for C++).
 pub type Functions = BTreeMap<String, Vec<Param>>;
 
+/// A statement boundary of the line table: the first address of a source
+/// line (rows the compiler marks `is_stmt`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRow {
+    /// The source file as DWARF names it (its directory joined in).
+    pub file: String,
+    pub line: u32,
+    pub addr: u64,
+}
+
+/// The statement rows of the line table, sorted by file, line and address;
+/// empty without DWARF.
+pub fn lines(file: &object::File<'_>) -> Vec<LineRow> {
+    let mut rows = read_lines(file).unwrap_or_default();
+    rows.sort_by(|a, b| (&a.file, a.line, a.addr).cmp(&(&b.file, b.line, b.addr)));
+    rows.dedup();
+    rows
+}
+
+fn read_lines(file: &object::File<'_>) -> Result<Vec<LineRow>, gimli::Error> {
+    with_dwarf(file, line_rows)
+}
+
+fn line_rows(dwarf: &gimli::Dwarf<Slice<'_>>) -> Result<Vec<LineRow>, gimli::Error> {
+    let mut out = Vec::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let Some(program) = unit.line_program.clone() else {
+            continue;
+        };
+        let mut rows = program.rows();
+        while let Some((header, row)) = rows.next_row()? {
+            if row.end_sequence() || !row.is_stmt() {
+                continue;
+            }
+            let Some(line) = row.line().and_then(|l| u32::try_from(l.get()).ok()) else {
+                continue;
+            };
+            let Some(entry) = row.file(header) else {
+                continue;
+            };
+            let name = dwarf.attr_string(&unit, entry.path_name())?;
+            let mut path = name.to_string_lossy().into_owned();
+            if !path.starts_with('/')
+                && let Some(dir) = entry.directory(header)
+            {
+                let dir = dwarf.attr_string(&unit, dir)?;
+                path = format!("{}/{path}", dir.to_string_lossy());
+            }
+            out.push(LineRow {
+                file: path,
+                line,
+                addr: row.address(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 type Slice<'a> = EndianSlice<'a, LittleEndian>;
 
 /// The functions of an ELF file's DWARF; empty when it has none or it cannot
@@ -42,7 +102,11 @@ pub fn functions(file: &object::File<'_>) -> Functions {
     read(file).unwrap_or_default()
 }
 
-fn read(file: &object::File<'_>) -> Result<Functions, gimli::Error> {
+/// Runs `read` over the file's DWARF sections.
+fn with_dwarf<T>(
+    file: &object::File<'_>,
+    read: impl FnOnce(&gimli::Dwarf<Slice<'_>>) -> Result<T, gimli::Error>,
+) -> Result<T, gimli::Error> {
     let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, gimli::Error> {
         Ok(file
             .section_by_name(id.name())
@@ -50,14 +114,21 @@ fn read(file: &object::File<'_>) -> Result<Functions, gimli::Error> {
             .unwrap_or(Cow::Borrowed(&[])))
     };
     let sections = gimli::DwarfSections::load(load)?;
-    let dwarf = sections.borrow(|s| EndianSlice::new(s, LittleEndian));
+    read(&sections.borrow(|s| EndianSlice::new(s, LittleEndian)))
+}
+
+fn read(file: &object::File<'_>) -> Result<Functions, gimli::Error> {
+    with_dwarf(file, read_functions)
+}
+
+fn read_functions(dwarf: &gimli::Dwarf<Slice<'_>>) -> Result<Functions, gimli::Error> {
     let mut out = Functions::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
         let mut tree = unit.entries_tree(None)?;
         let root = tree.root()?;
-        walk(&dwarf, &unit, root, &mut out)?;
+        walk(dwarf, &unit, root, &mut out)?;
     }
     Ok(out)
 }

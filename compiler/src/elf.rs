@@ -25,6 +25,9 @@ pub struct Binary {
     pub has_debuginfo: bool,
     /// Its functions' parameters, from DWARF (empty without it).
     pub functions: crate::dwarf::Functions,
+    /// The statement rows of its DWARF line table, each with the file
+    /// offset a uprobe there is given (empty without DWARF).
+    pub lines: Vec<(crate::dwarf::LineRow, u64)>,
     /// ET_DYN: a PIE executable or a shared library, loaded at a chosen base.
     pub is_pie_or_shared: bool,
     /// File offset of the entry point (`e_entry`), where a new process of
@@ -144,10 +147,15 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Binary, String> {
         }
         None => Vec::new(),
     };
-    let functions = if has_debuginfo {
-        crate::dwarf::functions(&file)
+    let (functions, lines) = if has_debuginfo {
+        let lines = crate::dwarf::lines(&file)
+            .into_iter()
+            .filter_map(|row| Some((to_offset(row.addr)?, row)))
+            .map(|(offset, row)| (row, offset))
+            .collect();
+        (crate::dwarf::functions(&file), lines)
     } else {
-        crate::dwarf::Functions::new()
+        (crate::dwarf::Functions::new(), Vec::new())
     };
     Ok(Binary {
         path: path.to_string(),
@@ -155,6 +163,7 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Binary, String> {
         usdt,
         has_debuginfo,
         functions,
+        lines,
         is_pie_or_shared: file.kind() == ObjectKind::Dynamic,
         entry_offset: Some(file.entry()).filter(|&e| e != 0).and_then(to_offset),
     })

@@ -416,3 +416,39 @@ probe process("{params}").function("add").return {{
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn statement_probes_fire_at_a_source_line_from_the_line_table() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let dir = &b.dir;
+    std::fs::write(
+        dir.join("lines.c"),
+        "__attribute__((noinline)) int work(int n) {\n    int s = 0;\n    for (int i = 0; i < n; i++) {\n        s += i * 3;\n    }\n    return s;\n}\nint main(void) {\n    int t = 0;\n    for (int k = 0; k < 4; k++) t += work(5);\n    return t != 120;\n}\n",
+    )
+    .expect("write lines.c");
+    assert!(
+        cc(&["-g", "-O0", "-o", "lines", "lines.c"], dir),
+        "cc -g lines.c"
+    );
+    let lines = b.path("lines");
+    // Line 4, the loop's body, runs 4 calls × 5 iterations; line 6 once a call.
+    let script = format!(
+        r#"global body, ret
+probe process("{lines}").statement("work@lines.c:4") {{ if (pid() == target()) body++ }}
+probe process("{lines}").statement("*@lines.c:6") {{ if (pid() == target()) ret++ }}
+probe end {{ printf("body=%d return=%d\n", body, ret) }}"#
+    );
+    assert_eq!(stdout_of(&script, &lines), "body=20 return=4\n");
+    // A line without code is an error at the probe point.
+    let out = run(
+        &format!(r#"probe process("{lines}").statement("work@lines.c:5") {{ }}"#),
+        &lines,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no statement of"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -149,6 +149,7 @@ impl<'a> Checker<'a> {
                 let Some(provider) = self.string_arg(&components[1]) else { return };
                 self.marks(&bin, Some(&provider), &components[2], path, out);
             }
+            (["statement"], Some(bin)) => self.statements(&bin, &components[1], path, out),
             (["statement", ..], Some(_)) => self.needs_dwarf(components, path),
             (["library" | "plt" | "syscall" | "insn" | "thread", ..], _) => self.unsupported(
                 path.span,
@@ -201,6 +202,90 @@ impl<'a> Checker<'a> {
             let params = bin.functions.get(&sym.name).cloned();
             let facts = ProbeFacts::UserFunction { ret, params };
             out.push(self.derived(kind, name, facts, path));
+        }
+    }
+
+    /// `process("PATH").statement("FUNC@FILE:LINE")`: a uprobe at the first
+    /// address of source line LINE of FILE, in each function matching FUNC
+    /// (`*` for any), from the binary's DWARF line table.
+    fn statements(
+        &mut self,
+        binary: &str,
+        spec: &Component,
+        path: &Path<'a>,
+        out: &mut Vec<Derived<'a>>,
+    ) {
+        let Some(text) = self.string_arg(spec) else {
+            return;
+        };
+        let parsed = text.split_once('@').and_then(|(func, at)| {
+            let (file, line) = at.rsplit_once(':')?;
+            Some((func, file, line.parse::<u32>().ok()?))
+        });
+        let Some((func, file, line)) = parsed else {
+            return self.unsupported(
+                spec.span,
+                format!("statement \"{text}\" is not FUNCTION@FILE:LINE"),
+                "write .statement(\"main@prog.c:12\"), or \"*@prog.c:12\" for any function",
+            );
+        };
+        let bin = match self.kernel.user_binary(binary) {
+            Ok(b) => b,
+            Err(e) => return self.kernel_error(path.span, &e.0),
+        };
+        if !bin.has_debuginfo {
+            return self.unsupported(
+                path.span,
+                format!("{} has no DWARF line table", bin.path),
+                "build it with -g, or probe a function by name",
+            );
+        }
+        let same_file = |f: &str| {
+            fnmatch(file, f)
+                || f.ends_with(&format!("/{file}"))
+                || f.rsplit('/').next() == Some(file)
+        };
+        // The first address of the line in each function that holds it.
+        let mut found: Vec<(&str, u64, u64)> = Vec::new();
+        for (row, offset) in bin
+            .lines
+            .iter()
+            .filter(|(r, _)| r.line == line && same_file(&r.file))
+        {
+            let Some(sym) = bin
+                .symbols
+                .iter()
+                .find(|s| (s.addr..s.addr + s.size.max(1)).contains(&row.addr))
+            else {
+                continue;
+            };
+            if !fnmatch(func, &sym.name) || found.iter().any(|(n, _, _)| *n == sym.name) {
+                continue;
+            }
+            found.push((&sym.name, row.addr, *offset));
+        }
+        if found.is_empty() {
+            return self.unsupported(
+                spec.span,
+                format!(
+                    "no statement of {} is at {file}:{line} in a function matching \"{func}\"",
+                    bin.path
+                ),
+                "the line must hold code: a declaration or a blank line has no address",
+            );
+        }
+        for (name, _, offset) in found {
+            let kind = PointKind::Uprobe {
+                binary: bin.path.clone(),
+                symbol: name.to_string(),
+                offset,
+                ret: false,
+            };
+            let spelled = format!(
+                "process(\"{}\").statement(\"{name}@{file}:{line}\")",
+                bin.path
+            );
+            out.push(self.derived(kind, spelled, ProbeFacts::None, path));
         }
     }
 
