@@ -122,9 +122,16 @@ probe kernel.trace("sched:sched_process_exec") { println(pid()) }"#,
     }
     assert_eq!(c.prints.len(), 2, "one print site per call");
     let kinds: Vec<MapKind> = c.maps.iter().map(|m| m.kind).collect();
+    // n, the ring and its lost counter, and `target` (whose second slot
+    // tells every program the run is ending).
     assert_eq!(
         kinds,
-        vec![MapKind::Array, MapKind::RingBuf, MapKind::PerCpuArray]
+        vec![
+            MapKind::Array,
+            MapKind::RingBuf,
+            MapKind::PerCpuArray,
+            MapKind::Array
+        ]
     );
     // Every map reference points into the object's map list.
     for p in &c.programs {
@@ -518,8 +525,8 @@ probe kernel.trace("sched:sched_switch") { for (i = 0; i < n; i++) t += i }"#;
 probe kernel.trace("sched:sched_switch") { t++; t++; t++ }"#;
     let c = codegen(straight).expect("compiles");
     assert!(
-        c.errors.is_empty() && c.maps.len() == 1,
-        "three statements cannot exceed MAXACTION: no count, no output ring"
+        c.errors.is_empty() && c.maps.len() == 2,
+        "three statements cannot exceed MAXACTION: no count, no output ring (t and `target` only)"
     );
     let c = codegen_for(
         straight,
@@ -800,4 +807,40 @@ fn probe_point_names_compile_to_string_constants() {
         "each column as wide as its constant"
     );
     assert!(c.prints[0].deferred.iter().all(Option::is_none));
+}
+
+#[test]
+fn every_program_returns_at_once_after_exit_and_exit_sets_the_flag() {
+    let c = codegen(
+        r#"global n
+probe kernel.trace("sched:sched_switch") { n++; if (n > 5) exit() }
+probe kernel.trace("sched:sched_process_exec") { n-- }"#,
+    )
+    .expect("compiles");
+    let target = c
+        .maps
+        .iter()
+        .position(|m| m.name == "target")
+        .expect("a target map");
+    assert_eq!(
+        c.maps[target].max_entries, 2,
+        "target(), then the exiting flag"
+    );
+    for p in &c.programs {
+        well_formed(&p.insns);
+        // The first map a program names is `target`: the flag is read before
+        // anything else happens.
+        let first = p
+            .insns
+            .iter()
+            .find(|i| i.code == 0x18 && i.src == 1)
+            .expect("a map reference");
+        assert_eq!(usize::try_from(first.imm).ok(), Some(target));
+    }
+    // exit() stores 1 through a `target` lookup of key EXITING.
+    let exiting = c.programs[0]
+        .insns
+        .windows(2)
+        .any(|w| w[0].code == 0xb7 && w[0].dst == 1 && w[0].imm == 1 && w[1].code == 0x7b);
+    assert!(exiting, "exit() sets the flag");
 }

@@ -264,10 +264,13 @@ pub fn describe(prog: &mir::Program, compiled: &Compiled) -> String {
 
 impl Kernel {
     /// Compiles, loads and attaches every kernel-context probe of `prog`.
+    /// `target()` and the globals the user-space engine holds (`-G`, what
+    /// begin probes set) reach the maps before the first probe is attached.
     pub fn start(
         prog: &mir::Program,
         kernel: &dyn KernelInfo,
         opts: &BuildOptions,
+        engine: &Engine<'_>,
     ) -> Result<Kernel, StartError> {
         let verbose = opts.verbose;
         let built = compile_pass(prog, kernel, opts)?;
@@ -282,8 +285,30 @@ impl Kernel {
         }
         object.load_all_except(&later).map_err(refuse)?;
         let loaded = ms(started);
+        let output = if compiled.maps.iter().any(|m| m.role == Role::Output) {
+            Some(
+                object
+                    .take_ring_buffer("output")
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let mut k = Kernel {
+            object,
+            compiled,
+            output,
+            pulled: HashMap::new(),
+            errors: Vec::new(),
+            failed: false,
+            reported: 0,
+            max_errors: opts.limits.max_errors,
+        };
+        k.set_target(engine.host.target);
+        k.push(engine);
         let started = Instant::now();
-        let attached = attach::attach_all(&mut object, prog, &compiled, kernel, &refuse)?;
+        let refuse = |e| refused(prog, &k.compiled, e, verbose);
+        let attached = attach::attach_all(&mut k.object, prog, &k.compiled, kernel, &refuse)?;
         if let Some((_, why)) = attached.skipped.first() {
             eprintln!(
                 "WARNING: {} kernel functions of a wildcard could not be probed and are skipped (the first: {why})",
@@ -295,7 +320,7 @@ impl Kernel {
                 }
             }
         }
-        for (program, log) in object.take_verifier_logs() {
+        for (program, log) in k.object.take_verifier_logs() {
             eprintln!(
                 "verifier log of {}:\n{}",
                 program_probe(prog, &program).map_or(program.as_str(), |(_, p)| p.name.as_str()),
@@ -310,25 +335,7 @@ impl Kernel {
                 ms(started)
             );
         }
-        let output = if compiled.maps.iter().any(|m| m.role == Role::Output) {
-            Some(
-                object
-                    .take_ring_buffer("output")
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-        } else {
-            None
-        };
-        Ok(Kernel {
-            object,
-            compiled,
-            output,
-            pulled: HashMap::new(),
-            errors: Vec::new(),
-            failed: false,
-            reported: 0,
-            max_errors: opts.limits.max_errors,
-        })
+        Ok(k)
     }
 
     /// Waits up to `timeout` for print records, then renders every waiting one
@@ -413,6 +420,15 @@ impl Kernel {
     pub fn set_target(&self, pid: i64) {
         if let Some(map) = self.object.map("target") {
             let _ = map.update(&0u32.to_le_bytes(), &pid.to_le_bytes(), Update::Any);
+        }
+    }
+
+    /// Tells the programs the run is ending: from now on no handler starts
+    /// (as `exit()` in a handler does).
+    pub fn set_exiting(&self) {
+        if let Some(map) = self.object.map("target") {
+            let key = rstap_compiler::backend::bpf::codegen::EXITING as u32;
+            let _ = map.update(&key.to_le_bytes(), &1i64.to_le_bytes(), Update::Any);
         }
     }
 

@@ -156,6 +156,22 @@ pub fn run(
         v.sort_by_key(|&(prio, _)| prio);
         v.into_iter().map(|(_, i)| i).collect::<Vec<_>>()
     };
+    // The -c child exists, held before its exec, before anything runs: its
+    // pid is target() for the begin probes and in the kernel's maps before
+    // the first probe is attached, so none of its events is missed.
+    let mut held = None;
+    if let Some(cmd) = &opts.command {
+        match crate::child::spawn_held(cmd) {
+            Ok(h) => {
+                s.engine.host.target = i64::from(h.id());
+                held = Some(h);
+            }
+            Err(e) => {
+                eprintln!("rstap: cannot start command '{cmd}': {e}");
+                s.errors += 1;
+            }
+        }
+    }
     let begins = by_priority(|k| match k {
         PointKind::Begin(p) => Some(*p),
         _ => None,
@@ -171,39 +187,24 @@ pub fn run(
         .iter()
         .any(|p| p.context == mir::Context::Kernel);
     if in_kernel && !s.stopping() {
-        match Kernel::start(prog, kernel, &opts.build()) {
-            Ok(k) => {
-                k.set_target(s.engine.host.target);
-                k.push(&s.engine);
-                s.probes = Some(k);
-            }
+        match Kernel::start(prog, kernel, &opts.build(), &s.engine) {
+            Ok(k) => s.probes = Some(k),
             Err(e) => {
                 report_start(files, &e);
                 return Err(Failed);
             }
         }
     }
-    let mut child = None;
-    if !s.stopping()
-        && let Some(cmd) = &opts.command
-    {
-        match crate::child::spawn_held(cmd) {
-            Ok(held) => {
-                s.engine.host.target = i64::from(held.id());
-                if let Some(k) = &s.probes {
-                    k.set_target(s.engine.host.target);
-                }
-                child = Some(held.release());
-            }
-            Err(e) => {
-                eprintln!("rstap: cannot start command '{cmd}': {e}");
-                s.errors += 1;
-            }
-        }
-    }
+    // A held child that is not released gives up when its pipe closes.
+    let mut child = held
+        .filter(|_| !s.stopping())
+        .map(crate::child::Held::release);
     s.run_timers(prog, opts.timeout.map(|t| Instant::now() + t), &mut child);
     let mut lost = 0;
     if let Some(k) = &mut s.probes {
+        // What happened after the run began to end is not reported: only
+        // the records already made are printed.
+        k.set_exiting();
         k.detach();
         k.drain(&mut s.engine, None);
         lost = k.lost();

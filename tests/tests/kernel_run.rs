@@ -783,3 +783,40 @@ fn a_deferred_call_that_fails_is_the_handlers_error() {
     assert!(err.starts_with("ERROR: division by 0 near "), "{err}");
     assert_eq!(err, rstap_tests::text(&user.stderr));
 }
+
+#[test]
+fn no_kernel_handler_starts_after_exit_but_the_one_that_called_it_finishes() {
+    if !kernel_ok() {
+        return;
+    }
+    // Syscalls come from both CPUs all the time: without the flag the ring
+    // kept filling with lines until rstap detached.
+    for _ in 0..3 {
+        let out = rstap_output(&[
+            "-e",
+            r#"global n
+probe kernel.trace("raw_syscalls:sys_enter") {
+  n++
+  printf("%d\n", n)
+  if (n >= 10) { exit(); printf("the handler that called exit() goes on\n") }
+}"#,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let numbers: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.parse::<i64>().is_ok())
+            .collect();
+        // A handler already running on the other CPU when exit() was called
+        // may still print: at most one more line per CPU.
+        assert!((10..=12).contains(&numbers.len()), "{stdout}");
+        assert!(
+            stdout.contains("the handler that called exit() goes on\n"),
+            "{stdout}"
+        );
+    }
+}

@@ -359,7 +359,8 @@ fn dwarf_names_and_types_the_parameters_at_entry_and_return_and_umodname_names_t
     let dir = &b.dir;
     std::fs::write(
         dir.join("params.c"),
-        r#"__attribute__((noinline)) int add(int a, short b, const char *name, unsigned char c) {
+        r#"#include <unistd.h>
+__attribute__((noinline)) int add(int a, short b, const char *name, unsigned char c) {
     asm volatile("");
     return a + b + c + name[0];
 }
@@ -368,6 +369,9 @@ int main(void) {
     /* The string's page is in memory before the probe reads it. */
     if (((volatile const char *)"hello")[0] != 'h') return 2;
     for (int i = 0; i < 3; i++) s += add(-i, -300, "hello", 200);
+    /* Addresses are named after the event, from /proc/PID/maps: stay
+       alive a moment so the process is still there to be read. */
+    usleep(300000);
     return s != 9;
 }
 "#,

@@ -244,7 +244,8 @@ impl MapSpec {
             kind: MapKind::Array,
             key_size: 4,
             value_size: 8,
-            max_entries: 1,
+            // target(), then the flag that the run is ending.
+            max_entries: 2,
             role: Role::Target,
         }
     }

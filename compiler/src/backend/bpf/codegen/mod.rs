@@ -115,6 +115,9 @@ pub const ERROR_RECORD: i64 = 1 << 32;
 pub const WARN_RECORD: i64 = 2 << 32;
 /// A record that is this word alone asks the run to stop (`exit()`).
 pub const EXIT_RECORD: i64 = 3 << 32;
+/// The slot of the `target` map that says the run is ending: nonzero after
+/// `exit()`, set by the handler that calls it or by the runtime.
+pub const EXITING: i32 = 1;
 /// The first word of a `system()` record is this plus the site's index (the
 /// site's message is the command).
 pub const SYSTEM_RECORD: i64 = 4 << 32;
@@ -658,6 +661,7 @@ impl<'a> Gen<'a> {
 
     fn body(&mut self) -> Result<(), CodegenError> {
         self.emit(Insn::mov_reg(6, 1));
+        self.unless_exiting();
         if self.uses_scratch() {
             let key = -i16::try_from(STACK).unwrap_or(512) + 32;
             self.emit(Insn::store_imm(Size::W, 10, key, 0));
@@ -690,6 +694,33 @@ impl<'a> Gen<'a> {
             }
         }
         self.blocks()
+    }
+
+    /// Returns at once once the run is ending (`exit()` was called, in a
+    /// handler or by the runtime): as in stap, no handler starts after it,
+    /// while the one that called it runs to its end. The flag is `target`'s
+    /// second slot ([`EXITING`]).
+    fn unless_exiting(&mut self) {
+        self.target_slot(EXITING);
+        let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
+        self.emit(Insn::load(Size::DW, 1, 0, 0));
+        let running = self.forward(Insn::jump_imm(Jmp::Jeq, 1, 0, 0));
+        self.emit(Insn::mov_imm(0, 0));
+        self.emit(Insn::exit());
+        self.land(absent);
+        self.land(running);
+    }
+
+    /// r0 = the address of slot `key` of the `target` map (or 0).
+    fn target_slot(&mut self, key: i32) {
+        let at = -i16::try_from(STACK).unwrap_or(512) + 32;
+        self.emit(Insn::store_imm(Size::W, 10, at, key));
+        self.emit2(Insn::ld_map(
+            1,
+            output_id(self.shared.prog.globals.len()) + 2,
+        ));
+        self.ptr(2, Ptr::Stack(at));
+        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
     }
 
     fn finish(&mut self) -> Vec<Insn> {

@@ -108,6 +108,11 @@ impl Gen<'_> {
     /// `exit()`: asks the run to stop; the handler goes on.
     pub(super) fn exit_record(&mut self) {
         self.record(EXIT_RECORD, &[]);
+        // No handler starts after this one (see `unless_exiting`).
+        self.target_slot(super::EXITING);
+        self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 2));
+        self.emit(Insn::mov_imm(1, 1));
+        self.emit(Insn::store(Size::DW, 0, 0, 1));
     }
 
     /// A print record: the site's index, then each argument in its column.

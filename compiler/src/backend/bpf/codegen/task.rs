@@ -1,6 +1,6 @@
 //! Values of the probed event and task: tracepoint fields and the task/time built-ins.
 
-use super::{CodegenError, ErrorMsg, Gen, STACK, output_id};
+use super::{CodegenError, ErrorMsg, Gen, STACK};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
 use crate::hir::ContextValue;
@@ -113,15 +113,7 @@ impl Gen<'_> {
             Builtin::TaskCurrent => self.emit(Insn::call(helper::GET_CURRENT_TASK)),
             Builtin::Target => {
                 // The runtime writes the pid into the `target` map.
-                let key = -i16::try_from(STACK).unwrap_or(512) + 32;
-                self.emit(Insn::store_imm(Size::W, 10, key, 0));
-                self.emit2(Insn::ld_map(
-                    1,
-                    output_id(self.shared.prog.globals.len()) + 2,
-                ));
-                self.emit(Insn::mov_reg(2, 10));
-                self.emit(Insn::alu_imm(Alu::Add, 2, i32::from(key)));
-                self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+                self.target_slot(0);
                 self.emit(Insn::jump_imm(Jmp::Jeq, 0, 0, 1));
                 self.emit(Insn::load(Size::DW, 0, 0, 0));
             }
