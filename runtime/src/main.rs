@@ -211,6 +211,12 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         output: cli.output.clone(),
         verbose: cli.verbose > 0,
         kprobes_only: cli.kprobes,
+        // Until the command line has --runtime: RSTAP_RUNTIME=bpf|tracefs.
+        runtime: match std::env::var("RSTAP_RUNTIME").as_deref() {
+            Ok("bpf") => session::Runtime::Bpf,
+            Ok("tracefs") => session::Runtime::Tracefs,
+            _ => session::Runtime::Auto,
+        },
         set_globals: cli
             .set_globals
             .iter()

@@ -14,6 +14,18 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Which runtime runs kernel-context probes (`--runtime`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// BPF programs.
+    Bpf,
+    /// ftrace events in a tracefs instance, handlers in the user-space engine.
+    Tracefs,
+    /// BPF, or tracefs (with a warning) when this process may not use BPF.
+    #[default]
+    Auto,
+}
+
 /// What `rstap` was asked to do besides the script.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -32,6 +44,8 @@ pub struct RunOptions {
     pub verbose: bool,
     /// `--kprobes`: no fentry/fexit trampolines.
     pub kprobes_only: bool,
+    /// `--runtime`.
+    pub runtime: Runtime,
 }
 
 impl RunOptions {
@@ -115,6 +129,7 @@ pub fn run(
         errors: 0,
         out: &mut out,
         probes: None,
+        tracefs: None,
         closed: false,
     };
     let by_priority = |want: fn(&PointKind) -> Option<i64>| {
@@ -141,7 +156,27 @@ pub fn run(
         .probes
         .iter()
         .any(|p| p.context == mir::Context::Kernel);
-    if in_kernel && !s.stopping() {
+    let runtime = match opts.runtime {
+        Runtime::Auto if in_kernel => match crate::tracefs::bpf_usable() {
+            Ok(()) => Runtime::Bpf,
+            Err(e) => {
+                eprintln!(
+                    "WARNING: BPF is not available to rstap here ({e}); running on the tracefs runtime"
+                );
+                Runtime::Tracefs
+            }
+        },
+        r => r,
+    };
+    if in_kernel && !s.stopping() && runtime == Runtime::Tracefs {
+        match crate::tracefs::Tracefs::start(prog, kernel, opts.verbose, s.engine.host.hz) {
+            Ok(t) => s.tracefs = Some(t),
+            Err(e) => {
+                report_start(files, &e);
+                return Err(Failed);
+            }
+        }
+    } else if in_kernel && !s.stopping() {
         match Kernel::start(prog, kernel, &opts.build()) {
             Ok(k) => {
                 k.set_target(s.engine.host.target);
@@ -179,6 +214,15 @@ pub fn run(
         k.drain(&mut s.engine, None);
         lost = k.lost();
     }
+    let mut lost_events = 0;
+    if let Some(t) = &mut s.tracefs {
+        t.detach();
+        t.drain(&mut s.engine, None);
+        lost_events = t.lost();
+    }
+    if let Some(t) = s.tracefs.take() {
+        t.remove();
+    }
     s.flush();
     s.kernel_errors();
     let ends = by_priority(|k| match k {
@@ -209,6 +253,11 @@ pub fn run(
     if lost > 0 {
         eprintln!("WARNING: {lost} print records were lost (the output buffer was full)");
     }
+    if lost_events > 0 {
+        eprintln!(
+            "WARNING: {lost_events} events were lost (the tracefs ring buffer was full; see per_cpu/cpuN/stats)"
+        );
+    }
     if s.errors > 0 {
         eprintln!("WARNING: Number of errors: {}, skipped probes: 0", s.errors);
         return Err(Failed);
@@ -223,6 +272,8 @@ struct Session<'p, 'o> {
     out: &'o mut Box<dyn Write>,
     /// The kernel-context probes, once attached.
     probes: Option<Kernel>,
+    /// The kernel-context probes on the tracefs runtime, once enabled.
+    tracefs: Option<crate::tracefs::Tracefs>,
     /// The reader of the output went away (`rstap ... | head -1`): stop
     /// quietly, as a program killed by SIGPIPE would, but still clean up.
     closed: bool,
@@ -237,10 +288,14 @@ impl Session<'_, '_> {
     /// Runs one handler, reporting its error and keeping what it printed.
     /// Reports the runtime errors the kernel-context probes raised.
     fn kernel_errors(&mut self) {
-        let Some(k) = &mut self.probes else { return };
+        let faults = match (&mut self.probes, &mut self.tracefs) {
+            (Some(k), _) => k.take_errors(),
+            (None, Some(t)) => t.take_errors(),
+            (None, None) => return,
+        };
         // The first error stops the run, as in stap: handlers already under
         // way in the kernel may report more, which stap would not have run.
-        for fault in k.take_errors() {
+        for fault in faults {
             if self.errors == 0 {
                 self.report(&fault);
                 self.errors += 1;
@@ -252,6 +307,9 @@ impl Session<'_, '_> {
         if let Some(k) = &mut self.probes {
             k.drain(&mut self.engine, None);
             k.pull(self.engine.program(), &mut self.engine);
+        }
+        if let Some(t) = &mut self.tracefs {
+            t.drain(&mut self.engine, None);
         }
         self.kernel_errors();
         let result = self.engine.run_probe(probe);
@@ -347,13 +405,18 @@ impl Session<'_, '_> {
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100));
             if !nap.is_zero() {
-                match &mut self.probes {
-                    Some(k) => {
+                match (&mut self.probes, &mut self.tracefs) {
+                    (Some(k), _) => {
                         k.drain(&mut self.engine, Some(nap));
                         self.flush();
                         self.kernel_errors();
                     }
-                    None => std::thread::sleep(nap),
+                    (None, Some(t)) => {
+                        t.drain(&mut self.engine, Some(nap));
+                        self.flush();
+                        self.kernel_errors();
+                    }
+                    (None, None) => std::thread::sleep(nap),
                 }
                 continue;
             }
