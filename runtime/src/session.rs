@@ -199,6 +199,9 @@ pub fn run(
                 if let Some(k) = &s.probes {
                     k.set_target(s.engine.host.target);
                 }
+                if let Some(t) = &mut s.tracefs {
+                    t.target_set_now();
+                }
                 child = Some(held.release());
             }
             Err(e) => {

@@ -294,7 +294,11 @@ fn after_sigkill_the_next_run_removes_the_leftovers_and_says_how_many() {
     let pid = child.id();
     signal(pid, "-KILL");
     let _ = wait_exit(&mut child);
-    assert_eq!(leftovers_of(pid).len(), 2, "SIGKILL leaves the instance and group");
+    assert_eq!(
+        leftovers_of(pid).len(),
+        2,
+        "SIGKILL leaves the instance and group"
+    );
     let next = tracefs_rstap()
         .args([
             "-e",

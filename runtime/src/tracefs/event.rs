@@ -8,8 +8,10 @@
 //! clock `ktime_get_ns()` reads). The record carries only the thread id, so
 //! `pid()`, `ppid()`, `uid()` and friends are read from `/proc/TID` when the
 //! handler runs, and `execname()` from `/proc/TID/comm` or, for a task that
-//! has exited since, the kernel's `saved_cmdlines` (so a task that exec'd
-//! between its event and the handler shows its new name); for a thread that
+//! has exited since, the kernel's `saved_cmdlines` — but rstap also enables
+//! `task_newtask`, `task_rename` and `sched_process_exec` in its instance and
+//! follows them in event order, so every task created or renamed during the
+//! run has the name and process it had at each event; for a thread that
 //! has exited, `pid()` comes from the kernel's `saved_tgids`, recorded at
 //! the event (the instance's `record-tgid` option). User memory that no
 //! fetch argument captured is read with `process_vm_readv(2)` when the
@@ -68,6 +70,11 @@ pub struct Tasks {
     comm: HashMap<i32, Vec<u8>>,
     saved: Option<HashMap<i32, Vec<u8>>>,
     saved_tgids: Option<HashMap<i32, i64>>,
+    /// Names and processes learned from the fork, exec and rename events
+    /// rstap enables for itself, in event order: what each thread was called
+    /// at the time of its later events.
+    known_comm: HashMap<i32, Vec<u8>>,
+    known_tgid: HashMap<i32, i64>,
     /// The tracefs the `saved_cmdlines` are read from.
     pub tracefs: PathBuf,
 }
@@ -81,7 +88,39 @@ impl Tasks {
         self.saved_tgids = None;
     }
 
+    /// `task:task_newtask`: `parent` made `child`, which starts with `comm`.
+    pub fn forked(&mut self, parent: i32, child: i32, comm: Vec<u8>, thread: bool) {
+        let tgid = if thread {
+            self.tgid(parent)
+        } else {
+            i64::from(child)
+        };
+        self.known_tgid.insert(child, tgid);
+        self.known_comm.insert(child, comm);
+    }
+
+    /// `task:task_rename` (and the rename an exec makes).
+    pub fn renamed(&mut self, tid: i32, comm: Vec<u8>) {
+        self.known_comm.insert(tid, comm);
+    }
+
+    /// `sched:sched_process_exec`: a thread other than the leader that execs
+    /// takes the leader's id.
+    pub fn execed(&mut self, pid: i32, old_pid: i32, filename: &[u8]) {
+        let base = filename.rsplit(|&b| b == b'/').next().unwrap_or(filename);
+        let comm = base[..base.len().min(15)].to_vec();
+        if old_pid != pid {
+            self.known_comm.remove(&old_pid);
+            self.known_tgid.remove(&old_pid);
+        }
+        self.known_tgid.insert(pid, i64::from(pid));
+        self.known_comm.insert(pid, comm);
+    }
+
     fn tgid(&mut self, tid: i32) -> i64 {
+        if let Some(t) = self.known_tgid.get(&tid) {
+            return *t;
+        }
         if let Some(t) = self.tgid.get(&tid) {
             return *t;
         }
@@ -110,7 +149,7 @@ impl Tasks {
         if tid == 0 {
             return b"swapper/0".to_vec();
         }
-        if let Some(c) = self.comm.get(&tid) {
+        if let Some(c) = self.known_comm.get(&tid).or_else(|| self.comm.get(&tid)) {
             return c.clone();
         }
         let c = match std::fs::read(format!("/proc/{tid}/comm")) {
@@ -159,6 +198,25 @@ fn stat_field(tid: i32, n: usize) -> Option<i64> {
     rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
 }
 
+const CLONE_THREAD: i64 = 0x10000;
+
+/// The task events rstap enables for itself, so that `execname()` and
+/// `pid()` are what they were at each event, not when its handler runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskEvent {
+    NewTask,
+    Rename,
+    Exec,
+}
+
+impl TaskEvent {
+    pub const ALL: [(TaskEvent, &'static str, &'static str); 3] = [
+        (TaskEvent::NewTask, "task", "task_newtask"),
+        (TaskEvent::Rename, "task", "task_rename"),
+        (TaskEvent::Exec, "sched", "sched_process_exec"),
+    ];
+}
+
 /// The event a handler runs for.
 #[derive(Debug)]
 pub struct Event {
@@ -172,6 +230,9 @@ pub struct Event {
     pub record: Vec<u8>,
     pub layout: Arc<Layout>,
     pub tasks: Tasks,
+    /// When `target()` was set (`-c`: once the child exists): events before
+    /// it see 0, as BPF programs told the pid only then do.
+    pub target_since_ns: i64,
 }
 
 /// Why a read from the event failed: the message stap gives.
@@ -190,6 +251,7 @@ impl Event {
                 tracefs,
                 ..Tasks::default()
             },
+            target_since_ns: 0,
         }
     }
 
@@ -328,6 +390,7 @@ impl Event {
         let ns = self.time_ns;
         let n = |v: i64| Some(Ok(Value::Long(v)));
         match b {
+            Builtin::Target if ns < self.target_since_ns => n(0),
             Builtin::Tid => n(i64::from(tid)),
             Builtin::Pid => n(self.tasks.tgid(tid)),
             Builtin::Ppid => n(stat_field(tid, 4).unwrap_or(0)),
@@ -378,6 +441,44 @@ impl Event {
             Builtin::UserShort => Some(self.user_load(long(0), 2, true).map(Value::Long)),
             Builtin::UserChar => Some(self.user_load(long(0), 1, true).map(Value::Long)),
             _ => None,
+        }
+    }
+
+    /// A field by name: its number, or its string.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        let f = self.layout.fields.iter().find(|f| f.name == name)?;
+        Some(match f.kind {
+            FieldKind::CharArray | FieldKind::DataLocString => {
+                Value::Str(self.string(f).unwrap_or_default())
+            }
+            FieldKind::Scalar | FieldKind::Array => Value::Long(self.scalar(f)),
+        })
+    }
+
+    /// Learns from one of the task events rstap enables for itself.
+    pub fn learn(&mut self, kind: TaskEvent) {
+        let long = |v: Option<Value>| v.map_or(0, |v| v.long()) as i32;
+        let text = |v: Option<Value>| v.map(|v| v.bytes().to_vec()).unwrap_or_default();
+        let tid = self.tid();
+        match kind {
+            TaskEvent::NewTask => {
+                let flags = self.field("clone_flags").map_or(0, |v| v.long());
+                let child = long(self.field("pid"));
+                let comm = text(self.field("comm"));
+                self.tasks
+                    .forked(tid, child, comm, flags & CLONE_THREAD != 0);
+            }
+            TaskEvent::Rename => {
+                let who = self.field("pid").map_or(tid, |v| v.long() as i32);
+                let comm = text(self.field("newcomm"));
+                self.tasks.renamed(who, comm);
+            }
+            TaskEvent::Exec => {
+                let pid = long(self.field("pid"));
+                let old = long(self.field("old_pid"));
+                let file = text(self.field("filename"));
+                self.tasks.execed(pid, old, &file);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ pub mod reader;
 
 use crate::engine::{Engine, Fault};
 use crate::probes::{StartError, fail};
-use event::{Event, Layout};
+use event::{Event, Layout, TaskEvent};
 use instance::{Dynamic, Instance};
 use reader::{Batch, CpuReader, PageLayout};
 use rstap_compiler::backend::tracefs::{EventDef, Source, TracefsError, plan};
@@ -41,8 +41,9 @@ impl From<TracefsError> for StartError {
 pub struct Tracefs {
     readers: Vec<CpuReader>,
     page: PageLayout,
-    /// Each event id's probes (in probe order) and record layout.
-    by_id: HashMap<u16, (Vec<usize>, Arc<Layout>)>,
+    /// Each event id's probes (in probe order), record layout, and what
+    /// rstap itself learns from it.
+    by_id: HashMap<u16, Handlers>,
     batch: Batch,
     /// Reused for every event, so its task caches live across a batch.
     event: Option<Event>,
@@ -52,6 +53,14 @@ pub struct Tracefs {
     pub handled: u64,
     /// Declared last: dropped after the readers, so the instance is not busy.
     instance: Instance,
+}
+
+/// What one event id means to the run.
+#[derive(Debug)]
+struct Handlers {
+    probes: Vec<usize>,
+    layout: Arc<Layout>,
+    task: Option<TaskEvent>,
 }
 
 /// Checks that every kernel-context probe of `prog` can run on tracefs.
@@ -80,7 +89,7 @@ impl Tracefs {
             );
         }
         let mut inst = Instance::create(&root, BUFFER_KB).map_err(fail)?;
-        let mut by_id: HashMap<u16, (Vec<usize>, Arc<Layout>)> = HashMap::new();
+        let mut by_id: HashMap<u16, Handlers> = HashMap::new();
         let mut filters = 0;
         for def in &defs {
             let at = Some(prog.probes[def.probe].span);
@@ -88,10 +97,15 @@ impl Tracefs {
                 .map_err(|msg| StartError { msg, at })?;
             by_id
                 .entry(id)
-                .or_insert_with(|| (Vec::new(), Arc::new(layout)))
-                .0
+                .or_insert_with(|| Handlers {
+                    probes: Vec::new(),
+                    layout: Arc::new(layout),
+                    task: None,
+                })
+                .probes
                 .push(def.probe);
         }
+        follow_tasks(&mut inst, &root, &defs, &mut by_id);
         let page = PageLayout::read(&root);
         let mut readers = Vec::new();
         for cpu in online_cpus(&inst.dir) {
@@ -194,16 +208,19 @@ impl Tracefs {
             let Some(id) = data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
                 continue;
             };
-            let Some((probes, layout)) = self.by_id.get(&id) else {
+            let Some(h) = self.by_id.get(&id) else {
                 continue;
             };
             ev.cpu = r.cpu;
             ev.time_ns = r.time as i64;
             ev.record.clear();
             ev.record.extend_from_slice(data);
-            ev.layout = Arc::clone(layout);
+            ev.layout = Arc::clone(&h.layout);
+            if let Some(t) = h.task {
+                ev.learn(t);
+            }
             self.handled += 1;
-            for &p in probes {
+            for &p in &h.probes {
                 engine.event = Some(ev);
                 let result = engine.run_probe(p);
                 ev = engine.event.take().unwrap_or_else(|| unreachable_event());
@@ -224,6 +241,22 @@ impl Tracefs {
         self.batch.records = records;
         self.event = Some(ev);
         n
+    }
+
+    /// `target()` changes now (`-c`): events from before see the old value.
+    pub fn target_set_now(&mut self) {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        }
+        if let Some(ev) = &mut self.event {
+            ev.target_since_ns = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
+        }
     }
 
     /// The runtime errors handlers raised since the last call.
@@ -328,6 +361,51 @@ fn define(
         ),
     };
     Ok((id, Layout::new(format.fields, &args, ret, user)))
+}
+
+/// Enables the task events that keep names and processes as they were at
+/// each event (see [`event`]), unless the script's own probes filter them.
+fn follow_tasks(
+    inst: &mut Instance,
+    root: &Path,
+    defs: &[EventDef],
+    by_id: &mut HashMap<u16, Handlers>,
+) {
+    for (kind, system, name) in TaskEvent::ALL {
+        let filtered = defs.iter().any(|d| {
+            matches!(&d.source, Source::Tracepoint { tp, filter: Some(_), .. }
+                if tp.system == system && tp.name == name)
+        });
+        let Ok(text) =
+            std::fs::read_to_string(root.join("events").join(system).join(name).join("format"))
+        else {
+            continue;
+        };
+        let Ok(format) = parse_format(&text) else {
+            continue;
+        };
+        let Ok(id) = u16::try_from(format.id) else {
+            continue;
+        };
+        if filtered {
+            continue;
+        }
+        match by_id.get_mut(&id) {
+            Some(h) => h.task = Some(kind),
+            None => {
+                if inst.enable(system, name).is_ok() {
+                    by_id.insert(
+                        id,
+                        Handlers {
+                            probes: Vec::new(),
+                            layout: Arc::new(Layout::new(format.fields, &[], false, false)),
+                            task: Some(kind),
+                        },
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// uprobe_events needs an absolute path; the compiler kept the script's.
