@@ -93,7 +93,23 @@ impl Tracefs {
         let mut filters = 0;
         for def in &defs {
             let at = Some(prog.probes[def.probe].span);
-            let (id, layout) = define(&mut inst, &root, def, &mut filters)
+            // A filter belongs to the event, so only a probe that has the
+            // tracepoint to itself (and not rstap's task following) gets one.
+            let alone = match &def.source {
+                Source::Tracepoint { tp, .. } => {
+                    defs.iter()
+                        .filter(
+                            |d| matches!(&d.source, Source::Tracepoint { tp: t, .. } if t == tp),
+                        )
+                        .count()
+                        == 1
+                        && !TaskEvent::ALL
+                            .iter()
+                            .any(|(_, sys, name)| tp.system == *sys && tp.name == *name)
+                }
+                _ => true,
+            };
+            let (id, layout) = define(&mut inst, &root, def, alone, &mut filters)
                 .map_err(|msg| StartError { msg, at })?;
             by_id
                 .entry(id)
@@ -105,7 +121,7 @@ impl Tracefs {
                 .probes
                 .push(def.probe);
         }
-        follow_tasks(&mut inst, &root, &defs, &mut by_id);
+        follow_tasks(&mut inst, &root, &mut by_id);
         let page = PageLayout::read(&root);
         let mut readers = Vec::new();
         for cpu in online_cpus(&inst.dir) {
@@ -314,12 +330,13 @@ fn define(
     inst: &mut Instance,
     root: &Path,
     def: &EventDef,
+    may_filter: bool,
     filters: &mut usize,
 ) -> Result<(u16, Layout), String> {
     let name = format!("p{}", def.probe);
     let (system, event, kind) = match &def.source {
         Source::Tracepoint { tp, filter, .. } => {
-            if let Some(f) = filter {
+            if let Some(f) = filter.as_ref().filter(|_| may_filter) {
                 inst.filter(&tp.system, &tp.name, f)?;
                 *filters += 1;
             }
@@ -364,18 +381,10 @@ fn define(
 }
 
 /// Enables the task events that keep names and processes as they were at
-/// each event (see [`event`]), unless the script's own probes filter them.
-fn follow_tasks(
-    inst: &mut Instance,
-    root: &Path,
-    defs: &[EventDef],
-    by_id: &mut HashMap<u16, Handlers>,
-) {
+/// each event (see [`event`]); a script's probe on one of them is never
+/// filtered.
+fn follow_tasks(inst: &mut Instance, root: &Path, by_id: &mut HashMap<u16, Handlers>) {
     for (kind, system, name) in TaskEvent::ALL {
-        let filtered = defs.iter().any(|d| {
-            matches!(&d.source, Source::Tracepoint { tp, filter: Some(_), .. }
-                if tp.system == system && tp.name == name)
-        });
         let Ok(text) =
             std::fs::read_to_string(root.join("events").join(system).join(name).join("format"))
         else {
@@ -387,9 +396,6 @@ fn follow_tasks(
         let Ok(id) = u16::try_from(format.id) else {
             continue;
         };
-        if filtered {
-            continue;
-        }
         match by_id.get_mut(&id) {
             Some(h) => h.task = Some(kind),
             None => {
