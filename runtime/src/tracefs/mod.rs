@@ -239,7 +239,7 @@ impl Tracefs {
             for &p in &h.probes {
                 engine.event = Some(ev);
                 let result = engine.run_probe(p);
-                ev = engine.event.take().unwrap_or_else(|| unreachable_event());
+                ev = engine.event.take().unwrap_or_else(unreachable_event);
                 match result {
                     Ok(()) => {}
                     Err(f) if f.abort => {
@@ -287,7 +287,7 @@ impl Tracefs {
 
     /// Events the ring buffers dropped or overwrote, from each CPU's stats.
     pub fn lost(&self) -> u64 {
-        let mut n = self.batch.missed;
+        let mut n = 0;
         for r in &self.readers {
             let Ok(text) = std::fs::read_to_string(
                 self.instance
@@ -305,7 +305,9 @@ impl Tracefs {
                 }
             }
         }
-        n
+        // Pages flagged as following lost events say so too, for the same
+        // events: the larger count, not the sum.
+        n.max(self.batch.missed)
     }
 
     /// Closes the buffers and removes every event and the instance.
