@@ -387,3 +387,39 @@ probe end { printf("n=%d\n", n) }"#;
         "WARNING: BPF is not available to rstap here (Operation not permitted (os error 1)); running on the tracefs runtime\n"
     );
 }
+
+#[test]
+fn events_the_full_buffer_dropped_are_reported_and_account_for_the_rest() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    // A handler slow enough (a hundred loop rounds each) that a burst of
+    // a million calls overruns the 4 MiB per-CPU buffer.
+    let calls: i64 = 1_000_000;
+    let script = r#"global n, x
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target() && tid() != pid()) { n++; for (i = 0; i < 100; i++) x += i }
+}
+probe end { printf("n=%d\n", n); delete x }"#;
+    let out = run(script, &format!("{} {calls}", b.path("getppid")));
+    let stdout = succeeded(&out);
+    let counted: i64 = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("n="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+    let stderr = text(&out.stderr);
+    let lost: i64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("WARNING: "))
+        .and_then(|l| l.split_once(" events were lost"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lost-events warning in:\n{stderr}"));
+    assert!(lost > 0 && counted < calls, "{stdout}{stderr}");
+    // Every call was either counted or is among the lost (which may also
+    // include a few other tasks' events).
+    assert!(
+        counted + lost >= calls && counted + lost <= calls + 1000,
+        "counted {counted} + lost {lost} should account for {calls} calls"
+    );
+}
