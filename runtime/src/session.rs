@@ -220,7 +220,7 @@ pub fn run(
     let mut lost_events = 0;
     if let Some(t) = &mut s.tracefs {
         t.detach();
-        t.drain(&mut s.engine, None);
+        t.drain_all(&mut s.engine);
         lost_events = t.lost();
     }
     if let Some(t) = s.tracefs.take() {

@@ -178,6 +178,20 @@ impl Tracefs {
         }
     }
 
+    /// After [`Tracefs::detach`]: handles every event still buffered. A read
+    /// may end early with events left (the kernel answers 0 when it cannot
+    /// hand over a page yet), so the buffers count as drained only when
+    /// their stats say they are empty.
+    pub fn drain_all(&mut self, engine: &mut Engine<'_>) {
+        for _ in 0..200 {
+            self.drain(engine, None);
+            if engine.exit || self.failed || self.stat_sum(&["entries"]) == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Sleeps until a buffer has data or `max` has passed (capped, so a
     /// kernel that never wakes pollers still gets read often).
     fn wait(&self, max: Duration) {
@@ -287,6 +301,14 @@ impl Tracefs {
 
     /// Events the ring buffers dropped or overwrote, from each CPU's stats.
     pub fn lost(&self) -> u64 {
+        let n = self.stat_sum(&["overrun", "commit overrun", "dropped events"]);
+        // Pages flagged as following lost events say so too, for the same
+        // events: the larger count, not the sum.
+        n.max(self.batch.missed)
+    }
+
+    /// The sum over CPUs of the `keys` lines of `per_cpu/cpuN/stats`.
+    fn stat_sum(&self, keys: &[&str]) -> u64 {
         let mut n = 0;
         for r in &self.readers {
             let Ok(text) = std::fs::read_to_string(
@@ -300,14 +322,12 @@ impl Tracefs {
                 let Some((key, value)) = line.split_once(':') else {
                     continue;
                 };
-                if matches!(key.trim(), "overrun" | "commit overrun" | "dropped events") {
+                if keys.contains(&key.trim()) {
                     n += value.trim().parse::<u64>().unwrap_or(0);
                 }
             }
         }
-        // Pages flagged as following lost events say so too, for the same
-        // events: the larger count, not the sum.
-        n.max(self.batch.missed)
+        n
     }
 
     /// Closes the buffers and removes every event and the instance.
