@@ -66,9 +66,14 @@ pub fn warning(msg: &str) -> Vec<u8> {
     record("warning", vec![("message", Json::str(msg))]).line()
 }
 
-/// Print records the kernel could not deliver.
-pub fn lost(count: i64) -> Vec<u8> {
-    record("lost", vec![("count", Json::Num(count))]).line()
+/// What was lost: print `records` the BPF ring had no room for, or
+/// tracefs `events` its ring buffer dropped.
+pub fn lost(what: &str, count: i64) -> Vec<u8> {
+    record(
+        "lost",
+        vec![("what", Json::str(what)), ("count", Json::Num(count))],
+    )
+    .line()
 }
 
 fn value(v: &Value) -> Json {

@@ -17,6 +17,7 @@ pub mod probes;
 pub mod session;
 pub mod stats;
 pub mod symbols;
+pub mod tracefs;
 mod usyms;
 
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};

@@ -271,6 +271,11 @@ fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
         verifier_log: cli.verbose > 1,
         json: cli.format == cli::Format::Json,
         kprobes_only: cli.kprobes,
+        runtime: match cli.runtime {
+            cli::RuntimeArg::Auto => session::Runtime::Auto,
+            cli::RuntimeArg::Bpf => session::Runtime::Bpf,
+            cli::RuntimeArg::Tracefs => session::Runtime::Tracefs,
+        },
         set_globals: cli
             .set_globals
             .iter()

@@ -14,6 +14,18 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Which runtime runs kernel-context probes (`--runtime`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// BPF programs.
+    Bpf,
+    /// ftrace events in a tracefs instance, handlers in the user-space engine.
+    Tracefs,
+    /// BPF, or tracefs (with a warning) when this process may not use BPF.
+    #[default]
+    Auto,
+}
+
 /// What `rstap` was asked to do besides the script.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -36,6 +48,8 @@ pub struct RunOptions {
     pub verifier_log: bool,
     /// `--format=json`: script output as JSON records.
     pub json: bool,
+    /// `--runtime`.
+    pub runtime: Runtime,
 }
 
 impl RunOptions {
@@ -144,6 +158,7 @@ pub fn run(
         out: &mut out,
         probes: None,
         commands: Vec::new(),
+        tracefs: None,
         closed: false,
     };
     let by_priority = |want: fn(&PointKind) -> Option<i64>| {
@@ -186,7 +201,31 @@ pub fn run(
         .probes
         .iter()
         .any(|p| p.context == mir::Context::Kernel);
-    if in_kernel && !s.stopping() {
+    let runtime = match opts.runtime {
+        Runtime::Auto if in_kernel => match crate::tracefs::bpf_usable() {
+            Ok(()) => Runtime::Bpf,
+            Err(e) => {
+                eprintln!(
+                    "WARNING: BPF is not available to rstap here ({e}); running on the tracefs runtime"
+                );
+                Runtime::Tracefs
+            }
+        },
+        r => r,
+    };
+    if in_kernel && !s.stopping() && runtime == Runtime::Tracefs {
+        match crate::tracefs::Tracefs::start(prog, kernel, opts.verbose, s.engine.host.hz) {
+            Ok(mut t) => {
+                // The -c child exists already: every event sees target().
+                t.target_set_now();
+                s.tracefs = Some(t);
+            }
+            Err(e) => {
+                report_start(files, &e);
+                return Err(Failed);
+            }
+        }
+    } else if in_kernel && !s.stopping() {
         match Kernel::start(prog, kernel, &opts.build(), &s.engine) {
             Ok(k) => s.probes = Some(k),
             Err(e) => {
@@ -208,6 +247,15 @@ pub fn run(
         k.detach();
         k.drain(&mut s.engine, None);
         lost = k.lost();
+    }
+    let mut lost_events = 0;
+    if let Some(t) = &mut s.tracefs {
+        t.detach();
+        t.drain_all(&mut s.engine);
+        lost_events = t.lost();
+    }
+    if let Some(t) = s.tracefs.take() {
+        t.remove();
     }
     s.flush();
     s.kernel_errors();
@@ -240,9 +288,13 @@ pub fn run(
         let globals = crate::json_report::unread_globals(prog, &s.engine.store);
         s.engine.out.extend_from_slice(&globals);
         if lost > 0 {
-            s.engine
-                .out
-                .extend_from_slice(&crate::json_report::lost(lost));
+            let record = crate::json_report::lost("records", lost);
+            s.engine.out.extend_from_slice(&record);
+        }
+        if lost_events > 0 {
+            let events = i64::try_from(lost_events).unwrap_or(i64::MAX);
+            let record = crate::json_report::lost("events", events);
+            s.engine.out.extend_from_slice(&record);
         }
     }
     s.flush();
@@ -254,6 +306,11 @@ pub fn run(
     }
     if lost > 0 {
         eprintln!("WARNING: {lost} print records were lost (the output buffer was full)");
+    }
+    if lost_events > 0 {
+        eprintln!(
+            "WARNING: {lost_events} events were lost (the tracefs ring buffer was full; see per_cpu/cpuN/stats)"
+        );
     }
     if s.errors > 0 {
         eprintln!("WARNING: Number of errors: {}, skipped probes: 0", s.errors);
@@ -271,6 +328,8 @@ struct Session<'p, 'o> {
     probes: Option<Kernel>,
     /// `system()` commands still running.
     commands: Vec<std::process::Child>,
+    /// The kernel-context probes on the tracefs runtime, once enabled.
+    tracefs: Option<crate::tracefs::Tracefs>,
     /// The reader of the output went away (`rstap ... | head -1`): stop
     /// quietly, as a program killed by SIGPIPE would, but still clean up.
     closed: bool,
@@ -290,11 +349,15 @@ impl Session<'_, '_> {
     /// Runs one handler, reporting its error and keeping what it printed.
     /// Reports the runtime errors the kernel-context probes raised.
     fn kernel_errors(&mut self) {
-        let Some(k) = &mut self.probes else { return };
+        let faults = match (&mut self.probes, &mut self.tracefs) {
+            (Some(k), _) => k.take_errors(),
+            (None, Some(t)) => t.take_errors(),
+            (None, None) => return,
+        };
         // The error past MAXERRORS stops the run, as in stap: handlers
         // already under way in the kernel may report more, which stap would
         // not have run.
-        for fault in k.take_errors() {
+        for fault in faults {
             if !self.fatal() {
                 self.report(&fault);
                 self.errors += 1;
@@ -306,6 +369,9 @@ impl Session<'_, '_> {
         if let Some(k) = &mut self.probes {
             k.drain(&mut self.engine, None);
             k.pull(self.engine.program(), &mut self.engine);
+        }
+        if let Some(t) = &mut self.tracefs {
+            t.drain(&mut self.engine, None);
         }
         self.kernel_errors();
         let result = self.engine.run_probe(probe);
@@ -429,13 +495,18 @@ impl Session<'_, '_> {
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100));
             if !nap.is_zero() {
-                match &mut self.probes {
-                    Some(k) => {
+                match (&mut self.probes, &mut self.tracefs) {
+                    (Some(k), _) => {
                         k.drain(&mut self.engine, Some(nap));
                         self.flush();
                         self.kernel_errors();
                     }
-                    None => std::thread::sleep(nap),
+                    (None, Some(t)) => {
+                        t.drain(&mut self.engine, Some(nap));
+                        self.flush();
+                        self.kernel_errors();
+                    }
+                    (None, None) => std::thread::sleep(nap),
                 }
                 continue;
             }

@@ -1,3 +1,4 @@
 //! Backends: MIR in, something the runtime loads out.
 
 pub mod bpf;
+pub mod tracefs;

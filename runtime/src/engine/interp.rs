@@ -6,6 +6,8 @@
 use super::store::{Array, Slot, matches};
 use super::value::Value;
 use super::{Engine, Fault};
+use rstap_compiler::backend::bpf::codegen::Deferred;
+use rstap_compiler::builtins::Builtin;
 use rstap_compiler::hir::{BinOp, SortDir, StatOp};
 use rstap_compiler::mir::{Block, Body, CmpOp, FuncId, Inst, IterSource, Reg, SortKey, Term, UnOp};
 use rstap_grammar::Span;
@@ -316,10 +318,57 @@ impl Engine<'_> {
                 at,
             } => {
                 let args = regs(f, args);
-                let v = self.builtin(*func, &args, *at)?;
+                let v = match self.event_builtin(*func, &args, *at) {
+                    Some(v) => v?,
+                    None => self.builtin(*func, &args, *at)?,
+                };
                 if let (Some(d), Some(v)) = (dst, v) {
                     f.regs[d.index()] = v;
                 }
+            }
+            Inst::Context { dst, value } if self.event.is_some() => {
+                let v = self.event.as_ref().map(|e| e.context(value));
+                f.regs[dst.index()] = match v {
+                    Some(Ok(Value::Str(s))) => Value::Str(self.clip(s)),
+                    Some(Ok(v)) => v,
+                    Some(Err(msg)) => return Err(Fault::new(msg, None)),
+                    None => Value::Long(0),
+                };
+            }
+            Inst::Load {
+                dst,
+                addr,
+                size,
+                signed,
+                user: true,
+                at,
+            } if self.event.is_some() => {
+                let a = f.regs[addr.index()].long();
+                let v = self
+                    .event
+                    .as_ref()
+                    .map(|e| e.user_load(a, usize::from(*size), *signed));
+                f.regs[dst.index()] = match v {
+                    Some(Ok(n)) => Value::Long(n),
+                    Some(Err(msg)) => return Err(Fault::new(msg, Some(*at))),
+                    None => Value::Long(0),
+                };
+            }
+            Inst::LoadStr {
+                dst,
+                addr,
+                len,
+                user: true,
+                at,
+            } if self.event.is_some() => {
+                let a = f.regs[addr.index()].long();
+                let max = (*len as usize).min(self.limits.max_string);
+                let v = self.event.as_ref().map(|e| e.user_string(a, max));
+                f.regs[dst.index()] = match v {
+                    Some(Ok(s)) => Value::Str(self.clip(s)),
+                    Some(Err(msg)) => return Err(Fault::new(msg, Some(*at))),
+                    None => Value::Str(Vec::new()),
+                };
             }
             Inst::Context { .. } => {
                 return Err(Fault::new(
@@ -470,6 +519,36 @@ impl Engine<'_> {
                 },
             }
         }
+    }
+}
+
+impl Engine<'_> {
+    /// A built-in answered by the event a tracefs handler runs for; `None`
+    /// outside such a handler or for a built-in the event does not change.
+    fn event_builtin(
+        &mut self,
+        func: Builtin,
+        args: &[Value],
+        at: Span,
+    ) -> Option<Result<Option<Value>, Fault>> {
+        let max = self.limits.max_string;
+        let ev = self.event.as_mut()?;
+        if let Builtin::Usymname | Builtin::Usymdata = func {
+            let how = if func == Builtin::Usymname {
+                Deferred::Usymname
+            } else {
+                Deferred::Usymdata
+            };
+            let pid = ev.pid();
+            let addr = args.first().map_or(0, Value::long);
+            let text = self.symbols.user(how, pid, addr);
+            return Some(Ok(Some(Value::Str(self.clip(text)))));
+        }
+        Some(match ev.builtin(func, args, max)? {
+            Ok(Value::Str(s)) => Ok(Some(Value::Str(self.clip(s)))),
+            Ok(v) => Ok(Some(v)),
+            Err(msg) => Err(Fault::new(msg, Some(at))),
+        })
     }
 }
 

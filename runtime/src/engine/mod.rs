@@ -129,6 +129,8 @@ pub struct Engine<'p> {
     /// The probe whose handler runs.
     probe: Option<&'p mir::Probe>,
     rng: u64,
+    /// The event a kernel-context handler runs for, on the tracefs runtime.
+    pub event: Option<crate::tracefs::event::Event>,
 }
 
 impl<'p> Engine<'p> {
@@ -154,6 +156,7 @@ impl<'p> Engine<'p> {
             regexes: std::collections::HashMap::new(),
             probe: None,
             rng: seed,
+            event: None,
         }
     }
 

@@ -7,7 +7,7 @@
 pub(crate) mod binary;
 mod features;
 mod kallsyms;
-mod tracefs;
+pub(crate) mod tracefs;
 
 use rstap_compiler::btf;
 use rstap_compiler::ctype::TypeGraph;
