@@ -217,7 +217,7 @@ pub fn run(
         match crate::tracefs::Tracefs::start(prog, kernel, opts.verbose, s.engine.host.hz) {
             Ok(mut t) => {
                 // The -c child exists already: every event sees target().
-                t.target_set_now();
+                t.set_target_now(s.engine.host.target);
                 s.tracefs = Some(t);
             }
             Err(e) => {

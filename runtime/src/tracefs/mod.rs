@@ -273,8 +273,16 @@ impl Tracefs {
         n
     }
 
-    /// `target()` changes now (`-c`): events from before see the old value.
-    pub fn target_set_now(&mut self) {
+    /// `target()` is `pid` from now on (`-c`): events from before see the
+    /// old value. The `-c` child already exists, held before its exec: what
+    /// it is called now (the shell) names its events until its exec event.
+    pub fn set_target_now(&mut self, pid: i64) {
+        if let (Some(ev), Ok(tid)) = (&mut self.event, i32::try_from(pid))
+            && let Ok(comm) = std::fs::read(format!("/proc/{pid}/comm"))
+        {
+            let comm = comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec();
+            ev.tasks.forked(tid, tid, comm, false);
+        }
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
