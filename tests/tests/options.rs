@@ -468,3 +468,49 @@ fn stdin_script_with_arguments() {
         .unwrap_or_else(|e| panic!("wait: {e}"));
     assert_eq!(ok(&out), "42\n");
 }
+
+#[test]
+fn version_and_short_help() {
+    let v = ok(&rstap_output(&["-V"]));
+    assert_eq!(v, format!("rstap {}\n", env!("CARGO_PKG_VERSION")));
+    let h = ok(&rstap_output(&["-h"]));
+    assert!(h.starts_with("Run SystemTap scripts with BPF"), "{h}");
+    assert!(h.contains("--format <FORMAT>"), "{h}");
+}
+
+#[test]
+fn dash_x_makes_a_running_process_the_target() {
+    // In user context target() is simply the pid given.
+    let out = rstap_output(&[
+        "-x",
+        "4242",
+        "-e",
+        "probe begin { println(target()); exit() }",
+    ]);
+    assert_eq!(ok(&out), "4242\n");
+    if !bpf_or_skip() || !python_or_skip() {
+        return;
+    }
+    // A process that was already running: only its getppid calls count.
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import os, time\nwhile True:\n    os.getppid()\n    time.sleep(0.001)",
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let pid = child.id().to_string();
+    let out = rstap_output(&[
+        "-x",
+        &pid,
+        "-T",
+        "1",
+        "-e",
+        r#"global mine, others
+probe kernel.trace("syscalls:sys_enter_getppid") { if (pid() == target()) mine++; else others++ }
+probe end { printf("%d %d %d\n", mine > 100, target(), others >= 0) }"#,
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ok(&out), format!("1 {pid} 1\n"));
+}
