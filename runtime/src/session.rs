@@ -242,9 +242,11 @@ pub fn run(
     let mut lost = 0;
     if let Some(k) = &mut s.probes {
         // What happened after the run began to end is not reported: only
-        // the records already made are printed.
+        // the records already made are printed. No handler starts after the
+        // flag; one already running (BPF programs run to completion, without
+        // sleeping, in microseconds) is given a moment to finish.
         k.set_exiting();
-        k.detach();
+        std::thread::sleep(Duration::from_millis(5));
         k.drain(&mut s.engine, None);
         lost = k.lost();
     }
@@ -298,6 +300,12 @@ pub fn run(
         }
     }
     s.flush();
+    // Detach last: closing a tracepoint's perf event waits for the kernel's
+    // RCU grace periods (seconds for the 360 of syscall.*), and the output
+    // is out already; the programs have done nothing since the flag.
+    if let Some(k) = &mut s.probes {
+        k.detach();
+    }
     for mut c in std::mem::take(&mut s.commands) {
         let _ = c.wait();
     }
