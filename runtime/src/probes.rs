@@ -437,6 +437,15 @@ impl Kernel {
         self.object.detach_all();
     }
 
+    /// Stops every probe, in a child process when there are many (see
+    /// [`BpfObject::detach_in_background`]); the programs must be inert
+    /// already ([`Kernel::set_exiting`]).
+    pub fn detach_soon(&mut self) {
+        if !self.object.detach_in_background() {
+            self.object.detach_all();
+        }
+    }
+
     /// The maps of globals, with their global's index.
     fn globals(compiled: &Compiled) -> impl Iterator<Item = (usize, &GlobalMap)> {
         compiled.maps.iter().filter_map(|m| match &m.role {

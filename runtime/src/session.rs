@@ -302,9 +302,10 @@ pub fn run(
     s.flush();
     // Detach last: closing a tracepoint's perf event waits for the kernel's
     // RCU grace periods (seconds for the 360 of syscall.*), and the output
-    // is out already; the programs have done nothing since the flag.
+    // is out already; the programs have done nothing since the flag. Many
+    // attachments are closed by a child process, and rstap exits at once.
     if let Some(k) = &mut s.probes {
-        k.detach();
+        k.detach_soon();
     }
     for mut c in std::mem::take(&mut s.commands) {
         let _ = c.wait();

@@ -122,7 +122,15 @@ fn assert_all_gone(ours: &Objects, case: &str) {
     assert_tracefs_clean(case);
 }
 
+/// No tracefs instance or event of a finished rstap run: those named
+/// `rstap_<pid>` for a process still running belong to another run in
+/// progress (another test binary, a tracefs-runtime run) and are its own.
 fn assert_tracefs_clean(case: &str) {
+    let finished = |name: &str| {
+        name.split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .is_none_or(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
     let root = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
         .into_iter()
         .find(|r| std::path::Path::new(r).join("instances").exists());
@@ -131,7 +139,7 @@ fn assert_tracefs_clean(case: &str) {
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("rstap"))
+                .filter(|n| n.starts_with("rstap") && finished(n))
                 .collect()
         })
         .unwrap_or_default();
@@ -142,7 +150,7 @@ fn assert_tracefs_clean(case: &str) {
     for events in ["dynamic_events", "kprobe_events", "uprobe_events"] {
         let text = std::fs::read_to_string(format!("{root}/{events}")).unwrap_or_default();
         assert!(
-            !text.lines().any(|l| l.contains("rstap")),
+            !text.lines().any(|l| l.contains("rstap") && finished(l)),
             "{case}: {events} still holds rstap events:\n{text}"
         );
     }
@@ -331,4 +339,26 @@ fn sigkill_leaves_nothing_behind() {
     let (status, _, _) = finish(run, "SIGKILL");
     assert_eq!(status.code(), None, "killed by the signal");
     assert_all_gone(&ours, "SIGKILL");
+}
+
+#[test]
+fn many_attachments_are_closed_after_rstap_exits_and_none_is_left() {
+    if !kernel_ok() {
+        return;
+    }
+    // 360 tracepoints: closing them waits for the kernel's RCU grace periods
+    // (about 15 s here), so a child process closes them and rstap exits.
+    let script = r#"global hits, said
+probe syscall.* { hits++ }
+probe timer.ms(10) { if (!said) { said = 1; println("ready") } }
+probe end { printf("end ran, hits %s\n", hits > 0 ? "counted" : "lost") }"#;
+    let case = "SIGINT with syscall.*";
+    let (run, ours) = start(script, &[]);
+    assert!(ours.progs.len() > 64, "{case}: {ours:?}");
+    signal(run.child.id(), "INT");
+    let (status, out, err) = finish(run, case);
+    assert_eq!(status.code(), Some(0), "{case}:\n{err}");
+    assert_eq!(out, "end ran, hits counted", "{case}: stderr:\n{err}");
+    assert!(err.is_empty(), "{case}:\n{err}");
+    assert_all_gone(&ours, case);
 }

@@ -22,7 +22,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 const PMU_DIR: &str = "/sys/bus/event_source/devices";
@@ -736,6 +736,74 @@ impl BpfObject {
     /// Detaches every probe. Maps and programs stay loaded.
     pub fn detach_all(&mut self) {
         close_all(std::mem::take(&mut self.links));
+    }
+
+    /// Detaches every probe without waiting for it, when that would take
+    /// long: a child process keeps the attachments and closes them, while
+    /// this one goes on (and exits) at once. The caller must have made the
+    /// programs inert first (the exiting flag). `false`: nothing to gain, or
+    /// no child could be made; nothing was done.
+    pub fn detach_in_background(&mut self) -> bool {
+        if self.links.len() < BACKGROUND_DETACH {
+            return false;
+        }
+        let mut fds: Vec<i32> = self.links.iter().map(AsRawFd::as_raw_fd).collect();
+        fds.sort_unstable();
+        #[expect(unsafe_code, reason = "fork(2) has no safe wrapper in std")]
+        // SAFETY: the child runs only async-signal-safe system calls
+        // (close_range, close, _exit) on values computed before the fork.
+        let pid = unsafe { libc::fork() };
+        match pid {
+            0 => close_and_exit(&fds),
+            p if p > 0 => {
+                // The child holds every attachment: these closes return at once.
+                drop(std::mem::take(&mut self.links));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Attachments from which detaching in a child process pays.
+const BACKGROUND_DETACH: usize = 64;
+
+/// In the forked child: closes every descriptor but `links` (rstap's output
+/// pipe among them, so its reader sees the end at once), then closes
+/// `links`, one by one, and exits.
+fn close_and_exit(links: &[i32]) -> ! {
+    let close_range = |first: u32, last: u32| {
+        if first <= last {
+            #[expect(unsafe_code, reason = "close_range(2) has no wrapper in std or libc")]
+            // SAFETY: close_range takes two numbers and flags; it only closes.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, first, last, 0u32);
+            }
+        }
+    };
+    let mut next = 0u32;
+    for &fd in links {
+        let fd = u32::try_from(fd).unwrap_or(0);
+        if fd > 0 {
+            close_range(next, fd - 1);
+        }
+        next = fd.saturating_add(1);
+    }
+    close_range(next, u32::MAX);
+    for &fd in links {
+        #[expect(unsafe_code, reason = "close(2) on a raw descriptor after fork")]
+        // SAFETY: `fd` is one of this process's descriptors, closed once.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+    #[expect(
+        unsafe_code,
+        reason = "_exit(2): the child must not run the parent's exit handlers"
+    )]
+    // SAFETY: _exit never returns and runs nothing of the parent's.
+    unsafe {
+        libc::_exit(0)
     }
 }
 
