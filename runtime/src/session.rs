@@ -205,8 +205,12 @@ pub fn run(
         Runtime::Auto if in_kernel => match crate::tracefs::bpf_usable() {
             Ok(()) => Runtime::Bpf,
             Err(e) => {
+                let why = match e.raw_os_error() {
+                    Some(libc::EPERM) => crate::privilege::denied(),
+                    _ => e.to_string(),
+                };
                 eprintln!(
-                    "WARNING: BPF is not available to rstap here ({e}); running on the tracefs runtime"
+                    "WARNING: BPF is not available to rstap here ({why}); running on the tracefs runtime"
                 );
                 Runtime::Tracefs
             }
@@ -302,8 +306,8 @@ pub fn run(
     s.flush();
     // Detach last: closing a tracepoint's perf event waits for the kernel's
     // RCU grace periods (seconds for the 360 of syscall.*), and the output
-    // is out already; the programs have done nothing since the flag. Many
-    // attachments are closed by a child process, and rstap exits at once.
+    // is out already; the programs have done nothing since the flag. A
+    // child process closes the attachments, and rstap exits at once.
     if let Some(k) = &mut s.probes {
         k.detach_soon();
     }

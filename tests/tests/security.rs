@@ -78,7 +78,8 @@ fn without_bpf_capabilities_rstap_names_the_missing_ones() {
         // A map first.
         "global n; probe kernel.trace(\"sched:sched_switch\") { n++ }",
     ] {
-        let cmd = format!("exec {} -u -e '{script}'", rstap().display());
+        // --runtime=bpf: by default rstap would fall back to tracefs (below).
+        let cmd = format!("exec {} --runtime=bpf -u -e '{script}'", rstap().display());
         let out = Command::new("capsh")
             .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
             .output()
@@ -90,4 +91,31 @@ fn without_bpf_capabilities_rstap_names_the_missing_ones() {
             "{script}"
         );
     }
+}
+
+#[test]
+fn without_bpf_capabilities_the_default_runtime_falls_back_to_tracefs_and_says_why() {
+    if !is_root() {
+        rstap_tests::skip_or_fail("dropping capabilities with capsh needs root");
+        return;
+    }
+    if Command::new("capsh").arg("--help").output().is_err() {
+        rstap_tests::skip_or_fail("capsh (libcap2-bin) is not installed");
+        return;
+    }
+    let script = r#"global n
+probe kernel.trace("sched:sched_switch") { n++ }
+probe timer.ms(200) { exit() }
+probe end { println(n > 0 ? "switches seen" : "none") }"#;
+    let cmd = format!("exec {} -e '{script}'", rstap().display());
+    let out = Command::new("capsh")
+        .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
+        .output()
+        .unwrap_or_else(|e| panic!("capsh: {e}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "switches seen\n");
+    assert_eq!(
+        text(&out.stderr),
+        "WARNING: BPF is not available to rstap here (the kernel refused BPF: it needs root, or CAP_BPF and CAP_PERFMON, and this process lacks CAP_BPF and CAP_PERFMON); running on the tracefs runtime\n"
+    );
 }

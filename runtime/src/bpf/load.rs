@@ -765,8 +765,10 @@ impl BpfObject {
     }
 }
 
-/// Attachments from which detaching in a child process pays.
-const BACKGROUND_DETACH: usize = 64;
+/// Attachments from which detaching in a child process pays: even one
+/// tracepoint's perf event takes ~50 ms of RCU grace periods to close, more
+/// than all the rest of a short run.
+const BACKGROUND_DETACH: usize = 1;
 
 /// In the forked child: closes every descriptor but `links` (rstap's output
 /// pipe among them, so its reader sees the end at once), then closes
