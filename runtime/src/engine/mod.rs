@@ -5,6 +5,7 @@
 mod builtins;
 pub mod import;
 mod interp;
+pub mod jit;
 pub mod store;
 pub mod value;
 
@@ -131,6 +132,8 @@ pub struct Engine<'p> {
     rng: u64,
     /// The event a kernel-context handler runs for, on the tracefs runtime.
     pub event: Option<crate::tracefs::event::Event>,
+    /// Which engine runs the bodies, and the JIT tier's compiled code.
+    jit: jit::Tier<'p>,
 }
 
 impl<'p> Engine<'p> {
@@ -157,6 +160,7 @@ impl<'p> Engine<'p> {
             probe: None,
             rng: seed,
             event: None,
+            jit: jit::Tier::new(jit::EngineKind::from_env()),
         }
     }
 
@@ -189,7 +193,7 @@ impl<'p> Engine<'p> {
         self.depth = 0;
         self.captures.clear();
         self.probe = Some(p);
-        match self.run_body(&p.body, &[], Vec::new())? {
+        match self.enter(jit::Entry::Probe(index), &p.body, &[], Vec::new())? {
             Flow::Return(_) | Flow::Next => Ok(()),
         }
     }
