@@ -19,7 +19,7 @@
 //! feature; so the tests crate needs no feature of its own. Built without it,
 //! the JIT runs log nothing and the test says so (and fails in CI).
 
-use rstap_tests::{fixture_flags, rstap, skip_or_fail, stp_files, workspace};
+use rstap_tests::{fixture_flags, fixture_options, rstap, skip_or_fail, stp_files, workspace};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -36,12 +36,7 @@ struct Run {
 fn run(script: &Path, engine: &str, log: &Path) -> Run {
     let text = std::fs::read_to_string(script).unwrap_or_default();
     let (args, guru) = fixture_flags(&text);
-    let extra: Vec<String> = text
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("# rstap:"))
-        .flat_map(|o| o.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect();
+    let extra = fixture_options(&text);
     let _ = std::fs::remove_file(log);
     let out: Output = Command::new(rstap())
         .args(["-T", "10"])
