@@ -233,6 +233,12 @@ fn corpus_compile_times(rstap: &Path, dir: &Path) -> Result<(), String> {
             .output();
     }
     let times = compile_times(&log);
+    let setups: Vec<f64> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("setup\t"))
+        .filter_map(|t| t.trim_end_matches("us").parse::<f64>().ok())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let Some(spread) = Spread::of(&times) else {
@@ -248,5 +254,11 @@ fn corpus_compile_times(rstap: &Path, dir: &Path) -> Result<(), String> {
         spread.max,
         times.iter().sum::<f64>() / 1e3
     );
+    if let Some(setup) = Spread::of(&setups) {
+        println!(
+            "JIT set-up (once per run, before the first body): median {:.0} µs over {} runs",
+            setup.median, setup.runs
+        );
+    }
     Ok(())
 }
