@@ -163,3 +163,6 @@ impl<'p> Engine<'p> {
         self.run_body(body, params, args)
     }
 }
+
+#[cfg(all(test, feature = "jit"))]
+mod tests;
