@@ -32,7 +32,7 @@ struct Iter {
 /// The registers and iterators of one body while it runs (the JIT tier keeps
 /// one too, for the instructions it hands back to [`Engine::exec`]).
 pub(super) struct Frame<'b> {
-    pub(super) body: &'b Body,
+    body: &'b Body,
     pub(super) regs: Vec<Value>,
     iters: Vec<Option<Iter>>,
 }

@@ -1,6 +1,7 @@
 //! The user-space engine: runs the MIR of user-context handlers (begin, end,
 //! error, never, timers) over globals it holds itself. The interpreter is in
-//! [`interp`], the built-ins in [`builtins`], the globals in [`store`].
+//! [`interp`], the built-ins in [`builtins`], the globals in [`store`]; the
+//! JIT tier, which compiles bodies and runs them instead, in [`jit`].
 
 mod builtins;
 pub mod import;

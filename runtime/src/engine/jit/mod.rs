@@ -9,13 +9,13 @@
 //! instruction — strings, globals, maps, aggregates, printing, built-ins,
 //! regular expressions, calls, `foreach`, and the event-context instructions
 //! (`Context`, `Load`) — is handed back to the interpreter's own
-//! `Engine::exec` through one `extern "C"` helper ([`abi`]), with the long
+//! `Engine::exec` through one `extern "C"` helper (`abi.rs`), with the long
 //! registers it reads stored where the helper finds them. So the two engines
 //! cannot disagree on what an instruction means, and an instruction the
 //! interpreter learns (the tracefs runtime's event-context reads) runs under
 //! the JIT unchanged.
 //!
-//! Bodies are compiled on their first run ([`driver`]); a body cranelift
+//! Bodies are compiled on their first run (`driver.rs`); a body cranelift
 //! cannot compile runs in the interpreter, and [`Engine::jit_stats`] says which
 //! bodies ran compiled and which fell back. `RSTAP_ENGINE=interp|jit` chooses
 //! the engine at run time; `RSTAP_JIT_LOG=FILE` appends one line per body as
