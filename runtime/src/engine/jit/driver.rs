@@ -133,11 +133,30 @@ impl<'p> Jit<'p> {
             max_action: declare(m.max_action),
         };
         let target = module.target_config();
-        let built = codegen::build(&mut ctx.func, &mut self.fctx, helpers, body, target);
         let module = &mut m.module;
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| format!("cranelift: {e:?}"))?;
+        let fctx = &mut self.fctx;
+        // A bug in code generation (a panic in the IR builder or cranelift)
+        // costs this body its compiled code, not the session.
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let built = codegen::build(&mut ctx.func, fctx, helpers, body, target);
+            module
+                .define_function(id, &mut ctx)
+                .map(|()| built)
+                .map_err(|e| format!("cranelift: {e:?}"))
+        }));
+        let built = match built {
+            Ok(Ok(built)) => built,
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => {
+                self.fctx = FunctionBuilderContext::new();
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(format!("code generation panicked: {why}"));
+            }
+        };
         module.clear_context(&mut ctx);
         module
             .finalize_definitions()
