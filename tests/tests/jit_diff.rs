@@ -9,9 +9,10 @@
 //! pass by falling back everywhere.
 //!
 //! Corpora: `tests/user/` (the user tier, runtime errors included),
-//! `tests/jit/` (the JIT's own edge cases), and the parser's and checker's
+//! `tests/jit/` (the JIT's own edge cases), the parser's and checker's
 //! `ok/` fixtures whose probes all run in user context, each given a last
-//! begin probe that calls `exit()`. A fixture whose interpreter output differs
+//! begin probe that calls `exit()`, and kernel-context handlers on the tracefs
+//! runtime, which runs them in the user-space engine too. A fixture whose interpreter output differs
 //! between two runs (it prints a pid or a time) is left out, and so is one
 //! that prints `cpu()`, which two runs on this 2-CPU machine often share.
 //!
@@ -19,7 +20,10 @@
 //! feature; so the tests crate needs no feature of its own. Built without it,
 //! the JIT runs log nothing and the test says so (and fails in CI).
 
-use rstap_tests::{fixture_flags, fixture_options, rstap, skip_or_fail, stp_files, workspace};
+use rstap_tests::{
+    fixture_flags, fixture_options, python_or_skip, rstap, skip_or_fail, stp_files,
+    tracefs_or_skip, workspace,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -36,14 +40,19 @@ struct Run {
 fn run(script: &Path, engine: &str, log: &Path) -> Run {
     let text = std::fs::read_to_string(script).unwrap_or_default();
     let (args, guru) = fixture_flags(&text);
-    let extra = fixture_options(&text);
-    let _ = std::fs::remove_file(log);
-    let out: Output = Command::new(rstap())
-        .args(["-T", "10"])
+    let mut cmd = Command::new(rstap());
+    cmd.args(["-T", "10"])
         .args(guru.then_some("-g"))
-        .args(&extra)
+        .args(fixture_options(&text))
         .arg(script)
-        .args(&args)
+        .args(&args);
+    run_with(cmd, engine, log)
+}
+
+/// Runs `cmd` (an rstap command line) under `engine`, with the JIT log at `log`.
+fn run_with(mut cmd: Command, engine: &str, log: &Path) -> Run {
+    let _ = std::fs::remove_file(log);
+    let out: Output = cmd
         .env("RSTAP_ENGINE", engine)
         .env("RSTAP_JIT_LOG", log)
         .output()
@@ -109,16 +118,21 @@ impl Tally {
             self.unsteady.push(script.to_path_buf());
             return;
         }
-        if interp.compiled > 0 || !interp.fallbacks.is_empty() {
-            problems.push("RSTAP_ENGINE=interp ran JIT-compiled code".to_string());
-        }
-        self.scripts += 1;
-        self.compiled += jit.compiled;
-        self.fallbacks.extend(jit.fallbacks);
+        problems.extend(self.count(&interp, jit));
         if !problems.is_empty() {
             self.failures
                 .push(format!("{}:\n{}", script.display(), problems.join("\n")));
         }
+    }
+
+    /// Adds one script's runs to the totals; what is wrong with the
+    /// interpreter's run, if anything.
+    fn count(&mut self, interp: &Run, jit: Run) -> Option<String> {
+        self.scripts += 1;
+        self.compiled += jit.compiled;
+        self.fallbacks.extend(jit.fallbacks);
+        (interp.compiled > 0 || !interp.fallbacks.is_empty())
+            .then(|| "RSTAP_ENGINE=interp ran JIT-compiled code".to_string())
     }
 
     /// The engines agreed everywhere, and the JIT compiled nearly every body.
@@ -235,4 +249,79 @@ fn parser_and_checker_fixtures_run_identically_under_both_engines() {
         tally.scripts
     );
     tally.check("fixture");
+}
+
+/// 200 getppid calls from python3 itself (not a shim), so every run traces the
+/// same events.
+const WORKLOAD: &str = "/usr/bin/python3 -c 'import os\nfor i in range(200): os.getppid()'";
+
+/// Kernel-context handlers as the tracefs runtime runs them, each event
+/// through the engine: counts and aggregates, strings and arrays, a function
+/// with try/catch, a runtime error that ends the session, a sorted foreach.
+const TRACEFS_CASES: &[&str] = &[
+    r#"global n, h
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target()) { n++; h <<< n * 7 % 50 }
+}
+probe end { printf("%d %d %d %d\n", n, @count(h), @min(h), @max(h)); print(@hist_log(h)) }"#,
+    r#"global seen, last
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target()) {
+    s = execname() . "-" . sprint(seen[execname()]++ % 3)
+    if (s != last) last = s
+  }
+}
+probe end { foreach (k in seen) printf("%s %d %s\n", k, seen[k], last) }"#,
+    r#"function twice(x) { return x * 2 }
+global n
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target()) {
+    n += twice(1)
+    try { if (n % 100 == 0) error(sprintf("at %d", n)) } catch (msg) { printf("caught %s\n", msg) }
+  }
+}
+probe end { printf("n=%d\n", n) }"#,
+    r#"global n
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target()) { n++; if (n == 50) printf("%d\n", 1 / (n - 50)) }
+}
+probe end { printf("n=%d\n", n) }"#,
+    r#"global a
+probe kernel.trace("syscalls:sys_enter_getppid") {
+  if (pid() == target()) a[a[-1]++ % 7] += 3
+}
+probe end { foreach (k+ in a) printf("%d:%d ", k, a[k]); println("") }"#,
+];
+
+#[test]
+fn tracefs_handlers_run_identically_under_both_engines() {
+    if !tracefs_or_skip() || !python_or_skip() {
+        return;
+    }
+    let dir = scratch("tracefs");
+    let log = dir.join("jit.log");
+    let mut tally = Tally::default();
+    for script in TRACEFS_CASES {
+        let run = |engine| {
+            let mut cmd = Command::new(rstap());
+            cmd.args(["--runtime=tracefs", "-e", script, "-c", WORKLOAD]);
+            run_with(cmd, engine, &log)
+        };
+        let (interp, jit) = (run("interp"), run("jit"));
+        let mut problems = differences(&interp, &jit);
+        problems.extend(tally.count(&interp, jit));
+        if !problems.is_empty() {
+            tally
+                .failures
+                .push(format!("{script}\n{}", problems.join("\n")));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    tally.check("tracefs");
+    assert!(
+        tally.compiled >= TRACEFS_CASES.len(),
+        "expected every kernel-context handler compiled, got {} bodies for {} scripts",
+        tally.compiled,
+        TRACEFS_CASES.len()
+    );
 }
