@@ -74,6 +74,16 @@ pub fn skip_or_fail(why: &str) {
     println!("skipped: {why}");
 }
 
+/// Extra rstap options from a fixture's `# rstap: OPTIONS` header lines.
+pub fn fixture_options(text: &str) -> Vec<String> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("# rstap:"))
+        .flat_map(str::split_whitespace)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Script arguments and guru mode from a fixture's `# args:` / `# guru` header.
 pub fn fixture_flags(text: &str) -> (Vec<String>, bool) {
     let mut args = Vec::new();

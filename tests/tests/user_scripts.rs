@@ -5,7 +5,7 @@
 //! must contain. Header lines `# args: A B` give script arguments, `# rstap: -x`
 //! extra options.
 
-use rstap_tests::{fixture_flags, rstap, workspace};
+use rstap_tests::{fixture_flags, fixture_options, rstap, workspace};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,12 +28,7 @@ fn sibling(script: &Path, ext: &str) -> Option<String> {
 fn check(script: &Path) -> Option<String> {
     let text = std::fs::read_to_string(script).unwrap_or_default();
     let (args, _) = fixture_flags(&text);
-    let extra: Vec<String> = text
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("# rstap:"))
-        .flat_map(|o| o.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect();
+    let extra = fixture_options(&text);
     let Some(expected) = sibling(script, "expected") else {
         return Some(format!("{}: no .expected file", script.display()));
     };

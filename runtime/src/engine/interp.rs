@@ -3,13 +3,16 @@
 //! MAXACTION, MAXNESTING, MAXSTRINGLEN truncation, `try`/`catch`, `next` through
 //! overloads — against the globals of a [`Store`].
 
+use super::jit::Entry;
 use super::store::{Array, Slot, matches};
 use super::value::Value;
 use super::{Engine, Fault};
 use rstap_compiler::backend::bpf::codegen::Deferred;
 use rstap_compiler::builtins::Builtin;
 use rstap_compiler::hir::{BinOp, SortDir, StatOp};
-use rstap_compiler::mir::{Block, Body, CmpOp, FuncId, Inst, IterSource, Reg, SortKey, Term, UnOp};
+use rstap_compiler::mir::{
+    Block, Body, CmpOp, FuncId, Inst, IterId, IterSource, Reg, SortKey, Term, UnOp,
+};
 use rstap_grammar::Span;
 use std::cmp::Ordering;
 
@@ -26,11 +29,64 @@ struct Iter {
     pos: usize,
 }
 
-/// The registers and iterators of one body while it runs.
-struct Frame<'b> {
+/// The registers and iterators of one body while it runs (the JIT tier keeps
+/// one too, for the instructions it hands back to [`Engine::exec`]).
+pub(super) struct Frame<'b> {
     body: &'b Body,
-    regs: Vec<Value>,
+    pub(super) regs: Vec<Value>,
     iters: Vec<Option<Iter>>,
+}
+
+impl<'b> Frame<'b> {
+    /// Every register zero (0 or ""), `args` in the parameter registers.
+    pub(super) fn new(body: &'b Body, params: &[Reg], args: Vec<Value>) -> Frame<'b> {
+        let mut f = Frame {
+            body,
+            regs: body.regs.iter().map(|&t| Value::zero(t)).collect(),
+            iters: (0..body.iters).map(|_| None).collect(),
+        };
+        for (p, a) in params.iter().zip(args) {
+            f.regs[p.index()] = a;
+        }
+        f
+    }
+
+    /// `Term::IterNext`: the next entry of `iter` into `keys` and `value`;
+    /// false when there is none (the iteration is then over).
+    pub(super) fn iter_next(
+        &mut self,
+        iter: IterId,
+        keys: &[Option<Reg>],
+        value: Option<Reg>,
+    ) -> bool {
+        let next = self.iters[iter.index()].as_mut().and_then(|it| {
+            let e = it.entries.get(it.pos).cloned();
+            it.pos += 1;
+            e
+        });
+        match next {
+            Some((k, v)) => {
+                for (reg, key) in keys.iter().zip(k) {
+                    if let Some(reg) = reg {
+                        self.regs[reg.index()] = key;
+                    }
+                }
+                if let Some(reg) = value {
+                    self.regs[reg.index()] = v;
+                }
+                true
+            }
+            None => {
+                self.iters[iter.index()] = None;
+                false
+            }
+        }
+    }
+}
+
+/// stap never lets a catch see it.
+pub(super) fn max_action_exceeded() -> Fault {
+    Fault::uncatchable("MAXACTION exceeded", None)
 }
 
 impl Engine<'_> {
@@ -41,21 +97,13 @@ impl Engine<'_> {
         params: &[Reg],
         args: Vec<Value>,
     ) -> Result<Flow, Fault> {
-        let mut f = Frame {
-            body,
-            regs: body.regs.iter().map(|&t| Value::zero(t)).collect(),
-            iters: (0..body.iters).map(|_| None).collect(),
-        };
-        for (p, a) in params.iter().zip(args) {
-            f.regs[p.index()] = a;
-        }
+        let mut f = Frame::new(body, params, args);
         let mut at = 0usize;
         loop {
             let block: &Block = &body.blocks[at];
             self.actions += u64::from(block.actions);
             if self.actions > self.limits.max_action {
-                // stap never lets a catch see it.
-                return Err(Fault::uncatchable("MAXACTION exceeded", None));
+                return Err(max_action_exceeded());
             }
             let mut failed = None;
             for inst in &block.insts {
@@ -99,27 +147,10 @@ impl Engine<'_> {
                     body: inner,
                     done,
                 } => {
-                    let next = f.iters[iter.index()].as_mut().and_then(|it| {
-                        let e = it.entries.get(it.pos).cloned();
-                        it.pos += 1;
-                        e
-                    });
-                    match next {
-                        Some((k, v)) => {
-                            for (reg, key) in keys.iter().zip(k) {
-                                if let Some(reg) = reg {
-                                    f.regs[reg.index()] = key;
-                                }
-                            }
-                            if let Some(reg) = value {
-                                f.regs[reg.index()] = v;
-                            }
-                            inner.index()
-                        }
-                        None => {
-                            f.iters[iter.index()] = None;
-                            done.index()
-                        }
+                    if f.iter_next(*iter, keys, *value) {
+                        inner.index()
+                    } else {
+                        done.index()
                     }
                 }
             };
@@ -128,7 +159,7 @@ impl Engine<'_> {
 
     /// A caught error: its message goes to the catch variable. `abort()` and
     /// MAXACTION are never caught.
-    fn caught(&mut self, f: &mut Frame<'_>, msg: Option<Reg>, fault: &Fault) {
+    pub(super) fn caught(&mut self, f: &mut Frame<'_>, msg: Option<Reg>, fault: &Fault) {
         if let Some(r) = msg {
             f.regs[r.index()] = Value::Str(self.clip(fault.msg.clone().into_bytes()));
         }
@@ -143,7 +174,7 @@ impl Engine<'_> {
         s
     }
 
-    fn exec(&mut self, f: &mut Frame<'_>, inst: &Inst) -> Result<(), Fault> {
+    pub(super) fn exec(&mut self, f: &mut Frame<'_>, inst: &Inst) -> Result<(), Fault> {
         let r = |f: &Frame<'_>, reg: &Reg| f.regs[reg.index()].clone();
         match inst {
             Inst::Const { dst, value } => f.regs[dst.index()] = Value::Long(*value),
@@ -506,7 +537,7 @@ impl Engine<'_> {
                 return Ok(None);
             };
             self.depth += 1;
-            let flow = self.run_body(&f.body, &f.params, args.clone());
+            let flow = self.enter(Entry::Function(func), &f.body, &f.params, args.clone());
             self.depth -= 1;
             match flow? {
                 Flow::Return(v) => {

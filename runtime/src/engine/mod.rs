@@ -1,10 +1,12 @@
 //! The user-space engine: runs the MIR of user-context handlers (begin, end,
 //! error, never, timers) over globals it holds itself. The interpreter is in
-//! [`interp`], the built-ins in [`builtins`], the globals in [`store`].
+//! [`interp`], the built-ins in [`builtins`], the globals in [`store`]; the
+//! JIT tier, which compiles bodies and runs them instead, in [`jit`].
 
 mod builtins;
 pub mod import;
 mod interp;
+pub mod jit;
 pub mod store;
 pub mod value;
 
@@ -131,6 +133,8 @@ pub struct Engine<'p> {
     rng: u64,
     /// The event a kernel-context handler runs for, on the tracefs runtime.
     pub event: Option<crate::tracefs::event::Event>,
+    /// Which engine runs the bodies, and the JIT tier's compiled code.
+    jit: jit::Tier<'p>,
 }
 
 impl<'p> Engine<'p> {
@@ -157,6 +161,7 @@ impl<'p> Engine<'p> {
             probe: None,
             rng: seed,
             event: None,
+            jit: jit::Tier::new(jit::EngineKind::from_env()),
         }
     }
 
@@ -189,7 +194,7 @@ impl<'p> Engine<'p> {
         self.depth = 0;
         self.captures.clear();
         self.probe = Some(p);
-        match self.run_body(&p.body, &[], Vec::new())? {
+        match self.enter(jit::Entry::Probe(index), &p.body, &[], Vec::new())? {
             Flow::Return(_) | Flow::Next => Ok(()),
         }
     }
