@@ -80,6 +80,7 @@ builtins! {
     Substr "substr" (str: String, start: Long, length: Long) -> String;
     Stringat "stringat" (str: String, pos: Long) -> Long;
     Isinstr "isinstr" (s1: String, s2: String) -> Long;
+    Strpos "strpos" (s1: String, s2: String) -> Long;
     Strtol "strtol" (str: String, base: Long) -> Long;
     StrReplace "str_replace" (prnt_str: String, srch_str: String, rplc_str: String) -> String;
     TextStr "text_str" (input: String) -> String;

@@ -151,6 +151,7 @@ fn reads_only_arguments(b: Builtin) -> bool {
             | Builtin::Substr
             | Builtin::Stringat
             | Builtin::Isinstr
+            | Builtin::Strpos
             | Builtin::Strtol
             | Builtin::StrReplace
             | Builtin::TextStr

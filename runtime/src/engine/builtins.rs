@@ -87,6 +87,9 @@ impl Engine<'_> {
                 }
             }
             Builtin::Isinstr => n(i64::from(find(bytes(0), bytes(1)).is_some())),
+            Builtin::Strpos => {
+                n(find(bytes(0), bytes(1)).map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX)))
+            }
             Builtin::Strtol => n(strtol(bytes(0), long(1))),
             Builtin::StrReplace => Ok(Some(Value::Str(self.clip(replace(
                 bytes(0),
