@@ -121,6 +121,8 @@ builtins! {
     Ngroups "ngroups" () -> Long;
     UserMode "user_mode" () -> Long;
     NumOnlineCpus "num_online_cpus" () -> Long;
+    TzGmtoff "tz_gmtoff" () -> Long;
+    TzName "tz_name" () -> String;
 }
 
 impl Builtin {

@@ -157,6 +157,9 @@ fn reads_only_arguments(b: Builtin) -> bool {
             | Builtin::TextStr
             | Builtin::TextStrn
             | Builtin::ErrnoStr
+            // The session's time zone: the same when the record is printed.
+            | Builtin::TzGmtoff
+            | Builtin::TzName
     )
 }
 

@@ -70,6 +70,8 @@ impl Engine<'_> {
             Builtin::Jiffies => n(mono_ns() / (1_000_000_000 / self.host.hz.max(1))),
             Builtin::Hz => n(self.host.hz),
             Builtin::NumOnlineCpus => n(self.host.cpus),
+            Builtin::TzGmtoff => n(-local_zone().0),
+            Builtin::TzName => Ok(Some(Value::Str(local_zone().1))),
             Builtin::Randint => {
                 let max = long(0);
                 if max <= 0 {
@@ -212,6 +214,30 @@ fn wall_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The local time zone now: seconds east of UTC, and its abbreviation.
+fn local_zone() -> (i64, Vec<u8>) {
+    let now = libc::time_t::try_from(wall_ns() / 1_000_000_000).unwrap_or(0);
+    // SAFETY: an all-zero `tm` is a valid value (its zone pointer is null).
+    #[expect(unsafe_code, reason = "tm has no safe constructor")]
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is reentrant.
+    #[expect(unsafe_code, reason = "localtime_r has no safe wrapper in std")]
+    let done = unsafe { libc::localtime_r(&now, &mut tm) };
+    if done.is_null() {
+        return (0, b"UTC".to_vec());
+    }
+    let name = if tm.tm_zone.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: localtime_r points tm_zone at a NUL-terminated string that
+        // lives as long as the process's time zone data.
+        #[expect(unsafe_code, reason = "tm_zone is a C string")]
+        let zone = unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) };
+        zone.to_bytes().to_vec()
+    };
+    (tm.tm_gmtoff, name)
 }
 
 fn mono_ns() -> i64 {
