@@ -103,6 +103,7 @@ builtins! {
     KernelPointer "kernel_pointer" (addr: Long) -> Long;
     TaskCurrent "task_current" () -> Long;
     Pp "pp" () -> String;
+    Pn "pn" () -> String;
     Ppfunc "ppfunc" () -> String;
     Probefunc "probefunc" () -> String;
     Probemod "probemod" () -> String;

@@ -123,9 +123,11 @@ impl Engine<'_> {
                 }
             }
             Builtin::Ngroups => n(i64::try_from(self.captures.len()).unwrap_or(0)),
-            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc | Builtin::Probemod => {
-                self.probe_names(b, at)
-            }
+            Builtin::Pp
+            | Builtin::Pn
+            | Builtin::Ppfunc
+            | Builtin::Probefunc
+            | Builtin::Probemod => self.probe_names(b, at),
             Builtin::UserStringOr | Builtin::KernelStringOr | Builtin::UserStringNOr => {
                 // User-space handlers have no traced memory: the fallback text.
                 let msg = args.last().map_or(&[][..], Value::bytes).to_vec();
@@ -183,13 +185,14 @@ impl Engine<'_> {
         }
     }
 
-    /// `pp()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
+    /// `pp()`, `pn()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
     fn probe_names(&self, b: Builtin, at: Span) -> Result<Option<Value>, Fault> {
         let Some(p) = self.probe else {
             return Ok(Some(Value::Str(Vec::new())));
         };
         let text = match b {
             Builtin::Pp => p.pp(),
+            Builtin::Pn => p.pn(),
             Builtin::Ppfunc => p.ppfunc(),
             Builtin::Probefunc => p.probefunc(),
             _ => p

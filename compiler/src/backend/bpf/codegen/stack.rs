@@ -98,12 +98,13 @@ impl Deferred {
     }
 }
 
-/// Replaces `pp()`, `ppfunc()`, `probefunc()` (and `probemod()` where it is
+/// Replaces `pp()`, `pn()`, `ppfunc()`, `probefunc()` (and `probemod()` where it is
 /// known) in a kernel-context handler, its functions inlined, by the probe's
 /// constants.
 pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
     let names = [
         (Builtin::Pp, Some(probe.pp().to_string())),
+        (Builtin::Pn, Some(probe.pn().to_string())),
         (Builtin::Ppfunc, Some(probe.ppfunc().to_string())),
         (Builtin::Probefunc, Some(probe.probefunc().to_string())),
         (Builtin::Probemod, probe.probemod().map(str::to_string)),
