@@ -1,6 +1,7 @@
 //! Kernel tier: what a kernel-context handler knows about its own probe —
 //! pn(), the point as the script names it (an alias wildcard expanded), beside
-//! pp(), the point it resolved to.
+//! pp(), the point it resolved to; user_mode(), whether the event interrupted
+//! user code.
 
 use rstap_tests::{bpf_or_skip, rstap_output as run, text};
 
@@ -25,5 +26,33 @@ probe end { delete seen }"#;
             r#"scheduler.process_exit | kernel.trace("sched:sched_process_exit")"#,
             r#"syscall.getppid | kernel.trace("syscalls:sys_enter_getppid")"#,
         ]
+    );
+}
+
+#[test]
+fn user_mode_is_1_in_a_uprobe_0_in_a_tracepoint_and_read_from_a_sample() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let script = r#"global up, tp, user, kernel
+probe process("/usr/lib/x86_64-linux-gnu/libc.so.6").function("getppid") { if (pid() == target()) up[user_mode()]++ }
+probe kernel.trace("syscalls:sys_enter_getppid") { if (pid() == target()) tp[user_mode()]++ }
+probe timer.profile { if (pid() == target()) { if (user_mode()) user++; else kernel++ } }
+probe end {
+  foreach (m in up) printf("uprobe %d\n", m)
+  foreach (m in tp) printf("tracepoint %d\n", m)
+  printf("samples mostly in user mode: %s\n", user > kernel ? "yes" : "no")
+}"#;
+    // A second of Python arithmetic: nearly every sample in user mode.
+    let out = run(&[
+        "-e",
+        script,
+        "-c",
+        "python3 -c 'import os, time; os.getppid(); t = time.time()\nwhile time.time() - t < 1: pass'",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "uprobe 1\ntracepoint 0\nsamples mostly in user mode: yes\n"
     );
 }
