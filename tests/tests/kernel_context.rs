@@ -1,7 +1,8 @@
 //! Kernel tier: what a kernel-context handler knows about its own probe —
 //! pn(), the point as the script names it (an alias wildcard expanded), beside
 //! pp(), the point it resolved to; user_mode(), whether the event interrupted
-//! user code.
+//! user code; thread_indent() and indent(), whose state lives in the kernel
+//! and whose formatting is done in user space.
 
 use rstap_tests::{bpf_or_skip, rstap_output as run, text};
 
@@ -55,4 +56,50 @@ probe end {
         text(&out.stdout),
         "uprobe 1\ntracepoint 0\nsamples mostly in user mode: yes\n"
     );
+}
+
+#[test]
+fn thread_indent_and_indent_nest_in_kernel_probes() {
+    if !bpf_or_skip() {
+        return;
+    }
+    // Four syscalls in a row stand for two nested calls (one handler each:
+    // more in one would overflow BPF's stack); getsid's pair for indent().
+    let script = r#"function mine() { return pid() == target() && execname() == "python3" }
+probe kernel.trace("syscalls:sys_enter_getppid") { if (mine()) printf("%s-> a\n", thread_indent(1)) }
+probe kernel.trace("syscalls:sys_exit_getppid") { if (mine()) printf("%s-> b\n", thread_indent(1)) }
+probe kernel.trace("syscalls:sys_enter_getpid") { if (mine()) printf("%s<- b\n", thread_indent(-1)) }
+probe kernel.trace("syscalls:sys_exit_getpid") { if (mine()) printf("%s<- a %d\n", thread_indent(-1), thread_indent_depth(0)) }
+probe kernel.trace("syscalls:sys_enter_getsid") { if (mine()) printf("%s-> c %d\n", indent(2), indent_depth(0)) }
+probe kernel.trace("syscalls:sys_exit_getsid") { if (mine()) printf("%s<- c\n", indent(-2)) }"#;
+    let out = run(&[
+        "-e",
+        script,
+        "-c",
+        "python3 -c 'import os; os.getppid(); os.getpid(); os.getsid(0)'",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The microseconds column varies: each line from its first ':' on, and
+    // the name and thread id checked apart.
+    let tid = stdout
+        .split_once("python3(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map_or("", |(t, _)| t);
+    assert!(tid.parse::<u32>().is_ok(), "a thread id: {stdout}");
+    let shapes: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split_once(':').map_or(l, |(_, rest)| rest))
+        .collect();
+    assert_eq!(
+        shapes,
+        ["-> a", " -> b", " <- b", "<- a 0", " -> c 1", " <- c"],
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches(&format!("python3({tid}):")).count(),
+        4,
+        "{stdout}"
+    );
+    assert!(stdout.starts_with("     0 python3("), "{stdout}");
 }
