@@ -7,7 +7,9 @@
 use rstap_tests::{bpf_or_skip, rstap_output as run, text};
 
 /// Each written once, run in a begin probe and in a tracepoint handler (two
-/// handlers: one would need more than BPF's stack for its locals).
+/// handlers: one would need more than BPF's stack for its locals). The
+/// searches cover both forms: unrolled (`s` for "wor", 16 starts by 8 needle
+/// bytes) and looping (`w` for "d h", `s` for itself).
 const BUILTINS: &str = r#"
     s = "hello world"; e = "python3"; n = ""; w = s . " " . s . " " . s . " " . s
     printf("%d %d %d %d %d %d %d %d\n", isinstr(s, "wor"), isinstr(s, "worlds"), isinstr(s, ""),

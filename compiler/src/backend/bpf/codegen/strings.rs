@@ -440,13 +440,17 @@ impl Gen<'_> {
         position: bool,
         at: Span,
     ) -> Result<(), CodegenError> {
+        let (h, n) = (8 * self.words(hay), 8 * self.words(needle));
+        if h * n <= UNROLLED_PAIRS {
+            self.search_unrolled(dst, hay, needle, position);
+            return Ok(());
+        }
         if !self.shared.may_goto {
             return Err(CodegenError::new(
-                "isinstr() and strpos() (and tokenize(), built on them) in a kernel-context probe need the may_goto instruction of Linux 6.9 or later, which this kernel lacks; search in an end or timer probe, or print the result (printing runs it in user space)",
+                "isinstr() and strpos() (and tokenize(), built on them) on strings this long need, in a kernel-context probe, the may_goto instruction of Linux 6.9 or later, which this kernel lacks; search in an end or timer probe, or print the result (printing runs it in user space)",
                 Some(at),
             ));
         }
-        let (h, n) = (8 * self.words(hay), 8 * self.words(needle));
         let i = self.base(Ptr::Scratch(self.value_area));
         let j = self.base(Ptr::Scratch(self.value_area + 8));
         let mut absent = Vec::new();
@@ -501,6 +505,51 @@ impl Gen<'_> {
         Ok(())
     }
 
+    /// [`Gen::search`] for short strings, with no loop: every start against
+    /// every needle byte, each a load at a fixed offset.
+    fn search_unrolled(&mut self, dst: Reg, hay: Reg, needle: Reg, position: bool) {
+        let (h, n) = (8 * self.words(hay), 8 * self.words(needle));
+        let mut absent = Vec::new();
+        let mut done = Vec::new();
+        for i in 0..h {
+            let mut found = Vec::new();
+            let mut differ = Vec::new();
+            for j in 0..n {
+                let (nb, no) = self.base(self.region_of(needle).plus(j));
+                self.emit(Insn::load(Size::B, 4, nb, no));
+                found.push(self.forward(Insn::jump_imm(Jmp::Jeq, 4, 0, 0)));
+                if i + j >= h {
+                    absent.push(self.forward(Insn::jump(0)));
+                    break;
+                }
+                let (hb, ho) = self.base(self.region_of(hay).plus(i + j));
+                self.emit(Insn::load(Size::B, 5, hb, ho));
+                absent.push(self.forward(Insn::jump_imm(Jmp::Jeq, 5, 0, 0)));
+                differ.push(self.forward(Insn::jump_reg(Jmp::Jne, 4, 5, 0)));
+            }
+            // The needle's last byte is its NUL: a start gets here only
+            // through one of its jumps.
+            let next = self.forward(Insn::jump(0));
+            for f in found {
+                self.land(f);
+            }
+            self.emit(Insn::mov_imm(0, if position { imm(i) } else { 1 }));
+            done.push(self.forward(Insn::jump(0)));
+            self.land(next);
+            for d in differ {
+                self.land(d);
+            }
+        }
+        for a in absent {
+            self.land(a);
+        }
+        self.emit(Insn::mov_imm(0, if position { -1 } else { 0 }));
+        for d in done {
+            self.land(d);
+        }
+        self.store(dst, 0);
+    }
+
     /// An unconditional jump back to instruction `top`.
     fn jump_back(&mut self, top: usize) {
         let off =
@@ -522,6 +571,10 @@ pub(super) fn searches(body: &crate::mir::Body) -> bool {
         )
     })
 }
+
+/// Searches of at most this many (start, needle byte) pairs are unrolled
+/// (`isinstr(execname(), "ssh")`: 16 by 8); longer ones loop.
+const UNROLLED_PAIRS: u32 = 128;
 
 /// A byte count as an immediate.
 fn imm(bytes: u32) -> i32 {
