@@ -19,7 +19,10 @@ probe kernel.trace("syscalls:sys_exit_getppid") {
   done2 = 1; t = task_current()
   printf("ids %d %d %d %d %d\n", task_uid(t) == uid(), task_gid(t) == gid(), task_euid(t) == euid(),
          task_egid(t) == egid(), task_uid(t))
-  printf("state %d cpu %d prio %d nice %d\n", task_state(t), task_cpu(t) == cpu(), task_prio(t), task_nice(t))
+  # Niceness relative to rstap's own (the parent), so a niced test run
+  # changes nothing; a normal task's priority is 20 above its nice value.
+  printf("state %d cpu %d prio-nice %d nice %+d\n", task_state(t), task_cpu(t) == cpu(),
+         task_prio(t) - task_nice(t), task_nice(t) - task_nice(task_parent(t)))
 }"#;
 
 #[test]
@@ -37,7 +40,7 @@ fn task_accessors_agree_with_the_builtins_for_the_current_task() {
             "pid 1 tid 1 ppid 1 parent's parent 1\n\
              names python3 rstap rstap\n\
              ids 1 1 1 1 {}\n\
-             state 0 cpu 1 prio 20 nice 0\n",
+             state 0 cpu 1 prio-nice 20 nice +0\n",
             uid.trim()
         )
     );
@@ -57,7 +60,7 @@ fn a_niced_tasks_priority_and_nice_value() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.ends_with("state 0 cpu 1 prio 25 nice 5\n"),
+        stdout.ends_with("state 0 cpu 1 prio-nice 20 nice +5\n"),
         "{stdout}"
     );
 }
