@@ -80,6 +80,7 @@ builtins! {
     Substr "substr" (str: String, start: Long, length: Long) -> String;
     Stringat "stringat" (str: String, pos: Long) -> Long;
     Isinstr "isinstr" (s1: String, s2: String) -> Long;
+    Strpos "strpos" (s1: String, s2: String) -> Long;
     Strtol "strtol" (str: String, base: Long) -> Long;
     StrReplace "str_replace" (prnt_str: String, srch_str: String, rplc_str: String) -> String;
     TextStr "text_str" (input: String) -> String;
@@ -102,6 +103,7 @@ builtins! {
     KernelPointer "kernel_pointer" (addr: Long) -> Long;
     TaskCurrent "task_current" () -> Long;
     Pp "pp" () -> String;
+    Pn "pn" () -> String;
     Ppfunc "ppfunc" () -> String;
     Probefunc "probefunc" () -> String;
     Probemod "probemod" () -> String;
@@ -121,6 +123,8 @@ builtins! {
     Ngroups "ngroups" () -> Long;
     UserMode "user_mode" () -> Long;
     NumOnlineCpus "num_online_cpus" () -> Long;
+    TzGmtoff "tz_gmtoff" () -> Long;
+    TzName "tz_name" () -> String;
 }
 
 impl Builtin {

@@ -239,6 +239,8 @@ pub struct Probe {
     /// How the point was reached, as `-p2` prints it: the user's points, and any
     /// aliases in between (`begin <- oneshot += begin <- oneshot`).
     pub origin: String,
+    /// The point as the script names it, an alias wildcard expanded: `pn()`.
+    pub written: String,
     /// `PP if (cond)`: the probe runs only while the condition holds.
     pub condition: Option<Expr>,
     pub locals: Vec<Local>,

@@ -92,7 +92,8 @@ pub trait KernelInfo {
     }
 
     /// Whether BPF programs may use `may_goto` (Linux 6.9): the verifier then
-    /// accepts a loop after one pass. Asked only when a handler has `foreach`.
+    /// accepts a loop after one pass. Asked only when a handler has `foreach`
+    /// or searches a string.
     fn may_goto(&self) -> bool {
         true
     }

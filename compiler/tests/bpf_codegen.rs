@@ -197,8 +197,8 @@ fn what_kernel_context_cannot_run_yet_is_refused_with_a_sentence() {
             "sprintf",
         ),
         (
-            r#"probe kernel.trace("sched:sched_switch") { println(isinstr($prev_comm, "sh")) }"#,
-            "isinstr",
+            r#"probe kernel.trace("sched:sched_switch") { println(strtol($prev_comm, 10)) }"#,
+            "strtol",
         ),
     ] {
         let err = codegen(script).expect_err("refused");
@@ -579,6 +579,37 @@ fn foreach_compiles_to_a_callback_and_needs_may_goto() {
         err.msg.contains("needs the may_goto instruction"),
         "{}",
         err.msg
+    );
+}
+
+#[test]
+fn string_searches_compile_to_may_goto_loops_and_need_them() {
+    let script = r#"global n; probe kernel.trace("sched:sched_switch") { if (isinstr($prev_comm, "sh") && strpos($next_comm, "k") > 0) n++ }"#;
+    let c = codegen(script).expect("isinstr and strpos compile");
+    well_formed(&c.programs[0].insns);
+    let may_gotos = c.programs[0]
+        .insns
+        .iter()
+        .filter(|i| i.code == 0x05 | 0xe0)
+        .count();
+    assert_eq!(may_gotos, 4, "two loops for each search");
+    let mut old = FixtureKernel::new();
+    old.may_goto = false;
+    let err = codegen_on(script, TARGET, &old).expect_err("refused without may_goto");
+    assert!(
+        err.msg.contains("isinstr() and strpos()") && err.msg.contains("may_goto"),
+        "{}",
+        err.msg
+    );
+    // substr and stringat need no loop, nor does a search short enough to
+    // unroll (execname() for "ssh": 16 starts by 8 needle bytes).
+    let script = r#"global n; probe kernel.trace("sched:sched_switch") { if (substr($prev_comm, 0, 2) == "sh" || stringat($next_comm, 1) == 107 || isinstr(execname(), "ssh")) n++ }"#;
+    let c = codegen_on(script, TARGET, &old)
+        .expect("substr, stringat and short searches compile anywhere");
+    well_formed(&c.programs[0].insns);
+    assert!(
+        !c.programs[0].insns.iter().any(|i| i.code == 0x05 | 0xe0),
+        "no may_goto"
     );
 }
 

@@ -140,6 +140,7 @@ impl<'a> Checker<'a> {
             kind: d.kind.clone(),
             name: d.name,
             origin: d.origin,
+            written: d.written,
             condition,
             locals,
             cached: Vec::new(),

@@ -45,6 +45,7 @@ pub(super) fn probes(globals: &[Global], unread: &[GlobalId]) -> Vec<hir::Probe>
             kind: PointKind::End(0),
             name: "end".into(),
             origin: "end".into(),
+            written: "end".into(),
             condition: None,
             locals: d.locals,
             cached: Vec::new(),

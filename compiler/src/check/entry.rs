@@ -115,6 +115,7 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
             },
             name: p.name.trim_end_matches(".return").to_string(),
             origin: p.origin.clone(),
+            written: p.written.clone(),
             condition: None,
             // The saved expressions keep their local ids; locals start at 0.
             locals: p.locals.clone(),

@@ -19,6 +19,8 @@ pub(super) struct Derived<'a> {
     pub kind: PointKind,
     pub name: String,
     pub origin: String,
+    /// The user's point, or the alias it expanded to (`pn()`).
+    pub written: String,
     /// Alias bodies that run before the script's body (innermost alias first).
     pub prologue: Vec<&'a ast::Block>,
     /// Alias bodies that run after it (innermost alias last).
@@ -64,6 +66,8 @@ const FAMILIES: &[&str] = &[
 /// The context of one expansion: how we got here.
 pub(super) struct Path<'a> {
     origin: String,
+    /// The user's point, or the alias it expanded to.
+    written: String,
     prologue: Vec<&'a ast::Block>,
     epilogue: Vec<&'a ast::Block>,
     condition: Option<&'a ast::Expr>,
@@ -83,6 +87,7 @@ impl<'a> Checker<'a> {
         for p in points {
             let path = Path {
                 origin: origin.clone(),
+                written: points_text_renamed(std::slice::from_ref(p), ",", self.global_renamer()),
                 prologue: Vec::new(),
                 epilogue: Vec::new(),
                 condition: p.condition.as_ref(),
@@ -237,6 +242,11 @@ impl<'a> Checker<'a> {
                 }
                 let inner = Path {
                     origin: format!("{text} <- {}", path.origin),
+                    written: if path.depth == 0 {
+                        spell(&name.components)
+                    } else {
+                        path.written.clone()
+                    },
                     prologue,
                     epilogue,
                     condition: path.condition,
@@ -251,6 +261,7 @@ impl<'a> Checker<'a> {
                     let cond = Path {
                         condition: target.condition.as_ref().or(inner.condition),
                         origin: inner.origin.clone(),
+                        written: inner.written.clone(),
                         prologue: inner.prologue.clone(),
                         epilogue: inner.epilogue.clone(),
                         mark: mark(target),
@@ -315,6 +326,7 @@ impl<'a> Checker<'a> {
             kind,
             name,
             origin: path.origin.clone(),
+            written: path.written.clone(),
             prologue: path.prologue.clone(),
             epilogue: path.epilogue.clone(),
             condition: path.condition,

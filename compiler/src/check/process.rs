@@ -149,6 +149,7 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>, kernel
                 },
                 name: format!("process(\"{binary}\").begin"),
                 origin: p.origin.clone(),
+                written: p.written.clone(),
                 condition: None,
                 locals: Vec::new(),
                 cached: Vec::new(),

@@ -25,11 +25,73 @@ use std::collections::{HashMap, HashSet};
 
 /// Defers every deferrable call of the program's kernel-context handlers.
 pub fn defer_calls(prog: &mut Program) {
+    inline_stateful_formatters(prog);
     outline_sprintfs(prog);
     let pure = pure_functions(prog);
     for probe in &mut prog.probes {
         if probe.context == Context::Kernel {
             body(&mut probe.body, &pure);
+        }
+    }
+}
+
+/// Inlines into each kernel-context handler its calls of functions that keep
+/// state and format the string they return (`thread_indent`: a depth in a
+/// global, then `sprintf`): the call cannot be deferred as a whole, but once
+/// its body is the handler's, its `sprintf` can be, like the handler's own.
+/// Pure functions stay calls, to be deferred whole. (The backend inlines what
+/// is left, counting MAXNESTING from here.)
+fn inline_stateful_formatters(prog: &mut Program) {
+    let pure = pure_functions(prog);
+    let formats = formatting_functions(prog);
+    let inline = |f: FuncId| !pure[f.index()] && formats[f.index()];
+    for p in 0..prog.probes.len() {
+        let probe = &prog.probes[p];
+        let calls_one = probe
+            .body
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .any(|i| matches!(i, Inst::Call { dst: Some(_), func, .. } if inline(*func)));
+        if probe.context != Context::Kernel || !calls_one {
+            continue;
+        }
+        // Recursion is refused when the backend inlines the rest.
+        if let Ok(body) =
+            super::inline::inline_calls_but(prog, &probe.body, usize::MAX, &|f| !inline(f))
+        {
+            prog.probes[p].body = body;
+        }
+    }
+}
+
+/// Which functions format a string with `sprintf`, themselves or in a
+/// function they call.
+fn formatting_functions(prog: &Program) -> Vec<bool> {
+    let own = |f: &super::Function| {
+        f.body
+            .blocks
+            .iter()
+            .flat_map(|b| &b.insts)
+            .any(|i| matches!(i, Inst::Print { dst: Some(_), .. }))
+    };
+    let mut formats: Vec<bool> = prog.functions.iter().map(own).collect();
+    loop {
+        let mut changed = false;
+        for (i, f) in prog.functions.iter().enumerate() {
+            if formats[i] {
+                continue;
+            }
+            let calls = f.body.blocks.iter().flat_map(|b| &b.insts).any(|inst| {
+                matches!(inst, Inst::Call { func, .. } if formats.get(func.index()).copied().unwrap_or(false))
+            });
+            if calls {
+                formats[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return formats;
         }
     }
 }
@@ -151,11 +213,15 @@ fn reads_only_arguments(b: Builtin) -> bool {
             | Builtin::Substr
             | Builtin::Stringat
             | Builtin::Isinstr
+            | Builtin::Strpos
             | Builtin::Strtol
             | Builtin::StrReplace
             | Builtin::TextStr
             | Builtin::TextStrn
             | Builtin::ErrnoStr
+            // The session's time zone: the same when the record is printed.
+            | Builtin::TzGmtoff
+            | Builtin::TzName
     )
 }
 
@@ -332,8 +398,14 @@ fn call_sites(body: &Body, pure: &[bool]) -> Vec<Site> {
 fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
     let mut origin: HashMap<Reg, Option<usize>> = HashMap::new();
     let mut bad: HashSet<Reg> = HashSet::new();
-    // Definitions.
+    // Definitions, in the blocks that run: an inlined function's fall-off-end
+    // return, after its last `return`, gives its result "" where nothing
+    // goes.
+    let live = reachable(body);
     for (b, block) in body.blocks.iter().enumerate() {
+        if !live[b] {
+            continue;
+        }
         for (i, inst) in block.insts.iter().enumerate() {
             if let Some(d) = inst.def() {
                 let site = sites.iter().position(|s| s.block == b && s.index == i);
@@ -359,7 +431,7 @@ fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
     // Moves carry their source's origin; repeat until stable.
     loop {
         let mut changed = false;
-        for block in &body.blocks {
+        for block in live_blocks(body, &live) {
             for inst in &block.insts {
                 if let Inst::Move { dst, src } = inst {
                     if bad.contains(src) || !origin.contains_key(src) {
@@ -379,7 +451,7 @@ fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
         }
         // Uses other than moves and print arguments disqualify a register,
         // and so does a move into a disqualified one.
-        for block in &body.blocks {
+        for block in live_blocks(body, &live) {
             for inst in &block.insts {
                 match inst {
                     Inst::Move { dst, src } => {
@@ -418,6 +490,30 @@ fn carriers(body: &Body, sites: &[Site]) -> HashMap<Reg, usize> {
         .filter(|(r, _)| !bad.contains(r))
         .filter_map(|(r, o)| o.map(|o| (r, o)))
         .collect()
+}
+
+/// Which blocks the entry (or a catch) can reach.
+fn reachable(body: &Body) -> Vec<bool> {
+    let mut seen = vec![false; body.blocks.len()];
+    let mut stack = vec![0usize];
+    while let Some(x) = stack.pop() {
+        if x >= seen.len() || std::mem::replace(&mut seen[x], true) {
+            continue;
+        }
+        stack.extend(body.blocks[x].term.successors().map(BlockId::index));
+        if let Some((c, _)) = body.blocks[x].catch {
+            stack.push(c.index());
+        }
+    }
+    seen
+}
+
+fn live_blocks<'b>(body: &'b Body, live: &'b [bool]) -> impl Iterator<Item = &'b super::Block> {
+    body.blocks
+        .iter()
+        .zip(live)
+        .filter(|(_, l)| **l)
+        .map(|(b, _)| b)
 }
 
 fn merge(

@@ -32,8 +32,20 @@ pub struct InlineError {
 /// `body` with every function call replaced by the callee's code. Calls nested
 /// `max_nesting` deep raise MAXNESTING instead of running.
 pub fn inline_calls(prog: &Program, body: &Body, max_nesting: usize) -> Result<Body, InlineError> {
+    inline_calls_but(prog, body, max_nesting, &|_| false)
+}
+
+/// [`inline_calls`], except that calls of the functions `keep` picks stay
+/// calls.
+pub fn inline_calls_but(
+    prog: &Program,
+    body: &Body,
+    max_nesting: usize,
+    keep: &dyn Fn(FuncId) -> bool,
+) -> Result<Body, InlineError> {
     let mut inliner = Inliner {
         prog,
+        keep,
         max_nesting,
         out: Body {
             regs: body.regs.clone(),
@@ -60,6 +72,7 @@ pub fn inline_calls(prog: &Program, body: &Body, max_nesting: usize) -> Result<B
 
 struct Inliner<'p> {
     prog: &'p Program,
+    keep: &'p dyn Fn(FuncId) -> bool,
     max_nesting: usize,
     out: Body,
     /// The functions being inlined, outermost first: calling one of them again
@@ -180,7 +193,7 @@ impl Inliner<'_> {
                         func,
                         args,
                         at,
-                    } => {
+                    } if !(self.keep)(func) => {
                         let site = Site {
                             func,
                             args,

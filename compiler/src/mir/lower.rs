@@ -80,6 +80,7 @@ pub fn lower(p: &hir::Program) -> Program {
             Probe {
                 kind: probe.kind.clone(),
                 name: probe.name.clone(),
+                written: probe.written.clone(),
                 context: probe.kind.context(),
                 body: b.body,
                 span: probe.span,

@@ -137,6 +137,8 @@ pub struct Probe {
     pub kind: PointKind,
     /// The point as `-p2` prints it.
     pub name: String,
+    /// The point as the script names it, an alias wildcard expanded (`pn()`).
+    pub written: String,
     pub context: Context,
     pub body: Body,
     /// The probe point in the script.

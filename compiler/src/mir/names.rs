@@ -6,6 +6,11 @@ use super::Probe;
 use crate::hir::PointKind;
 
 impl Probe {
+    /// `pn()`: the probe point as the script names it.
+    pub fn pn(&self) -> &str {
+        &self.written
+    }
+
     /// `pp()`: the resolved probe point, e.g. `kernel.trace("sched:sched_switch")`.
     pub fn pp(&self) -> &str {
         &self.name
@@ -58,6 +63,7 @@ mod tests {
         Probe {
             kind,
             name: name.into(),
+            written: name.into(),
             context: Context::Kernel,
             body: Body::default(),
             span: Span::default(),

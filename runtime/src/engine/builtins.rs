@@ -70,6 +70,8 @@ impl Engine<'_> {
             Builtin::Jiffies => n(mono_ns() / (1_000_000_000 / self.host.hz.max(1))),
             Builtin::Hz => n(self.host.hz),
             Builtin::NumOnlineCpus => n(self.host.cpus),
+            Builtin::TzGmtoff => n(-local_zone().0),
+            Builtin::TzName => Ok(Some(Value::Str(local_zone().1))),
             Builtin::Randint => {
                 let max = long(0);
                 if max <= 0 {
@@ -87,6 +89,9 @@ impl Engine<'_> {
                 }
             }
             Builtin::Isinstr => n(i64::from(find(bytes(0), bytes(1)).is_some())),
+            Builtin::Strpos => {
+                n(find(bytes(0), bytes(1)).map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX)))
+            }
             Builtin::Strtol => n(strtol(bytes(0), long(1))),
             Builtin::StrReplace => Ok(Some(Value::Str(self.clip(replace(
                 bytes(0),
@@ -118,9 +123,11 @@ impl Engine<'_> {
                 }
             }
             Builtin::Ngroups => n(i64::try_from(self.captures.len()).unwrap_or(0)),
-            Builtin::Pp | Builtin::Ppfunc | Builtin::Probefunc | Builtin::Probemod => {
-                self.probe_names(b, at)
-            }
+            Builtin::Pp
+            | Builtin::Pn
+            | Builtin::Ppfunc
+            | Builtin::Probefunc
+            | Builtin::Probemod => self.probe_names(b, at),
             Builtin::UserStringOr | Builtin::KernelStringOr | Builtin::UserStringNOr => {
                 // User-space handlers have no traced memory: the fallback text.
                 let msg = args.last().map_or(&[][..], Value::bytes).to_vec();
@@ -178,13 +185,14 @@ impl Engine<'_> {
         }
     }
 
-    /// `pp()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
+    /// `pp()`, `pn()`, `ppfunc()`, `probefunc()`, `probemod()` of the running probe.
     fn probe_names(&self, b: Builtin, at: Span) -> Result<Option<Value>, Fault> {
         let Some(p) = self.probe else {
             return Ok(Some(Value::Str(Vec::new())));
         };
         let text = match b {
             Builtin::Pp => p.pp(),
+            Builtin::Pn => p.pn(),
             Builtin::Ppfunc => p.ppfunc(),
             Builtin::Probefunc => p.probefunc(),
             _ => p
@@ -209,6 +217,30 @@ fn wall_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The local time zone now: seconds east of UTC, and its abbreviation.
+fn local_zone() -> (i64, Vec<u8>) {
+    let now = libc::time_t::try_from(wall_ns() / 1_000_000_000).unwrap_or(0);
+    // SAFETY: an all-zero `tm` is a valid value (its zone pointer is null).
+    #[expect(unsafe_code, reason = "tm has no safe constructor")]
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is reentrant.
+    #[expect(unsafe_code, reason = "localtime_r has no safe wrapper in std")]
+    let done = unsafe { libc::localtime_r(&now, &mut tm) };
+    if done.is_null() {
+        return (0, b"UTC".to_vec());
+    }
+    let name = if tm.tm_zone.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: localtime_r points tm_zone at a NUL-terminated string that
+        // lives as long as the process's time zone data.
+        #[expect(unsafe_code, reason = "tm_zone is a C string")]
+        let zone = unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) };
+        zone.to_bytes().to_vec()
+    };
+    (tm.tm_gmtoff, name)
 }
 
 fn mono_ns() -> i64 {
@@ -348,19 +380,19 @@ fn text_strn(s: &[u8], max: usize, quoted: bool) -> Vec<u8> {
     out
 }
 
-/// The errno name stap prints (`ENOENT`), or the number.
+/// The errno name stap prints (`ENOENT`), or "" for a number that names no
+/// error. (stap's manual promises `E#3333` for those; its code gives "".)
+/// The names are Linux's generic ones, as x86-64 numbers them.
 fn errno_name(n: i64) -> String {
+    #[rustfmt::skip]
     const NAMES: &[&str] = &[
         "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
         "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
         "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
-        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE",
+        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP", "", "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST", "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO", "EBADRQC", "EBADSLT", "", "EBFONT", "ENOSTR", "ENODATA", "ETIME", "ENOSR", "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT", "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC", "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS", "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL", "EISNAM", "EREMOTEIO", "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED", "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE",
     ];
     let i = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
-    NAMES
-        .get(i)
-        .filter(|s| !s.is_empty())
-        .map_or_else(|| n.to_string(), |s| (*s).to_string())
+    NAMES.get(i).copied().unwrap_or("").to_string()
 }
 
 #[cfg(test)]
@@ -385,6 +417,9 @@ mod tests {
         assert_eq!(text_strn(b"hello world", 5, false), b"hello");
         assert_eq!(errno_name(2), "ENOENT");
         assert_eq!(errno_name(-2), "ENOENT");
-        assert_eq!(errno_name(9999), "9999");
+        assert_eq!(errno_name(9999), "");
+        assert_eq!(errno_name(41), "");
+        assert_eq!(errno_name(-111), "ECONNREFUSED");
+        assert_eq!(errno_name(131), "ENOTRECOVERABLE");
     }
 }

@@ -68,9 +68,12 @@ pub(super) fn string_caps(
                 Inst::Builtin {
                     dst: Some(dst),
                     func,
+                    args,
                     ..
                 } => match func {
                     Builtin::Execname | Builtin::Pexecname => (*dst, 16),
+                    // A part of a string is no longer than the string.
+                    Builtin::Substr => (*dst, caps[args[0].index()]),
                     f if super::stack::Deferred::bytes(*f).is_some() => {
                         (*dst, super::stack::Deferred::bytes(*f).unwrap_or(8))
                     }

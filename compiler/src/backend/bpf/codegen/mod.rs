@@ -252,7 +252,7 @@ pub fn compile(
     let walks = prog
         .probes
         .iter()
-        .any(|p| p.context == Context::Kernel && p.body.iters > 0);
+        .any(|p| p.context == Context::Kernel && (p.body.iters > 0 || strings::searches(&p.body)));
     let may_goto = walks && kernel.may_goto();
     let mut maps: Vec<Option<GlobalMap>> = vec![None; prog.globals.len()];
     let mut prints = Vec::new();
@@ -535,7 +535,8 @@ impl<'a> Gen<'a> {
             })
             .max()
             .unwrap_or(0);
-        let value_bytes = next8(max_string);
+        // At least two words: a string search keeps its indexes there.
+        let value_bytes = next8(max_string).max(16);
         let concat_bytes = if body
             .blocks
             .iter()

@@ -106,12 +106,13 @@ impl Deferred {
     }
 }
 
-/// Replaces `pp()`, `ppfunc()`, `probefunc()` (and `probemod()` where it is
+/// Replaces `pp()`, `pn()`, `ppfunc()`, `probefunc()` (and `probemod()` where it is
 /// known) in a kernel-context handler, its functions inlined, by the probe's
 /// constants.
 pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
     let names = [
         (Builtin::Pp, Some(probe.pp().to_string())),
+        (Builtin::Pn, Some(probe.pn().to_string())),
         (Builtin::Ppfunc, Some(probe.ppfunc().to_string())),
         (Builtin::Probefunc, Some(probe.probefunc().to_string())),
         (Builtin::Probemod, probe.probemod().map(str::to_string)),
@@ -130,7 +131,25 @@ pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
                 dst: *dst,
                 bytes: text.clone().into_bytes(),
             };
+        } else if *func == Builtin::UserMode
+            && let Some(user) = user_mode(&probe.kind)
+        {
+            *inst = Inst::Const {
+                dst: *dst,
+                value: i64::from(user),
+            };
         }
+    }
+}
+
+/// `user_mode()` where the kind of probe decides it: a uprobe or USDT mark
+/// interrupts user code, a tracepoint or kernel function the kernel. A
+/// sampling event (timer.profile, perf) may interrupt either: `None`.
+fn user_mode(kind: &PointKind) -> Option<bool> {
+    match kind {
+        PointKind::Uprobe { .. } | PointKind::Usdt { .. } => Some(true),
+        PointKind::Profile | PointKind::Perf { .. } => None,
+        _ => Some(false),
     }
 }
 

@@ -140,6 +140,33 @@ impl Gen<'_> {
             }
             Inst::Concat { dst, a, b } => self.concat(*dst, *a, *b),
             Inst::Builtin {
+                dst,
+                func: Builtin::Substr,
+                args,
+                ..
+            } => {
+                if let Some(dst) = dst {
+                    self.substr(*dst, args[0], args[1], args[2]);
+                }
+            }
+            Inst::Builtin {
+                dst,
+                func: Builtin::Stringat,
+                args,
+                at,
+            } => self.stringat(*dst, args[0], args[1], *at),
+            Inst::Builtin {
+                dst,
+                func: func @ (Builtin::Isinstr | Builtin::Strpos),
+                args,
+                at,
+            } => {
+                if let Some(dst) = dst {
+                    let position = *func == Builtin::Strpos;
+                    self.search(*dst, args[0], args[1], position, *at)?;
+                }
+            }
+            Inst::Builtin {
                 dst: Some(dst),
                 func: Builtin::Execname,
                 ..
@@ -348,6 +375,210 @@ impl Gen<'_> {
         self.give_back();
         self.copy_words(self.region_of(dst), buf, room / 8);
     }
+}
+
+impl Gen<'_> {
+    /// `dst` = `substr(s, start, length)` as the user-space engine computes
+    /// it: "" for a negative start or length or a start past the end, else
+    /// at most `length` bytes from `start`. The bytes after a string's NUL are
+    /// NULs too, so a start inside the region but past the string reads "".
+    /// The copy goes through the value area, since `dst` may be `s`.
+    fn substr(&mut self, dst: Reg, s: Reg, start: Reg, length: Reg) {
+        let buf = Ptr::Scratch(self.value_area);
+        let room = 8 * self.words(dst);
+        let from = 8 * self.words(s);
+        self.zero(buf, room / 8);
+        self.load(1, start);
+        self.load(2, length);
+        // Unsigned: a negative start is past the region too.
+        let past = self.forward(Insn::jump_imm(Jmp::Jge, 1, imm(from), 0));
+        let empty = self.forward(Insn::jump_imm(Jmp::Jsle, 2, 0, 0));
+        // r2 = min(length, room - 1) + 1: the read's size with its NUL.
+        self.emit(Insn::jump_imm(Jmp::Jsle, 2, imm(room - 1), 1));
+        self.emit(Insn::mov_imm(2, imm(room - 1)));
+        self.emit(Insn::alu_imm(Alu::Add, 2, 1));
+        self.ptr(3, self.region_of(s));
+        self.emit(Insn::alu_reg(Alu::Add, 3, 1));
+        self.ptr(1, buf);
+        self.emit(Insn::call(helper::PROBE_READ_KERNEL_STR));
+        self.land(past);
+        self.land(empty);
+        self.copy_words(self.region_of(dst), buf, room / 8);
+    }
+
+    /// `dst` = the byte of `s` at `pos`; a position outside the string is
+    /// the runtime error the user-space engine raises. Every byte before the
+    /// NUL is non-zero, so the byte read is 0 exactly when `pos` is past the
+    /// end.
+    fn stringat(&mut self, dst: Option<Reg>, s: Reg, pos: Reg, at: Span) {
+        let room = 8 * self.words(s);
+        self.load(1, pos);
+        let past = self.forward(Insn::jump_imm(Jmp::Jge, 1, imm(room), 0));
+        self.ptr(2, self.region_of(s));
+        self.emit(Insn::alu_reg(Alu::Add, 2, 1));
+        self.emit(Insn::load(Size::B, 0, 2, 0));
+        let inside = self.forward(Insn::jump_imm(Jmp::Jne, 0, 0, 0));
+        self.land(past);
+        self.raise("Position out of bounds", at);
+        self.land(inside);
+        if let Some(d) = dst {
+            self.store(d, 0);
+        }
+    }
+
+    /// `dst` = where `needle` first occurs in `hay`, or -1 (`position`), or
+    /// else whether it does (an empty needle occurs at 0): every start in
+    /// `hay` against the needle's bytes, in two loops that start with
+    /// `may_goto`. Their indexes live in the value area, so each iteration
+    /// reads them back as unknown numbers, bounds them, and the verifier sees
+    /// one iteration like the next.
+    fn search(
+        &mut self,
+        dst: Reg,
+        hay: Reg,
+        needle: Reg,
+        position: bool,
+        at: Span,
+    ) -> Result<(), CodegenError> {
+        let (h, n) = (8 * self.words(hay), 8 * self.words(needle));
+        if h * n <= UNROLLED_PAIRS {
+            self.search_unrolled(dst, hay, needle, position);
+            return Ok(());
+        }
+        if !self.shared.may_goto {
+            return Err(CodegenError::new(
+                "isinstr() and strpos() (and tokenize(), built on them) on strings this long need, in a kernel-context probe, the may_goto instruction of Linux 6.9 or later, which this kernel lacks; search in an end or timer probe, or print the result (printing runs it in user space)",
+                Some(at),
+            ));
+        }
+        let i = self.base(Ptr::Scratch(self.value_area));
+        let j = self.base(Ptr::Scratch(self.value_area + 8));
+        let mut absent = Vec::new();
+        let mut present = Vec::new();
+        self.emit(Insn::store_imm(Size::DW, i.0, i.1, 0));
+        let outer = self.insns.len();
+        absent.push(self.forward(Insn::may_goto(0)));
+        self.emit(Insn::store_imm(Size::DW, j.0, j.1, 0));
+        let inner = self.insns.len();
+        absent.push(self.forward(Insn::may_goto(0)));
+        // r4 = needle[j]; its end is a match.
+        self.emit(Insn::load(Size::DW, 2, j.0, j.1));
+        present.push(self.forward(Insn::jump_imm(Jmp::Jge, 2, imm(n), 0)));
+        self.ptr(3, self.region_of(needle));
+        self.emit(Insn::alu_reg(Alu::Add, 3, 2));
+        self.emit(Insn::load(Size::B, 4, 3, 0));
+        present.push(self.forward(Insn::jump_imm(Jmp::Jeq, 4, 0, 0)));
+        // r5 = hay[i + j]; the hay's end first means no later start matches.
+        self.emit(Insn::load(Size::DW, 1, i.0, i.1));
+        absent.push(self.forward(Insn::jump_imm(Jmp::Jge, 1, imm(h), 0)));
+        self.emit(Insn::alu_reg(Alu::Add, 1, 2));
+        absent.push(self.forward(Insn::jump_imm(Jmp::Jge, 1, imm(h), 0)));
+        self.ptr(3, self.region_of(hay));
+        self.emit(Insn::alu_reg(Alu::Add, 3, 1));
+        self.emit(Insn::load(Size::B, 5, 3, 0));
+        absent.push(self.forward(Insn::jump_imm(Jmp::Jeq, 5, 0, 0)));
+        let differ = self.forward(Insn::jump_reg(Jmp::Jne, 4, 5, 0));
+        self.emit(Insn::alu_imm(Alu::Add, 2, 1));
+        self.emit(Insn::store(Size::DW, j.0, j.1, 2));
+        self.jump_back(inner);
+        // The next start.
+        self.land(differ);
+        self.emit(Insn::load(Size::DW, 1, i.0, i.1));
+        self.emit(Insn::alu_imm(Alu::Add, 1, 1));
+        self.emit(Insn::store(Size::DW, i.0, i.1, 1));
+        self.jump_back(outer);
+        for p in present {
+            self.land(p);
+        }
+        if position {
+            self.emit(Insn::load(Size::DW, 0, i.0, i.1));
+        } else {
+            self.emit(Insn::mov_imm(0, 1));
+        }
+        let done = self.forward(Insn::jump(0));
+        for a in absent {
+            self.land(a);
+        }
+        self.emit(Insn::mov_imm(0, if position { -1 } else { 0 }));
+        self.land(done);
+        self.store(dst, 0);
+        Ok(())
+    }
+
+    /// [`Gen::search`] for short strings, with no loop: every start against
+    /// every needle byte, each a load at a fixed offset.
+    fn search_unrolled(&mut self, dst: Reg, hay: Reg, needle: Reg, position: bool) {
+        let (h, n) = (8 * self.words(hay), 8 * self.words(needle));
+        let mut absent = Vec::new();
+        let mut done = Vec::new();
+        for i in 0..h {
+            let mut found = Vec::new();
+            let mut differ = Vec::new();
+            for j in 0..n {
+                let (nb, no) = self.base(self.region_of(needle).plus(j));
+                self.emit(Insn::load(Size::B, 4, nb, no));
+                found.push(self.forward(Insn::jump_imm(Jmp::Jeq, 4, 0, 0)));
+                if i + j >= h {
+                    absent.push(self.forward(Insn::jump(0)));
+                    break;
+                }
+                let (hb, ho) = self.base(self.region_of(hay).plus(i + j));
+                self.emit(Insn::load(Size::B, 5, hb, ho));
+                absent.push(self.forward(Insn::jump_imm(Jmp::Jeq, 5, 0, 0)));
+                differ.push(self.forward(Insn::jump_reg(Jmp::Jne, 4, 5, 0)));
+            }
+            // The needle's last byte is its NUL: a start gets here only
+            // through one of its jumps.
+            let next = self.forward(Insn::jump(0));
+            for f in found {
+                self.land(f);
+            }
+            self.emit(Insn::mov_imm(0, if position { imm(i) } else { 1 }));
+            done.push(self.forward(Insn::jump(0)));
+            self.land(next);
+            for d in differ {
+                self.land(d);
+            }
+        }
+        for a in absent {
+            self.land(a);
+        }
+        self.emit(Insn::mov_imm(0, if position { -1 } else { 0 }));
+        for d in done {
+            self.land(d);
+        }
+        self.store(dst, 0);
+    }
+
+    /// An unconditional jump back to instruction `top`.
+    fn jump_back(&mut self, top: usize) {
+        let off =
+            i64::try_from(top).unwrap_or(0) - i64::try_from(self.insns.len()).unwrap_or(0) - 1;
+        self.emit(Insn::jump(i16::try_from(off).unwrap_or(i16::MIN)));
+    }
+}
+
+/// Whether `body` searches a string (a loop that needs `may_goto`).
+pub(super) fn searches(body: &crate::mir::Body) -> bool {
+    body.blocks.iter().flat_map(|b| &b.insts).any(|i| {
+        matches!(
+            i,
+            Inst::Builtin {
+                dst: Some(_),
+                func: Builtin::Isinstr | Builtin::Strpos,
+                ..
+            }
+        )
+    })
+}
+
+/// Searches of at most this many (start, needle byte) pairs are unrolled
+/// (`isinstr(execname(), "ssh")`: 16 by 8); longer ones loop.
+const UNROLLED_PAIRS: u32 = 128;
+
+/// A byte count as an immediate.
+fn imm(bytes: u32) -> i32 {
+    i32::try_from(bytes).unwrap_or(i32::MAX)
 }
 
 /// Built-ins that read a string from memory: (user memory, takes a length,

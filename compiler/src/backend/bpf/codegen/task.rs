@@ -12,6 +12,7 @@ use rstap_grammar::Span;
 const ARG_REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
 const PT_REGS_AX: i16 = 80;
 const PT_REGS_SP: i16 = 152;
+const PT_REGS_CS: i16 = 136;
 
 /// The helper that reads `value` in an fentry/fexit trampoline, if it is an
 /// argument or the return value.
@@ -110,6 +111,17 @@ impl Gen<'_> {
                 self.emit(Insn::alu_imm(Alu::Rsh, 0, 32));
             }
             Builtin::Cpu => self.emit(Insn::call(helper::GET_SMP_PROCESSOR_ID)),
+            Builtin::UserMode => {
+                // Only a sampling event gets here (see `fold_probe_names`):
+                // its context starts with the interrupted `struct pt_regs`,
+                // whose code segment's privilege level is 3 in user mode.
+                self.emit(Insn::load(Size::DW, 0, 6, PT_REGS_CS));
+                self.emit(Insn::alu_imm(Alu::And, 0, 3));
+                self.emit(Insn::mov_imm(1, 1));
+                self.emit(Insn::jump_imm(Jmp::Jeq, 0, 3, 1));
+                self.emit(Insn::mov_imm(1, 0));
+                self.emit(Insn::mov_reg(0, 1));
+            }
             Builtin::TaskCurrent => self.emit(Insn::call(helper::GET_CURRENT_TASK)),
             Builtin::Target => {
                 // The runtime writes the pid into the `target` map.
