@@ -95,6 +95,7 @@ fn uprobe(binary: &str) -> Program {
                 ret: false,
             },
             name: "process(\"x\").function(\"f\")".to_string(),
+            written: "process(\"x\").function(\"f\")".to_string(),
             context: Context::Kernel,
             body: Body::default(),
             span: Span::default(),

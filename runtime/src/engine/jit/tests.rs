@@ -144,6 +144,7 @@ fn program() -> Program {
         probes: vec![Probe {
             kind: PointKind::Begin(0),
             name: "begin".into(),
+            written: "begin".into(),
             context: Context::User,
             body: begin,
             span: Span::default(),
