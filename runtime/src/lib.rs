@@ -7,6 +7,7 @@
 mod attach;
 pub mod bpf;
 mod child;
+mod clock;
 pub mod engine;
 pub mod host;
 mod json_report;

@@ -22,7 +22,7 @@ fn sentence(caps: Option<u64>, lockdown: Option<&str>) -> String {
         .map(|(_, name)| name)
         .collect();
     let mut s = if missing.is_empty() {
-        "the kernel refused BPF although this process has CAP_BPF and CAP_PERFMON".to_string()
+        "the kernel refused BPF (Operation not permitted) although this process has CAP_BPF and CAP_PERFMON: a seccomp filter or a security module may forbid it".to_string()
     } else {
         format!(
             "the kernel refused BPF: it needs root, or CAP_BPF and CAP_PERFMON, and this process lacks {}",

@@ -185,7 +185,7 @@ pub fn build(
         max_entries: u32::try_from(limits.max_map_entries).unwrap_or(u32::MAX),
         max_action: u32::try_from(limits.max_action).unwrap_or(u32::MAX),
         max_nesting: u32::try_from(limits.max_nesting).unwrap_or(u32::MAX),
-        wall_offset_ns: wall_offset_ns(),
+        wall_offset_ns: crate::clock::wall_offset_ns(),
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
         possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
         fentry: !opts.kprobes_only,
@@ -285,19 +285,10 @@ impl Kernel {
         }
         object.load_all_except(&later).map_err(refuse)?;
         let loaded = ms(started);
-        let output = if compiled.maps.iter().any(|m| m.role == Role::Output) {
-            Some(
-                object
-                    .take_ring_buffer("output")
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-        } else {
-            None
-        };
         let mut k = Kernel {
             object,
             compiled,
-            output,
+            output: None,
             pulled: HashMap::new(),
             errors: Vec::new(),
             failed: false,
@@ -319,6 +310,15 @@ impl Kernel {
                     eprintln!("skipped: {name}");
                 }
             }
+        }
+        // Programs loaded while attaching (fentry/fexit) name the ring
+        // buffer too: it leaves the object only now.
+        if k.compiled.maps.iter().any(|m| m.role == Role::Output) {
+            k.output = Some(
+                k.object
+                    .take_ring_buffer("output")
+                    .map_err(|e| fail(e.to_string()))?,
+            );
         }
         for (program, log) in k.object.take_verifier_logs() {
             eprintln!(
@@ -587,25 +587,4 @@ fn value_of(bytes: &[u8], g: &GlobalMap) -> Value {
 /// The inverse of [`value_of`].
 fn bytes_of(v: &Value, g: &GlobalMap) -> Vec<u8> {
     import::pack(std::slice::from_ref(v), &[g.value])
-}
-
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC (what `bpf_ktime_get_ns` reads), in ns.
-fn wall_offset_ns() -> i64 {
-    let read = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-        if rc == 0 {
-            ts.tv_sec
-                .saturating_mul(1_000_000_000)
-                .saturating_add(ts.tv_nsec)
-        } else {
-            0
-        }
-    };
-    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
 }

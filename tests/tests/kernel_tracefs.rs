@@ -383,7 +383,7 @@ probe end { printf("n=%d\n", n) }"#;
     assert_eq!(succeeded(&out), "n=1000\n");
     assert_eq!(
         text(&out.stderr),
-        "WARNING: BPF is not available to rstap here (Operation not permitted (os error 1)); running on the tracefs runtime\n"
+        "WARNING: BPF is not available to rstap here (the kernel refused BPF (Operation not permitted) although this process has CAP_BPF and CAP_PERFMON: a seccomp filter or a security module may forbid it); running on the tracefs runtime\n"
     );
 }
 
@@ -391,12 +391,13 @@ probe end { printf("n=%d\n", n) }"#;
 fn events_the_full_buffer_dropped_are_reported_and_account_for_the_rest() {
     let Some(b) = setup() else { return };
     let _alone = serial();
-    // A handler slow enough (a hundred loop rounds each) that a burst of
-    // a million calls overruns the 4 MiB per-CPU buffer.
+    // A handler slow enough (two thousand loop rounds each, a few µs even
+    // compiled by the JIT) that a burst of a million calls overruns the
+    // 4 MiB per-CPU buffer.
     let calls: i64 = 1_000_000;
     let script = r#"global n, x
 probe kernel.trace("syscalls:sys_enter_getppid") {
-  if (pid() == target() && tid() != pid()) { n++; for (i = 0; i < 100; i++) x += i }
+  if (pid() == target() && tid() != pid()) { n++; for (i = 0; i < 2000; i++) x += i }
 }
 probe end { printf("n=%d\n", n); delete x }"#;
     let out = run(script, &format!("{} {calls}", b.path("getppid")));

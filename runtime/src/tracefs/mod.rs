@@ -139,7 +139,7 @@ impl Tracefs {
                 started.elapsed().as_secs_f64() * 1e3
             );
         }
-        let event = Event::new(root, hz, wall_offset_ns());
+        let event = Event::new(root, hz, crate::clock::wall_offset_ns());
         Ok(Tracefs {
             readers,
             page,
@@ -283,17 +283,8 @@ impl Tracefs {
             let comm = comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec();
             ev.tasks.forked(tid, tid, comm, false);
         }
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        unsafe {
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-        }
         if let Some(ev) = &mut self.event {
-            ev.target_since_ns = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
+            ev.target_since_ns = crate::clock::now_ns(libc::CLOCK_MONOTONIC);
         }
     }
 
@@ -473,27 +464,6 @@ fn online_cpus(instance: &Path) -> Vec<u32> {
         .unwrap_or_default();
     cpus.sort_unstable();
     cpus
-}
-
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns.
-fn wall_offset_ns() -> i64 {
-    let read = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        #[expect(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-        if rc == 0 {
-            ts.tv_sec
-                .saturating_mul(1_000_000_000)
-                .saturating_add(ts.tv_nsec)
-        } else {
-            0
-        }
-    };
-    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
 }
 
 /// Whether this process may use BPF at all: a trivial tracepoint program is
