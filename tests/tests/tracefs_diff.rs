@@ -211,6 +211,9 @@ fn fixed_text(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out
         .lines()
         .filter(|l| !l.chars().any(|c| c.is_ascii_digit()))
+        // A histogram's header shows only when something was added to it:
+        // whether a system-wide event happened in the window.
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("value |"))
         // A histogram's header is indented by the width of its values.
         .map(|l| l.trim().to_string())
         .collect();

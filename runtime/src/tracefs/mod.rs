@@ -355,11 +355,21 @@ fn define(
     filters: &mut usize,
 ) -> Result<(u16, Layout), String> {
     let name = format!("p{}", def.probe);
+    // rstap's own reads of the buffers are events too (syscall.read, ...):
+    // a probe that saw them would make more of them, without end. The
+    // thread that reads is left out of every event.
+    #[expect(unsafe_code, reason = "gettid(2) has no safe wrapper in std")]
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let reader = unsafe { libc::gettid() };
+    let not_rstap = format!("common_pid != {reader}");
     let (system, event, kind) = match &def.source {
         Source::Tracepoint { tp, filter, .. } => {
-            if let Some(f) = filter.as_ref().filter(|_| may_filter) {
-                inst.filter(&tp.system, &tp.name, f)?;
-                *filters += 1;
+            match filter.as_ref().filter(|_| may_filter) {
+                Some(f) => {
+                    inst.filter(&tp.system, &tp.name, &format!("({f}) && {not_rstap}"))?;
+                    *filters += 1;
+                }
+                None => inst.filter(&tp.system, &tp.name, &not_rstap)?,
             }
             inst.enable(&tp.system, &tp.name)?;
             (tp.system.clone(), tp.name.clone(), None)
