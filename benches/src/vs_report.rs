@@ -71,9 +71,10 @@ pub fn markdown(r: &Report) -> String {
         "\n## Start-up\n\nThe whole process: `rstap -e SCRIPT` beside \
          `bpftrace -e SCRIPT`. rstap exits from `timer.ms(1)` in the second row \
          because it attaches kernel probes after begin probes run (bpftrace \
-         attaches all probes before BEGIN). Wall time beyond CPU time is \
-         waiting in the kernel: under strace, closing the tracepoint's perf \
-         event on detach took ~50 ms of rstap's run here.\n"
+         attaches all probes before BEGIN). Closing a tracepoint's perf event \
+         waits ~50 ms for the kernel's RCU grace periods: bpftrace waits for \
+         it; rstap leaves its (by then inert) attachments to a child process \
+         that closes them after rstap has exited.\n"
     );
     table(&mut out, r.startup, &PROCESS);
 
