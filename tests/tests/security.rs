@@ -62,14 +62,32 @@ fn output_files_are_not_followed_through_symlinks_as_root() {
     );
 }
 
-#[test]
-fn without_bpf_capabilities_rstap_names_the_missing_ones() {
+/// Whether rstap can be run without its BPF capabilities here (root, and
+/// capsh to drop them); otherwise says why the test is skipped.
+fn capsh_or_skip() -> bool {
     if !is_root() {
         rstap_tests::skip_or_fail("dropping capabilities with capsh needs root");
-        return;
+        return false;
     }
     if Command::new("capsh").arg("--help").output().is_err() {
         rstap_tests::skip_or_fail("capsh (libcap2-bin) is not installed");
+        return false;
+    }
+    true
+}
+
+/// `rstap OPTIONS -e SCRIPT` without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN.
+fn without_bpf_caps(options: &str, script: &str) -> std::process::Output {
+    let cmd = format!("exec {} {options} -e '{script}'", rstap().display());
+    Command::new("capsh")
+        .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
+        .output()
+        .unwrap_or_else(|e| panic!("capsh: {e}"))
+}
+
+#[test]
+fn without_bpf_capabilities_rstap_names_the_missing_ones() {
+    if !capsh_or_skip() {
         return;
     }
     for script in [
@@ -79,11 +97,7 @@ fn without_bpf_capabilities_rstap_names_the_missing_ones() {
         "global n; probe kernel.trace(\"sched:sched_switch\") { n++ }",
     ] {
         // --runtime=bpf: by default rstap would fall back to tracefs (below).
-        let cmd = format!("exec {} --runtime=bpf -u -e '{script}'", rstap().display());
-        let out = Command::new("capsh")
-            .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
-            .output()
-            .unwrap_or_else(|e| panic!("capsh: {e}"));
+        let out = without_bpf_caps("--runtime=bpf -u", script);
         assert_eq!(out.status.code(), Some(1), "{script}");
         assert_eq!(
             text(&out.stderr),
@@ -95,23 +109,14 @@ fn without_bpf_capabilities_rstap_names_the_missing_ones() {
 
 #[test]
 fn without_bpf_capabilities_the_default_runtime_falls_back_to_tracefs_and_says_why() {
-    if !is_root() {
-        rstap_tests::skip_or_fail("dropping capabilities with capsh needs root");
-        return;
-    }
-    if Command::new("capsh").arg("--help").output().is_err() {
-        rstap_tests::skip_or_fail("capsh (libcap2-bin) is not installed");
+    if !capsh_or_skip() {
         return;
     }
     let script = r#"global n
 probe kernel.trace("sched:sched_switch") { n++ }
 probe timer.ms(200) { exit() }
 probe end { println(n > 0 ? "switches seen" : "none") }"#;
-    let cmd = format!("exec {} -e '{script}'", rstap().display());
-    let out = Command::new("capsh")
-        .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
-        .output()
-        .unwrap_or_else(|e| panic!("capsh: {e}"));
+    let out = without_bpf_caps("", script);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "switches seen\n");
     assert_eq!(
