@@ -3,6 +3,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
+#[path = "src/defines.rs"]
+mod defines;
+
 fn main() {
     let dir = Path::new("tapset");
     println!("cargo::rerun-if-changed=tapset");
@@ -15,11 +18,14 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("pub static TAPSETS: &[(&str, &str)] = &[\n");
+    let mut out = String::from("pub static TAPSETS: &[Tapset] = &[\n");
     for n in &names {
+        let text = std::fs::read_to_string(dir.join(n))
+            .unwrap_or_else(|e| panic!("cannot read tapset/{n}: {e}"));
         let _ = writeln!(
             out,
-            "    (\"{n}\", include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/tapset/{n}\"))),"
+            "    Tapset {{ name: \"{n}\", text: include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/tapset/{n}\")), defines: &{:?} }},",
+            defines::defined(&text)
         );
     }
     out.push_str("];\n");

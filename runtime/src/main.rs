@@ -12,10 +12,12 @@ use clap::Parser;
 use rstap_compiler::check::{self, Library};
 use rstap_grammar::{ParseOptions, SourceMap};
 use std::io::Write;
+use std::mem::ManuallyDrop;
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn main() -> ExitCode {
+    host::tune_allocator();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -117,7 +119,11 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         privileged: cli.guru,
         macro_library,
     };
-    let mut ast = rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?;
+    // The trees of every pass live until the process exits: freeing them
+    // node by node would cost a large script a tenth of its compile time,
+    // for memory the exit returns at once.
+    let mut ast =
+        ManuallyDrop::new(rstap_grammar::parse(&files, id, &opts).map_err(|d| report(&files, &d))?);
     // -E scripts run beside the main one: their items join its own.
     for (n, text) in cli.extra_scripts.iter().enumerate() {
         let extra = files.add(format!("<input{}>", n + 2), text.clone());
@@ -140,14 +146,16 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         }
         text
     });
-    let mut library = Library::load_with(
-        &mut files,
-        &opts.facts,
-        &opts.macro_library,
-        needed.as_deref(),
-        &tapsets.scripts,
-    )
-    .map_err(|d| report(&files, &d))?;
+    let mut library = ManuallyDrop::new(
+        Library::load_with(
+            &mut files,
+            &opts.facts,
+            &opts.macro_library,
+            needed.as_deref(),
+            &tapsets.scripts,
+        )
+        .map_err(|d| report(&files, &d))?,
+    );
     let kernel = kernel::LiveKernel::new(cli.verbose > 0);
     if syscalls {
         library
@@ -171,8 +179,9 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let checked =
         check::check(&ast, &library, &kernel, &check_opts).map_err(|d| report(&files, &d))?;
     warnings(cli, &files, checked.warnings)?;
+    let checked = ManuallyDrop::new(checked.program);
     if cli.verbose > 0 {
-        let p = &checked.program;
+        let p = &*checked;
         eprintln!(
             "Pass 2: analyzed script: {} probes, {} functions, {} globals in {:.1} ms.",
             p.probes.len(),
@@ -183,11 +192,11 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     }
     if cli.pass == Some(2) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(rstap_compiler::dump::elaboration(&checked.program).as_bytes());
+        let _ = out.write_all(rstap_compiler::dump::elaboration(&checked).as_bytes());
         return Ok(());
     }
     let started = Instant::now();
-    let mir = rstap_compiler::mir::lower(&checked.program);
+    let mir = ManuallyDrop::new(rstap_compiler::mir::lower(&checked));
     if cli.verbose > 0 {
         let (kernel_side, blocks) = mir.probes.iter().fold((0, 0), |(k, b), p| {
             (
@@ -204,13 +213,15 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     match cli.pass {
         Some(3) => {
             let mut out = std::io::stdout().lock();
-            let _ = write!(out, "{mir}");
+            let _ = write!(out, "{}", *mir);
             Ok(())
         }
         Some(4) => {
             let build = run_opts.build();
-            let built = rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
-                .map_err(|e| session::report_start(&files, &e))?;
+            let built = ManuallyDrop::new(
+                rstap_runtime::probes::compile_pass(&mir, &kernel, &build)
+                    .map_err(|e| session::report_start(&files, &e))?,
+            );
             // stap's -m NAME writes NAME.bo (the BPF runtime's module) to the
             // current directory and says so.
             let named = cli.module.as_ref().map(|m| format!("{m}.bo"));

@@ -55,8 +55,8 @@ impl Library {
             macro_library: macro_library.to_vec(),
         };
         // Each tapset with the names it defines, scanned once.
-        let mut pending: Vec<(&str, &str, Vec<&str>)> = rstap_stdlib::scripts()
-            .map(|(name, text)| (name, text, defined(text)))
+        let mut pending: Vec<(&str, &str, &[&str])> = rstap_stdlib::tapsets()
+            .map(|t| (t.name, t.text, t.defines))
             .collect();
         let mut wanted: HashSet<&str> = script.map(identifiers).unwrap_or_default();
         let mut parsed = Vec::new();
@@ -157,27 +157,6 @@ fn identifiers(text: &str) -> HashSet<&str> {
     words
 }
 
-/// The names a tapset's text defines: the word after each `function` and
-/// `probe` (an alias's first component), and every word of a `global` line.
-fn defined(text: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    for line in text.lines() {
-        let words: Vec<&str> = line
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty())
-            .collect();
-        if let Some(at) = words.iter().position(|w| *w == "global") {
-            names.extend(&words[at + 1..]);
-        }
-        for pair in words.windows(2) {
-            if pair[0] == "function" || pair[0] == "probe" {
-                names.push(pair[1]);
-            }
-        }
-    }
-    names
-}
-
 /// Whether `script` may name a syscall alias (`syscall.*`, `nd_syscall.*`),
 /// so the syscall tapset is worth generating: a probe or alias point whose
 /// first component matches either name.
@@ -242,7 +221,7 @@ mod tests {
     fn definitions_are_the_word_after_function_and_probe_and_a_global_line() {
         let text = "/** sfunction f - x */\nfunction f:long (a) { return g(a) }\n\
                     probe my.alias = begin { }\nprivate global __x, __y\n";
-        let names = defined(text);
+        let names = rstap_stdlib::defined(text);
         for n in ["f", "my", "__x", "__y"] {
             assert!(names.contains(&n), "{n} in {names:?}");
         }

@@ -33,6 +33,9 @@ pub struct LiveKernel {
     /// vmlinux functions ftrace can hook (empty when tracefs cannot be had).
     ftrace: OnceLock<HashSet<String>>,
     binaries: Mutex<HashMap<PathBuf, Arc<Binary>>>,
+    /// Each tracepoint's layout, read once: the checker and the code
+    /// generator both ask.
+    formats: Mutex<HashMap<TracepointId, TracepointFormat>>,
 }
 
 impl LiveKernel {
@@ -49,6 +52,24 @@ impl LiveKernel {
             .get_or_init(|| tracefs::find_or_mount(self.verbose))
             .as_deref()
             .map_err(Clone::clone)
+    }
+
+    /// A tracepoint's layout from its `format` file.
+    fn read_format(&self, tp: &TracepointId) -> Result<TracepointFormat, KernelError> {
+        let path = self
+            .tracefs()?
+            .join("events")
+            .join(&tp.system)
+            .join(&tp.name)
+            .join("format");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            KernelError(format!(
+                "cannot read the format of tracepoint {tp} ({}): {e}",
+                path.display()
+            ))
+        })?;
+        parse_format(&text)
+            .map_err(|e| KernelError(format!("cannot read the format of tracepoint {tp}: {e}")))
     }
 }
 
@@ -69,20 +90,13 @@ impl KernelInfo for LiveKernel {
     }
 
     fn tracepoint_format(&self, tp: &TracepointId) -> Result<TracepointFormat, KernelError> {
-        let path = self
-            .tracefs()?
-            .join("events")
-            .join(&tp.system)
-            .join(&tp.name)
-            .join("format");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            KernelError(format!(
-                "cannot read the format of tracepoint {tp} ({}): {e}",
-                path.display()
-            ))
-        })?;
-        parse_format(&text)
-            .map_err(|e| KernelError(format!("cannot read the format of tracepoint {tp}: {e}")))
+        let mut formats = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = formats.get(tp) {
+            return Ok(known.clone());
+        }
+        let format = self.read_format(tp)?;
+        formats.insert(tp.clone(), format.clone());
+        Ok(format)
     }
 
     fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, KernelError> {

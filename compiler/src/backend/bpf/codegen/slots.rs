@@ -2,9 +2,8 @@
 //! the stack slot of every long register and the scratch region of every string.
 
 use super::{CodegenError, SCRATCH, STACK};
-use crate::mir::{Body, Inst, Reg, Term, Ty};
+use crate::mir::{Block, Body, Inst, Reg, Term, Ty};
 use rstap_grammar::Span;
-use std::collections::HashMap;
 
 /// Which blocks a path from the entry reaches.
 pub(super) fn reachable(body: &Body) -> Vec<bool> {
@@ -45,37 +44,35 @@ pub(super) fn reachable(body: &Body) -> Vec<bool> {
 pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, CodegenError> {
     let n = body.regs.len();
     let is_str = |r: usize| body.regs[r] == Ty::Str;
-    // The blocks each register appears in, and its last position in each.
-    let mut blocks_of: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut last: HashMap<(usize, usize), usize> = HashMap::new();
+    // The block each register appears in (or `SEVERAL`), and its last
+    // position there: all a register of one block needs.
+    const NONE: usize = usize::MAX;
+    const SEVERAL: usize = usize::MAX - 1;
+    let mut block_of = vec![NONE; n];
+    let mut last = vec![0usize; n];
     for (b, block) in body.blocks.iter().enumerate() {
-        let mentions = block
-            .insts
-            .iter()
-            .enumerate()
-            .flat_map(|(i, inst)| regs_of(inst).into_iter().map(move |r| (i, r)))
-            .chain(
-                term_regs(&block.term)
-                    .into_iter()
-                    .map(|r| (block.insts.len(), r)),
-            );
-        for (i, r) in mentions {
-            if !blocks_of[r.index()].contains(&b) {
-                blocks_of[r.index()].push(b);
+        for i in 0..=block.insts.len() {
+            for r in mentioned(block, i) {
+                let r = r.index();
+                block_of[r] = match block_of[r] {
+                    NONE => b,
+                    x if x == b => b,
+                    _ => SEVERAL,
+                };
+                last[r] = i;
             }
-            last.insert((r.index(), b), i);
         }
     }
     // Script variables keep their value across loop iterations even when only
     // one block mentions them: they, and registers of several blocks, get a
     // slot of their own. The rest are temporaries, written before they are read.
     for (r, _) in &body.names {
-        blocks_of[r.index()].push(usize::MAX);
+        block_of[r.index()] = SEVERAL;
     }
     // A register no block mentions (codegen's own, such as the MAXACTION
     // count) has no block either: it, and every pinned one, keeps its slot.
     let own: Vec<bool> = (0..n)
-        .map(|r| blocks_of[r].len() != 1 || pinned.get(r) == Some(&true))
+        .map(|r| block_of[r] >= SEVERAL || pinned.get(r) == Some(&true))
         .collect();
     let mut slot = vec![0usize; n];
     let mut next = 0;
@@ -87,34 +84,31 @@ pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, Cod
     }
     let shared_base = next;
     let mut peak = 0usize;
-    for (b, block) in body.blocks.iter().enumerate() {
+    let mut live = vec![false; n];
+    for block in &body.blocks {
         let mut free: Vec<usize> = Vec::new();
         let mut used = 0usize;
-        let mut live: Vec<(usize, usize)> = Vec::new();
         for i in 0..=block.insts.len() {
-            let here: Vec<Reg> = if i < block.insts.len() {
-                regs_of(&block.insts[i])
-            } else {
-                term_regs(&block.term)
-            };
-            for r in here {
+            let here = mentioned(block, i);
+            for r in &here {
                 let r = r.index();
-                if !own[r] && !is_str(r) && !live.iter().any(|&(x, _)| x == r) {
+                if !own[r] && !is_str(r) && !live[r] {
                     let s = free.pop().unwrap_or_else(|| {
                         used += 1;
                         used - 1
                     });
                     slot[r] = shared_base + s;
-                    live.push((r, s));
+                    live[r] = true;
                 }
             }
-            live.retain(|&(r, s)| {
-                let done = last.get(&(r, b)).is_some_and(|&l| l <= i);
-                if done {
-                    free.push(s);
+            // A temporary's slot is free again after its last mention.
+            for r in &here {
+                let r = r.index();
+                if live[r] && last[r] <= i {
+                    live[r] = false;
+                    free.push(slot[r] - shared_base);
                 }
-                !done
-            });
+            }
         }
         peak = peak.max(used);
     }
@@ -132,6 +126,15 @@ pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, Cod
         .into_iter()
         .map(|s| -8 * i16::try_from(s + 1).unwrap_or(i16::MAX))
         .collect())
+}
+
+/// The registers the `i`th instruction of `block` mentions; its terminator's
+/// for `i == insts.len()`.
+fn mentioned(block: &Block, i: usize) -> Vec<Reg> {
+    match block.insts.get(i) {
+        Some(inst) => regs_of(inst),
+        None => term_regs(&block.term),
+    }
 }
 
 /// The offset in the scratch area of every string register's region (its cap
