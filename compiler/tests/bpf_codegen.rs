@@ -24,6 +24,7 @@ const TARGET: Target = Target {
     max_string: 0,
     possible_cpus: 2,
     fentry: false,
+    tracer_pid: 4242,
 };
 
 fn codegen(script: &str) -> Result<Compiled, CodegenError> {
@@ -874,4 +875,21 @@ probe kernel.trace("sched:sched_process_exec") { n-- }"#,
         .windows(2)
         .any(|w| w[0].code == 0xb7 && w[0].dst == 1 && w[0].imm == 1 && w[1].code == 0x7b);
     assert!(exiting, "exit() sets the flag");
+}
+
+#[test]
+fn stp_pid_in_a_kernel_probe_is_the_loading_process() {
+    let c = codegen(
+        r#"global n
+probe kernel.trace("skb:kfree_skb") { if (pid() == stp_pid()) n++ }"#,
+    )
+    .expect("compiles");
+    well_formed(&c.programs[0].insns);
+    assert!(
+        c.programs[0]
+            .insns
+            .iter()
+            .any(|i| i.code == 0xb7 && i.imm == TARGET.tracer_pid),
+        "a move of the tracer's pid (4242) into a register"
+    );
 }

@@ -96,3 +96,29 @@ fn invoking_user() -> Option<(u32, u32)> {
     let id = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
     Some((id("SUDO_UID")?, id("SUDO_GID")?))
 }
+
+/// Ends the `-c` command when the run stopped without it (SIGINT, `exit()`,
+/// `-T`): SIGTERM, a second to go, then SIGKILL; and reaps it. The tracer
+/// that started a command does not outlive it, nor leave it running on.
+pub fn finish_target(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(child.id()) {
+        #[expect(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+        // SAFETY: kill takes plain integers; the child is ours and not yet
+        // reaped, so the pid is still its own.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

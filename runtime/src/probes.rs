@@ -189,6 +189,7 @@ pub fn build(
         max_string: u32::try_from(limits.max_string).unwrap_or(u32::MAX),
         possible_cpus: u32::try_from(possible_cpus).unwrap_or(u32::MAX),
         fentry: !opts.kprobes_only,
+        tracer_pid: i32::try_from(std::process::id()).unwrap_or(0),
     };
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();

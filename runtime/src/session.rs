@@ -315,7 +315,7 @@ pub fn run(
         let _ = c.wait();
     }
     if let Some(mut c) = child {
-        let _ = c.wait();
+        crate::child::finish_target(&mut c);
     }
     if lost > 0 {
         eprintln!("WARNING: {lost} print records were lost (the output buffer was full)");

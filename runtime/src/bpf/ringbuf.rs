@@ -175,14 +175,17 @@ impl RingReader {
     }
 
     /// Hands every record available now to `each`, oldest first; returns how
-    /// many there were.
+    /// many there were. Records the kernel submits meanwhile wait for the
+    /// next call: under a flood the producer never stops, and a reader that
+    /// chased it would never get back to printing what it read, or to
+    /// noticing a signal.
     pub fn drain(&mut self, mut each: impl FnMut(&[u8])) -> usize {
         let mut count = 0;
         let page = page_size() as usize;
         let consumer = self.consumer.position();
-        let producer = self.producer.position();
+        let end = self.producer.position().load(Ordering::Acquire);
         let mut cons = consumer.load(Ordering::Acquire);
-        while cons < producer.load(Ordering::Acquire) {
+        while cons < end {
             let at = page + usize::try_from(cons & self.mask).unwrap_or(0);
             let Some(header) = self.producer.header(at) else {
                 break;

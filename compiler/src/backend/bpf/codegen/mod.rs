@@ -215,6 +215,9 @@ pub struct Target {
     /// Whether a kernel-function probe may run as an fentry/fexit trampoline
     /// where the kernel has one for its function (else always a kprobe).
     pub fentry: bool,
+    /// The process that loads the programs and reads their output:
+    /// `stp_pid()`.
+    pub tracer_pid: i32,
 }
 
 impl Target {

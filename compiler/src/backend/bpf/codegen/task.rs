@@ -123,6 +123,7 @@ impl Gen<'_> {
                 self.emit(Insn::mov_reg(0, 1));
             }
             Builtin::TaskCurrent => self.emit(Insn::call(helper::GET_CURRENT_TASK)),
+            Builtin::StpPid => self.emit(Insn::mov_imm(0, self.shared.target.tracer_pid)),
             Builtin::Target => {
                 // The runtime writes the pid into the `target` map.
                 self.target_slot(0);
