@@ -40,12 +40,21 @@ fn codegen_on(
     target: Target,
     kernel: &FixtureKernel,
 ) -> Result<Compiled, CodegenError> {
+    codegen_with(script, target, kernel, &check::Options::default())
+}
+
+fn codegen_with(
+    script: &str,
+    target: Target,
+    kernel: &FixtureKernel,
+    options: &check::Options,
+) -> Result<Compiled, CodegenError> {
     let mut files = SourceMap::new();
     let id = files.add("t.stp", script);
     let ast = parse(&files, id, &ParseOptions::default())
         .unwrap_or_else(|d| panic!("does not parse:\n{}", d.render(&files)));
     let library = Library::from_files(Vec::new());
-    let checked = check::check(&ast, &library, kernel, &check::Options::default())
+    let checked = check::check(&ast, &library, kernel, options)
         .unwrap_or_else(|d| panic!("does not check:\n{}", d.render(&files)));
     compile(&mir::lower(&checked.program), kernel, target)
 }
@@ -875,6 +884,24 @@ probe kernel.trace("sched:sched_process_exec") { n-- }"#,
         .windows(2)
         .any(|w| w[0].code == 0xb7 && w[0].dst == 1 && w[0].imm == 1 && w[1].code == 0x7b);
     assert!(exiting, "exit() sets the flag");
+}
+
+#[test]
+fn an_empty_handler_is_a_bare_return() {
+    // Starting it after exit() changes nothing, so it does not read the flag.
+    // (-u: an empty probe is kept.)
+    let unoptimized = check::Options {
+        unoptimized: true,
+        ..check::Options::default()
+    };
+    let empty = r#"probe kernel.trace("sched:sched_switch") { }"#;
+    let c = codegen_with(empty, TARGET, &FixtureKernel::new(), &unoptimized).expect("compiles");
+    let codes: Vec<u8> = c.programs[0].insns.iter().map(|i| i.code).collect();
+    assert!(
+        !codes.contains(&0x18) && !codes.contains(&0x85),
+        "no map, no helper call: {codes:x?}"
+    );
+    well_formed(&c.programs[0].insns);
 }
 
 #[test]
