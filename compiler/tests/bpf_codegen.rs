@@ -864,21 +864,21 @@ probe kernel.trace("sched:sched_process_exec") { n-- }"#,
         .position(|m| m.name == "target")
         .expect("a target map");
     assert_eq!(
-        c.maps[target].max_entries, 2,
-        "target(), then the exiting flag"
+        (c.maps[target].max_entries, c.maps[target].value_size),
+        (1, 16),
+        "one value: target(), then the exiting flag"
     );
     for p in &c.programs {
         well_formed(&p.insns);
-        // The first map a program names is `target`: the flag is read before
-        // anything else happens.
-        let first = p
-            .insns
-            .iter()
-            .find(|i| i.code == 0x18 && i.src == 1)
-            .expect("a map reference");
+        // The first instruction after saving the context addresses the
+        // flag in `target`'s value directly: it is read before anything else
+        // happens, without a lookup.
+        let first = p.insns[1];
+        assert_eq!((first.code, first.src), (0x18, 2), "{:?}", &p.insns[..3]);
         assert_eq!(usize::try_from(first.imm).ok(), Some(target));
+        assert_eq!(p.insns[2].imm, 8, "the second word");
     }
-    // exit() stores 1 through a `target` lookup of key EXITING.
+    // exit() stores 1 through the address of word EXITING.
     let exiting = c.programs[0]
         .insns
         .windows(2)

@@ -419,18 +419,26 @@ impl Kernel {
 
     /// Tells the programs `target()`.
     pub fn set_target(&self, pid: i64) {
-        if let Some(map) = self.object.map("target") {
-            let _ = map.update(&0u32.to_le_bytes(), &pid.to_le_bytes(), Update::Any);
-        }
+        self.set_target_word(0, pid);
     }
 
     /// Tells the programs the run is ending: from now on no handler starts
     /// (as `exit()` in a handler does).
     pub fn set_exiting(&self) {
-        if let Some(map) = self.object.map("target") {
-            let key = rstap_compiler::backend::bpf::codegen::EXITING as u32;
-            let _ = map.update(&key.to_le_bytes(), &1i64.to_le_bytes(), Update::Any);
-        }
+        let word = rstap_compiler::backend::bpf::codegen::EXITING;
+        self.set_target_word(usize::try_from(word).unwrap_or(1), 1);
+    }
+
+    /// Sets one word of the `target` map's only value, keeping the other.
+    fn set_target_word(&self, word: usize, value: i64) {
+        let Some(map) = self.object.map("target") else {
+            return;
+        };
+        let key = 0u32.to_le_bytes();
+        let mut bytes = map.lookup(&key).ok().flatten().unwrap_or_default();
+        bytes.resize(16, 0);
+        bytes[word * 8..word * 8 + 8].copy_from_slice(&value.to_le_bytes());
+        let _ = map.update(&key, &bytes, Update::Any);
     }
 
     /// Stops every probe (the maps stay readable).

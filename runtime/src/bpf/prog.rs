@@ -22,9 +22,11 @@ pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
 const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
 
 /// `BPF_LD | BPF_IMM | BPF_DW`, and its `src` values `BPF_PSEUDO_MAP_FD` (the
-/// immediate names a map) and `BPF_PSEUDO_FUNC` (a function of the program).
+/// immediate names a map), `BPF_PSEUDO_MAP_VALUE` (it names a map whose value
+/// the instruction addresses) and `BPF_PSEUDO_FUNC` (a function of the program).
 const LD_IMM64: u8 = 0x18;
 const PSEUDO_MAP_FD: u8 = 1;
+const PSEUDO_MAP_VALUE: u8 = 2;
 const PSEUDO_FUNC: u8 = 4;
 
 /// The verifier's log, when a load fails, is kept up to this many bytes.
@@ -198,7 +200,7 @@ pub fn funcs(btf: &[u8], starts: &[u32]) -> io::Result<Funcs> {
 fn with_map_fds(insns: &[[u8; 8]], maps: &[BorrowedFd<'_>]) -> io::Result<Vec<[u8; 8]>> {
     let mut code = insns.to_vec();
     for ins in &mut code {
-        if ins[0] == LD_IMM64 && ins[1] >> 4 == PSEUDO_MAP_FD {
+        if ins[0] == LD_IMM64 && matches!(ins[1] >> 4, PSEUDO_MAP_FD | PSEUDO_MAP_VALUE) {
             let index = u32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]]);
             let fd = maps.get(index as usize).ok_or_else(|| {
                 io::Error::other(format!(

@@ -97,6 +97,10 @@ pub enum Jmp {
 /// `src_reg` of a `ld_imm64` whose immediate is a map file descriptor
 /// (`BPF_PSEUDO_MAP_FD`): the loader relocates it.
 pub const PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of a `ld_imm64` that loads the address of a byte of a one-entry
+/// array map's value (`BPF_PSEUDO_MAP_VALUE`): the immediate names the map,
+/// the second slot's the offset. A load through it needs no lookup.
+pub const PSEUDO_MAP_VALUE: u8 = 2;
 /// `src_reg` of a `ld_imm64` whose immediate names a callback function
 /// (`BPF_PSEUDO_FUNC`); rstap's objects put the callback's index there.
 pub const PSEUDO_FUNC: u8 = 4;
@@ -161,6 +165,27 @@ impl Insn {
         [
             Insn::new(LD | IMM | Size::DW as u8, dst, PSEUDO_MAP_FD, 0, map as i32),
             Insn::new(0, 0, 0, 0, 0),
+        ]
+    }
+
+    /// Whether this is the first slot of a `ld_imm64` whose immediate names a
+    /// map (its address, or an address in its value).
+    pub fn names_map(&self) -> bool {
+        self.code == LD | IMM | Size::DW as u8
+            && matches!(self.src, PSEUDO_MAP_FD | PSEUDO_MAP_VALUE)
+    }
+
+    /// The address of byte `offset` of map `map`'s only value.
+    pub fn ld_map_value(dst: u8, map: u32, offset: i32) -> [Insn; 2] {
+        [
+            Insn::new(
+                LD | IMM | Size::DW as u8,
+                dst,
+                PSEUDO_MAP_VALUE,
+                0,
+                map as i32,
+            ),
+            Insn::new(0, 0, 0, 0, offset),
         ]
     }
 

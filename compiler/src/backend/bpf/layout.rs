@@ -243,9 +243,10 @@ impl MapSpec {
             name: "target".into(),
             kind: MapKind::Array,
             key_size: 4,
-            value_size: 8,
-            // target(), then the flag that the run is ending.
-            max_entries: 2,
+            // target(), then the flag that the run is ending: one value,
+            // which programs address directly (no lookup).
+            value_size: 16,
+            max_entries: 1,
             role: Role::Target,
         }
     }

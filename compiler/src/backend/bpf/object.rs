@@ -12,7 +12,7 @@
 //!   every `ld_map` instruction, so the loader patches in the map's fd.
 
 use super::btf_out;
-use super::insn::{Insn, PSEUDO_FUNC, PSEUDO_MAP_FD};
+use super::insn::{Insn, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
 use object::{
     Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind,
@@ -277,7 +277,7 @@ fn encode_code(
             ));
         };
         let targets = match insn.src {
-            PSEUDO_MAP_FD => Some(("map", map_symbols)),
+            PSEUDO_MAP_FD | PSEUDO_MAP_VALUE => Some(("map", map_symbols)),
             PSEUDO_FUNC => Some(("callback", callback_symbols)),
             _ => None,
         };

@@ -115,7 +115,7 @@ pub const ERROR_RECORD: i64 = 1 << 32;
 pub const WARN_RECORD: i64 = 2 << 32;
 /// A record that is this word alone asks the run to stop (`exit()`).
 pub const EXIT_RECORD: i64 = 3 << 32;
-/// The slot of the `target` map that says the run is ending: nonzero after
+/// The word of the `target` map's value that says the run is ending: nonzero after
 /// `exit()`, set by the handler that calls it or by the runtime.
 pub const EXITING: i32 = 1;
 /// The first word of a `system()` record is this plus the site's index (the
@@ -362,7 +362,7 @@ pub fn compile(
         .chain(callbacks.iter_mut().map(|c| &mut c.insns));
     for insns in code {
         for ins in insns.iter_mut() {
-            if ins.code == 0x18 && ins.src == super::insn::PSEUDO_MAP_FD {
+            if ins.names_map() {
                 let id = ins.imm as u32;
                 let index = order.iter().position(|(o, _)| *o == id).unwrap_or(0);
                 ins.imm = i32::try_from(index).unwrap_or(0);
@@ -411,11 +411,9 @@ fn as_run(
 
 /// Whether a program loads map `id`.
 fn uses_map(programs: &[Program], id: u32) -> bool {
-    programs.iter().any(|p| {
-        p.insns
-            .iter()
-            .any(|i| i.code == 0x18 && i.src == super::insn::PSEUDO_MAP_FD && i.imm as u32 == id)
-    })
+    programs
+        .iter()
+        .any(|p| p.insns.iter().any(|i| i.names_map() && i.imm as u32 == id))
 }
 
 /// The internal id of the output ring buffer (the lost counter is the next,
@@ -718,16 +716,11 @@ impl<'a> Gen<'a> {
         self.land(running);
     }
 
-    /// r0 = the address of slot `key` of the `target` map (or 0).
+    /// r0 = the address of word `key` of the `target` map's value (never 0:
+    /// the address is resolved when the program is loaded).
     fn target_slot(&mut self, key: i32) {
-        let at = -i16::try_from(STACK).unwrap_or(512) + 32;
-        self.emit(Insn::store_imm(Size::W, 10, at, key));
-        self.emit2(Insn::ld_map(
-            1,
-            output_id(self.shared.prog.globals.len()) + 2,
-        ));
-        self.ptr(2, Ptr::Stack(at));
-        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+        let map = output_id(self.shared.prog.globals.len()) + 2;
+        self.emit2(Insn::ld_map_value(0, map, key * 8));
     }
 
     fn finish(&mut self) -> Vec<Insn> {
