@@ -54,6 +54,8 @@ fn run_with(mut cmd: Command, engine: &str, log: &Path) -> Run {
     let _ = std::fs::remove_file(log);
     let out: Output = cmd
         .env("RSTAP_ENGINE", engine)
+        // Every body compiled on its first run, loop or not.
+        .env("RSTAP_JIT_AFTER", "0")
         .env("RSTAP_JIT_LOG", log)
         .output()
         .unwrap_or_else(|e| panic!("cannot run rstap: {e}"));

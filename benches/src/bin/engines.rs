@@ -172,6 +172,7 @@ fn once(rstap: &Path, script: &Path, engine: &str, dir: &Path) -> Result<Outcome
         .args(["-D", "MAXACTION=1000000000"])
         .arg(script)
         .env("RSTAP_ENGINE", engine)
+        .env("RSTAP_JIT_AFTER", "0")
         .env("RSTAP_JIT_LOG", &log)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", rstap.display()))?;

@@ -163,6 +163,15 @@ impl Body {
     pub fn block(&self, b: BlockId) -> &Block {
         &self.blocks[b.index()]
     }
+
+    /// Whether control may come back to a block it left: some edge leads to
+    /// a block at or before its own (every cycle has one such edge).
+    pub fn may_loop(&self) -> bool {
+        self.blocks.iter().enumerate().any(|(b, block)| {
+            block.term.successors().any(|t| t.index() <= b)
+                || block.catch.is_some_and(|(c, _)| c.index() <= b)
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

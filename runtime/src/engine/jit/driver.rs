@@ -29,6 +29,8 @@ pub(super) struct Jit<'p> {
     /// Created on the first compile; `Err`: this host cannot have one.
     module: Option<Result<Backend, String>>,
     cache: HashMap<Entry, Option<Rc<Code<'p>>>>,
+    /// Runs of each loop-free body not compiled yet.
+    runs: HashMap<Entry, u32>,
     fctx: FunctionBuilderContext,
 }
 
@@ -49,7 +51,22 @@ struct Backend {
     max_action: FuncId,
 }
 
-/// The compiled code for `entry` (`body`), compiling it on its first run;
+/// How many times a loop-free body is interpreted before it is compiled:
+/// `RSTAP_JIT_AFTER`, else 1. A body that runs once (a begin or end probe)
+/// gains nothing from compiling: it cost `begin { exit() }` a millisecond
+/// and 2 MiB of memory, more than the rest of the run.
+fn interpreted_runs() -> u32 {
+    static AFTER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var("RSTAP_JIT_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    })
+}
+
+/// The compiled code for `entry` (`body`), compiling it on its first run
+/// when it has a loop, else once it has run [`interpreted_runs`] times;
 /// `None`: the interpreter runs it.
 pub(super) fn code<'p>(
     engine: &mut Engine<'p>,
@@ -58,6 +75,13 @@ pub(super) fn code<'p>(
 ) -> Option<Rc<Code<'p>>> {
     if let Some(code) = engine.jit.jit.cache.get(&entry) {
         return code.clone();
+    }
+    if !body.may_loop() {
+        let runs = engine.jit.jit.runs.entry(entry).or_insert(0);
+        if *runs < interpreted_runs() {
+            *runs += 1;
+            return None;
+        }
     }
     let name = match entry {
         Entry::Probe(i) => format!("probe {}", engine.prog.probes[i].name),

@@ -15,11 +15,15 @@
 //! interpreter learns (the tracefs runtime's event-context reads) runs under
 //! the JIT unchanged.
 //!
-//! Bodies are compiled on their first run (`driver.rs`); a body cranelift
-//! cannot compile runs in the interpreter, and [`Engine::jit_stats`] says which
-//! bodies ran compiled and which fell back. `RSTAP_ENGINE=interp|jit` chooses
-//! the engine at run time; `RSTAP_JIT_LOG=FILE` appends one line per body as
-//! it is compiled or refused (tests and benchmarks read it).
+//! A body with a loop is compiled on its first run, a loop-free one on its
+//! second (`driver.rs`): begin and end probes, which run once, are
+//! interpreted. A body cranelift cannot compile runs in the interpreter, and
+//! [`Engine::jit_stats`] says which bodies ran compiled and which fell back.
+//! `RSTAP_ENGINE=interp|jit` chooses the engine at run time;
+//! `RSTAP_JIT_AFTER=N` how many runs a loop-free body is interpreted first
+//! (0: compile every body at once, as the differential tests do);
+//! `RSTAP_JIT_LOG=FILE` appends one line per body as it is compiled or
+//! refused (tests and benchmarks read it).
 
 #[cfg(feature = "jit")]
 mod abi;

@@ -192,3 +192,54 @@ fn compiled_bodies_print_what_the_interpreter_prints() {
     assert_eq!(none, 0, "the interpreter compiled something");
     assert_eq!(compiled, 2, "the probe and the function should be compiled");
 }
+
+#[test]
+fn a_body_with_a_loop_is_compiled_at_once_a_loop_free_one_when_it_runs_again() {
+    let mut prog = program();
+    let looped = prog.probes[0].body.clone();
+    assert!(looped.may_loop() && !prog.functions[0].body.may_loop());
+    // A second probe: `println(7)`, no loop.
+    let seven = Body {
+        regs: vec![Ty::Long],
+        blocks: vec![block(
+            vec![
+                Inst::Const {
+                    dst: Reg(0),
+                    value: 7,
+                },
+                Inst::Print {
+                    dst: None,
+                    spec: PrintSpec {
+                        kind: PrintKind::Println,
+                        format: Vec::new(),
+                    },
+                    args: vec![Reg(0)],
+                },
+            ],
+            Term::Return(None),
+        )],
+        ..Body::default()
+    };
+    prog.probes.push(Probe {
+        body: seven,
+        ..prog.probes[0].clone()
+    });
+    let mut e = Engine::new(&prog, Limits::default(), host());
+    e.set_engine(EngineKind::Jit);
+    let compiled = |e: &Engine<'_>| -> Vec<String> {
+        e.jit_stats()
+            .compiled
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert!(e.run_probe(1).is_ok());
+    assert!(compiled(&e).is_empty(), "a body run once is interpreted");
+    assert!(e.run_probe(1).is_ok());
+    assert_eq!(compiled(&e), ["probe begin"], "compiled when it runs again");
+    // The looping probe compiles on its first run; the function it calls
+    // six times, on its second call.
+    assert!(e.run_probe(0).is_ok());
+    assert_eq!(compiled(&e).len(), 3, "{:?}", compiled(&e));
+    assert_eq!(String::from_utf8_lossy(&e.out), "7\n7\ndivision by 03\n2\n");
+}
