@@ -188,6 +188,35 @@ pub fn cc(args: &[&str], dir: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Builds the C program `source` as `dir/name` with the compiler flags
+/// `flags`; when it cannot be built (no cc, missing headers), says why as a
+/// skip (a failure under RSTAP_REQUIRE_KERNEL_TESTS=1) and gives `None`.
+pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Option<PathBuf> {
+    let why = |e: String| {
+        skip_or_fail(&format!("cannot build the test program {name}.c: {e}"));
+        None
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return why(format!("{}: {e}", dir.display()));
+    }
+    let src = dir.join(format!("{name}.c"));
+    if let Err(e) = std::fs::write(&src, source) {
+        return why(format!("{}: {e}", src.display()));
+    }
+    let bin = dir.join(name);
+    match Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(bin),
+        Ok(out) => why(format!("cc failed: {}", text(&out.stderr))),
+        Err(e) => why(format!("a C compiler (cc) is needed: {e}")),
+    }
+}
+
 /// The script arguments with which `examples/NAME` parses and elaborates on
 /// this machine without its workload, for the tests that check the whole
 /// shelf at `-p1`/`-p2` (tests/tests/examples.rs runs each for real). The

@@ -5,7 +5,7 @@
 //! output buffer holds. Needs root, BPF and a C compiler; elsewhere each test
 //! says why it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{bpf_or_skip, rstap, rstap_output, skip_or_fail, text};
+use rstap_tests::{bpf_or_skip, build_c, rstap, rstap_output, text};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -45,28 +45,7 @@ int main(int argc, char **argv) {
 /// The workload built with `cc`, or why it cannot be.
 fn workload() -> Option<PathBuf> {
     let dir = std::env::temp_dir().join(format!("rstap-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let source = dir.join("two_threads.c");
-    let binary = dir.join("two_threads");
-    std::fs::write(&source, WORKLOAD).ok()?;
-    let built = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output();
-    match built {
-        Ok(out) if out.status.success() => Some(binary),
-        Ok(out) => {
-            skip_or_fail(&format!("cc failed: {}", text(&out.stderr)));
-            None
-        }
-        Err(e) => {
-            skip_or_fail(&format!(
-                "a C compiler (cc) is needed to build the workload: {e}"
-            ));
-            None
-        }
-    }
+    build_c(&dir, "two_threads", WORKLOAD, &["-O2", "-pthread"])
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Kernel tier: `rstap -l` / `-L` of function and USDT probe points against this
 //! machine's real kallsyms, BTF and binaries.
 
-use rstap_tests::{rstap, run_rstap, skip_or_fail, workspace};
+use rstap_tests::{build_c, rstap, run_rstap, skip_or_fail, workspace};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -17,25 +17,14 @@ fn stdout_of(out: &Output, what: &str) -> String {
 
 /// `fixtures/elf/usdt.c` of the compiler's tests, built with the system's cc.
 fn usdt_program(name: &str) -> Option<PathBuf> {
-    let src = workspace().join("compiler/tests/fixtures/elf/usdt.c");
+    let path = workspace().join("compiler/tests/fixtures/elf/usdt.c");
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let dir = std::env::temp_dir().join(format!("rstap-list-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
-    let out = dir.join(name);
-    let built = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .output();
-    match built {
-        // Canonical, as rstap prints it (the temporary directory may be a symlink).
-        Ok(o) if o.status.success() => Some(std::fs::canonicalize(&out).unwrap_or(out)),
-        other => {
-            skip_or_fail(&format!(
-                "cannot build the SDT test program (needs cc and systemtap-sdt-dev): {other:?}"
-            ));
-            None
-        }
-    }
+    // (Needs systemtap-sdt-dev for <sys/sdt.h>.)
+    let out = build_c(&dir, name, &source, &["-O2"])?;
+    // Canonical, as rstap prints it (the temporary directory may be a symlink).
+    Some(std::fs::canonicalize(&out).unwrap_or(out))
 }
 
 fn kallsyms_readable() -> bool {
