@@ -580,13 +580,12 @@ impl Kernel {
                         Some(Pulled::Array(m, raw)) => (m, raw),
                         _ => (&empty, &no_raw),
                     };
-                    let delete = |k: &Vec<Value>| match raw.get(k) {
-                        Some(keys) => keys.iter().for_each(|key| {
+                    let delete = |k: &Vec<Value>| {
+                        for key in raw.get(k).into_iter().flatten() {
                             let _ = map.delete(key);
-                        }),
-                        None => {
-                            let _ = map.delete(&import::pack(k, &g.key_cols));
                         }
+                        // The name itself, if a handler wrote it back before.
+                        let _ = map.delete(&import::pack(k, &g.key_cols));
                     };
                     let now: HashMap<Vec<Value>, Value> = a.snapshot().into_iter().collect();
                     for k in before.keys().filter(|k| !now.contains_key(*k)) {
@@ -611,14 +610,10 @@ impl Kernel {
                     if let Some(Pulled::Keys(before, raw)) = pulled {
                         for k in before {
                             if a.get(k).is_none() {
-                                match raw.get(k) {
-                                    Some(keys) => keys.iter().for_each(|key| {
-                                        let _ = map.delete(key);
-                                    }),
-                                    None => {
-                                        let _ = map.delete(&import::pack(k, &g.key_cols));
-                                    }
+                                for key in raw.get(k).into_iter().flatten() {
+                                    let _ = map.delete(key);
                                 }
+                                let _ = map.delete(&import::pack(k, &g.key_cols));
                             }
                         }
                     }
