@@ -364,8 +364,12 @@ pub enum ContextValue {
     FunctionArg(usize),
     /// `$return` of a return probe.
     ReturnValue,
-    /// The probed task's stack pointer (what `@entry` values are keyed by).
-    StackPointer,
+    /// A number naming the probed function's running call, the same at its
+    /// entry (`entry`) and at its return (what `@entry` values are keyed
+    /// by): the stack pointer where the probe sees the registers (past the
+    /// return address at the entry, which the return has popped), the
+    /// trampoline's frame in an fentry/fexit program.
+    CallFrame { entry: bool },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -920,3 +920,28 @@ probe kernel.trace("skb:kfree_skb") { if (pid() == stp_pid()) n++ }"#,
         "a move of the tracer's pid (4242) into a register"
     );
 }
+
+#[test]
+fn a_sampling_probes_probefunc_is_stored_and_printed_but_never_tested() {
+    // A token of the sampled pc, 26 bytes at most: as wide a key as needed.
+    let c = codegen(
+        r#"global p, last
+probe timer.profile { p[probefunc()] <<< 1; last = "in " . probefunc(); println(probefunc()) }"#,
+    )
+    .expect("keys, values and prints compile");
+    use rstap_compiler::backend::bpf::layout::Col;
+    assert_eq!(c.prints[0].args, [Col::Str(32)]);
+    for script in [
+        r#"if (probefunc() == "schedule") println(1)"#,
+        r#"x = "f=" . probefunc(); if (x =~ "^f=s") println(1)"#,
+        r#"println(strlen(probefunc()))"#,
+    ] {
+        let err = codegen(&format!("probe timer.profile {{ {script} }}")).expect_err("refused");
+        assert!(
+            err.msg
+                .starts_with("in a sampling probe, probefunc() can only be printed or stored"),
+            "{script}: {}",
+            err.msg
+        );
+    }
+}

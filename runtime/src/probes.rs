@@ -8,6 +8,7 @@ use crate::bpf::{BpfObject, LoadError, RingReader, Update};
 use crate::engine::store::Slot;
 use crate::engine::value::Value;
 use crate::engine::{Engine, Limits, import, stat_spec};
+use crate::symbols::Symbols;
 use rstap_compiler::backend::bpf::codegen::{
     CodegenError, Compiled, ERROR_RECORD, EXIT_RECORD, SYSTEM_RECORD, Target, WARN_RECORD, compile,
 };
@@ -42,10 +43,15 @@ pub struct Kernel {
 #[derive(Debug)]
 enum Pulled {
     Scalar(Value),
-    Array(HashMap<Vec<Value>, Value>),
+    Array(HashMap<Vec<Value>, Value>, Raw),
     Stats(i64),
-    Keys(Vec<Vec<Value>>),
+    Keys(Vec<Vec<Value>>, Raw),
 }
+
+/// The map's own keys behind each engine key that holds a symbol token's name
+/// (see [`Symbols::detokenize`](crate::symbols::Symbols::detokenize)): tokens
+/// of one function's pcs are several keys in the map, one in the engine.
+type Raw = HashMap<Vec<Value>, Vec<Vec<u8>>>;
 
 /// Why kernel-context probes could not start: one sentence, and where in the
 /// script when the cause is there.
@@ -391,6 +397,13 @@ impl Kernel {
                     let max = engine.limits.max_string;
                     engine.symbols.fill(print, rec, &mut args, max);
                 }
+                for arg in &mut args {
+                    if let Value::Str(s) = arg
+                        && let Some(name) = engine.symbols.detokenize(s)
+                    {
+                        *s = name;
+                    }
+                }
                 match engine.render(&print.spec, &args) {
                     Ok(bytes) => engine.emit(print.spec.kind, &bytes),
                     // A call deferred to the printing failed: the handler's
@@ -483,7 +496,7 @@ impl Kernel {
             match (g.storage, &mut engine.store.slots[i]) {
                 (Storage::Scalar, Slot::Scalar(v)) => {
                     if let Ok(Some(bytes)) = map.lookup(&zero) {
-                        let n = value_of(&bytes, g);
+                        let n = named(value_of(&bytes, g), &engine.symbols);
                         *v = n.clone();
                         self.pulled.insert(i, Pulled::Scalar(n));
                     }
@@ -497,29 +510,48 @@ impl Kernel {
                 }
                 (Storage::Array, Slot::Array(a)) => {
                     a.clear();
-                    let mut seen = HashMap::new();
+                    let (mut seen, mut raw) = (HashMap::new(), Raw::new());
                     for key in map.keys().flatten() {
                         if let Ok(Some(v)) = map.lookup(&key) {
-                            let (k, n) = (import::keys(&key, &g.key_cols), value_of(&v, g));
-                            let _ = a.entry(&k, || n.clone());
+                            let n = named(value_of(&v, g), &engine.symbols);
+                            let k = named_keys(&key, g, &engine.symbols, &mut raw);
+                            // One function's pcs: counts and sums add up, as
+                            // `p[probefunc()]++` means them to.
+                            let n = match seen.get(&k) {
+                                Some(Value::Long(m)) => Value::Long(m.wrapping_add(n.long())),
+                                Some(first) => first.clone(),
+                                None => n,
+                            };
+                            if let Ok(slot) = a.entry(&k, || n.clone()) {
+                                slot.clone_from(&n);
+                            }
                             seen.insert(k, n);
                         }
                     }
-                    self.pulled.insert(i, Pulled::Array(seen));
+                    self.pulled.insert(i, Pulled::Array(seen, raw));
                 }
                 (Storage::StatsArray, Slot::StatsArray(a)) => {
                     a.clear();
-                    let mut seen = Vec::new();
+                    let (mut seen, mut raw) = (Vec::new(), Raw::new());
                     for key in map.keys().flatten() {
                         if let Ok(Some(cpus)) = map.lookup_per_cpu(&key) {
                             let shares: Vec<&[u8]> = cpus.iter().map(Vec::as_slice).collect();
                             let stat = import::stat(&layout, &spec, &shares, false);
-                            let k = import::keys(&key, &g.key_cols);
-                            let _ = a.entry(&k, || stat);
-                            seen.push(k);
+                            let k = named_keys(&key, g, &engine.symbols, &mut raw);
+                            let mut fresh = false;
+                            if let Ok(slot) = a.entry(&k, || {
+                                fresh = true;
+                                stat.clone()
+                            }) && !fresh
+                            {
+                                slot.merge(&stat);
+                            }
+                            if fresh {
+                                seen.push(k);
+                            }
                         }
                     }
-                    self.pulled.insert(i, Pulled::Keys(seen));
+                    self.pulled.insert(i, Pulled::Keys(seen, raw));
                 }
                 _ => {}
             }
@@ -552,17 +584,29 @@ impl Kernel {
                     let _ = map.update_per_cpu(&zero, &values, Update::Any);
                 }
                 (Storage::Array, Slot::Array(a)) => {
-                    let empty = HashMap::new();
-                    let before = match pulled {
-                        Some(Pulled::Array(m)) => m,
-                        _ => &empty,
+                    let (empty, no_raw) = (HashMap::new(), Raw::new());
+                    let (before, raw) = match pulled {
+                        Some(Pulled::Array(m, raw)) => (m, raw),
+                        _ => (&empty, &no_raw),
+                    };
+                    let delete = |k: &Vec<Value>| {
+                        for key in raw.get(k).into_iter().flatten() {
+                            let _ = map.delete(key);
+                        }
+                        // The name itself, if a handler wrote it back before.
+                        let _ = map.delete(&import::pack(k, &g.key_cols));
                     };
                     let now: HashMap<Vec<Value>, Value> = a.snapshot().into_iter().collect();
                     for k in before.keys().filter(|k| !now.contains_key(*k)) {
-                        let _ = map.delete(&import::pack(k, &g.key_cols));
+                        delete(k);
                     }
                     for (k, v) in &now {
                         if before.get(k) != Some(v) {
+                            // A name written back replaces the tokens it was
+                            // read from.
+                            if raw.contains_key(k) {
+                                delete(k);
+                            }
                             let _ = map.update(
                                 &import::pack(k, &g.key_cols),
                                 &bytes_of(v, g),
@@ -572,9 +616,12 @@ impl Kernel {
                     }
                 }
                 (Storage::StatsArray, Slot::StatsArray(a)) => {
-                    if let Some(Pulled::Keys(before)) = pulled {
+                    if let Some(Pulled::Keys(before, raw)) = pulled {
                         for k in before {
                             if a.get(k).is_none() {
+                                for key in raw.get(k).into_iter().flatten() {
+                                    let _ = map.delete(key);
+                                }
                                 let _ = map.delete(&import::pack(k, &g.key_cols));
                             }
                         }
@@ -584,6 +631,37 @@ impl Kernel {
             }
         }
     }
+}
+
+/// `v` with the symbol tokens of a string named.
+fn named(v: Value, symbols: &Symbols) -> Value {
+    match &v {
+        Value::Str(s) => symbols.detokenize(s).map_or(v, Value::Str),
+        Value::Long(_) => v,
+    }
+}
+
+/// A map key's columns, symbol tokens named; where one was, `raw` records the
+/// map's key behind the named one.
+fn named_keys(key: &[u8], g: &GlobalMap, symbols: &Symbols, raw: &mut Raw) -> Vec<Value> {
+    let mut tokens = false;
+    let keys: Vec<Value> = import::keys(key, &g.key_cols)
+        .into_iter()
+        .map(|k| match &k {
+            Value::Str(s) => match symbols.detokenize(s) {
+                Some(name) => {
+                    tokens = true;
+                    Value::Str(name)
+                }
+                None => k,
+            },
+            Value::Long(_) => k,
+        })
+        .collect();
+    if tokens {
+        raw.entry(keys.clone()).or_default().push(key.to_vec());
+    }
+    keys
 }
 
 /// A scalar's or an array element's value as its map holds it.

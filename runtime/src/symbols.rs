@@ -8,6 +8,7 @@
 
 use crate::engine::value::Value;
 use crate::usyms::{UserFound, UserSymbols};
+use rstap_compiler::backend::bpf::codegen::sampled::{self, Token};
 use rstap_compiler::backend::bpf::codegen::{Deferred, PrintSite};
 use std::sync::{Mutex, OnceLock};
 
@@ -23,6 +24,9 @@ pub struct Symbols {
 struct Table {
     /// Address, name, index into `modules` (vmlinux is 0).
     syms: Vec<(u64, String, u32)>,
+    /// The addresses alone, searched: eight bytes an entry instead of forty
+    /// keep a lookup's cache misses few (a kernel has ~120,000 symbols).
+    addrs: Vec<u64>,
     modules: Vec<String>,
 }
 
@@ -49,16 +53,17 @@ impl Symbols {
     /// The symbol containing `addr`, if one does.
     pub fn lookup(&self, addr: u64) -> Option<Found<'_>> {
         let t = self.table.get_or_init(load);
-        let last = t
-            .syms
-            .partition_point(|(a, _, _)| *a <= addr)
-            .checked_sub(1)?;
+        let last = t.addrs.partition_point(|a| *a <= addr).checked_sub(1)?;
         // Of aliases (one address, several names), the first kallsyms lists,
         // as the kernel's own lookup chooses.
-        let first = t.syms[..last].partition_point(|(a, _, _)| *a < t.syms[last].0);
-        let (start, name, module) = &t.syms[first];
+        let start = t.addrs[last];
+        let first = t.addrs[..last]
+            .iter()
+            .rposition(|a| *a != start)
+            .map_or(0, |i| i + 1);
+        let (_, name, module) = &t.syms[first];
         // The last symbol has no known end: past it is no symbol's.
-        let end = t.syms.get(last + 1)?.0;
+        let end = *t.addrs.get(last + 1)?;
         Some(Found {
             name,
             offset: addr - start,
@@ -167,6 +172,41 @@ impl Symbols {
         out.into_bytes()
     }
 
+    /// `s` with each symbol token (a sampling probe's `probefunc()`, see
+    /// `codegen::sampled`) replaced by the name of the function it carries:
+    /// `symname` of a kernel pc, `usymname` of a user one. `None` when `s`
+    /// holds no token.
+    pub fn detokenize(&self, s: &[u8]) -> Option<Vec<u8>> {
+        if !s.contains(&sampled::MARK) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(s.len());
+        let mut rest = s;
+        let mut found = false;
+        while let Some(at) = rest.iter().position(|&b| b == sampled::MARK) {
+            out.extend_from_slice(&rest[..at]);
+            rest = &rest[at..];
+            match Token::decode(rest) {
+                Some((token, len)) => {
+                    out.extend(match token {
+                        Token::Kernel { pc } => self.shape(Deferred::Symname, None, &[pc]),
+                        Token::User { pid, pc } => {
+                            self.shape(Deferred::Usymname, Some(i64::from(pid)), &[pc])
+                        }
+                    });
+                    rest = &rest[len..];
+                    found = true;
+                }
+                None => {
+                    out.push(rest[0]);
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.extend_from_slice(rest);
+        found.then_some(out)
+    }
+
     fn user_module(&self, pid: i64, addr: u64) -> Option<String> {
         self.user.lock().map_or(None, |mut u| u.module(pid, addr))
     }
@@ -232,7 +272,12 @@ impl Table {
             .collect();
         // Stable: aliases keep kallsyms' order.
         syms.sort_by_key(|s| s.0);
-        Table { syms, modules }
+        let addrs = syms.iter().map(|s| s.0).collect();
+        Table {
+            syms,
+            addrs,
+            modules,
+        }
     }
 }
 
@@ -267,6 +312,27 @@ mod tests {
             "the first of aliases, sized to the next address"
         );
         assert_eq!(s.data(0), b"0x0");
+    }
+
+    #[test]
+    fn tokens_become_the_names_of_their_functions() {
+        let s = Symbols::from_text(KALLSYMS);
+        let token = Token::Kernel {
+            pc: 0xffffffff811b5e42,
+        }
+        .encode();
+        let mut text = b"in ".to_vec();
+        text.extend(&token);
+        text.extend(b", \x01 alone, ");
+        text.extend(&token);
+        assert_eq!(
+            s.detokenize(&text).as_deref(),
+            Some(&b"in vfs_read, \x01 alone, vfs_read"[..])
+        );
+        let nowhere = Token::Kernel { pc: 0x42 }.encode();
+        assert_eq!(s.detokenize(&nowhere).as_deref(), Some(&b"0x42"[..]));
+        assert_eq!(s.detokenize(b"vfs_read"), None);
+        assert_eq!(s.detokenize(b"\x01k12"), None, "not a whole token");
     }
 
     #[test]

@@ -91,22 +91,25 @@ fn kernel_function_probes_fail_with_one_sentence_here() {
     }
     let has_kprobes = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
         || std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
-    let out = Command::new(rstap())
-        .args([
-            "-T",
-            "1",
-            "-e",
-            r#"global n; probe kernel.function("vfs_read") { n++ }"#,
-        ])
-        .output()
-        .expect("run rstap");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if has_kprobes {
-        assert!(out.status.success(), "{stderr}");
-    } else {
-        assert_eq!(out.status.code(), Some(1));
-        assert!(stderr.contains("this kernel has no kprobes"), "{stderr}");
-        assert!(stderr.contains("kernel.trace("), "{stderr}");
+    // The second loads an entry program beside the return program (for
+    // `@entry`): both pass the verifier before attaching says why not.
+    for script in [
+        r#"global n; probe kernel.function("vfs_read") { n++ }"#,
+        r#"global t; probe kernel.function("vfs_read").return { t <<< gettimeofday_ns() - @entry(gettimeofday_ns()) + $return }"#,
+    ] {
+        let out = Command::new(rstap())
+            .args(["-T", "1", "-e", script])
+            .output()
+            .expect("run rstap");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if has_kprobes {
+            assert!(out.status.success(), "{stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("this kernel has no kprobes"), "{stderr}");
+            assert!(stderr.contains("kernel.trace("), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+        }
     }
 }
 

@@ -54,8 +54,37 @@ int main(void) {
 }
 "#;
 
+/// A child that alternates for 1.2 s between spinning in `spin_user` and
+/// reading /dev/zero (the kernel's time), then waits to be killed, so that
+/// its maps are there when its user addresses are named.
+const HOT: &str = r#"#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+static char buf[1 << 20];
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+__attribute__((noinline)) void spin_user(long ms) {
+  volatile unsigned long x = 0;
+  for (long end = now_ms() + ms; now_ms() < end;)
+    for (int i = 0; i < 100000; i++) x++;
+}
+__attribute__((noinline)) void zeroes(int fd, long ms) {
+  for (long end = now_ms() + ms; now_ms() < end;)
+    if (read(fd, buf, sizeof buf) < 0) return;
+}
+int main(void) {
+  int fd = open("/dev/zero", O_RDONLY);
+  for (int i = 0; i < 30; i++) { spin_user(20); zeroes(fd, 20); }
+  pause();
+  return 0;
+}
+"#;
+
 /// The built programs: `work` at -O2 (marks' arguments in registers),
-/// `work0` at -O0 (in stack memory), `spin`, and `libwork.so`.
+/// `work0` at -O0 (in stack memory), `spin`, `hot` and `libwork.so`.
 struct Built {
     dir: PathBuf,
 }
@@ -72,12 +101,19 @@ fn built() -> Option<&'static Built> {
         .get_or_init(|| {
             let dir = std::env::temp_dir().join(format!("rstap-uprobes-{}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("temp dir");
-            for (name, src) in [("w.c", PROGRAM), ("lib.c", LIB), ("spin.c", SPIN)] {
+            let sources = [
+                ("w.c", PROGRAM),
+                ("lib.c", LIB),
+                ("spin.c", SPIN),
+                ("hot.c", HOT),
+            ];
+            for (name, src) in sources {
                 std::fs::write(dir.join(name), src).expect("write a C source");
             }
             let rpath = format!("-Wl,-rpath,{}", dir.display());
             let ok = cc(&["-O2", "-fPIC", "-shared", "-o", "libwork.so", "lib.c"], &dir)
-                && cc(&["-O1", "-o", "spin", "spin.c"], &dir);
+                && cc(&["-O1", "-o", "spin", "spin.c"], &dir)
+                && cc(&["-O1", "-o", "hot", "hot.c"], &dir);
             if !ok {
                 skip_or_fail("a C compiler (cc) is needed to build the traced programs");
                 return None;
@@ -324,6 +360,87 @@ probe end {
     assert!(
         named > 0 && named <= child && 2 * named >= busiest,
         "{stdout}"
+    );
+}
+
+#[test]
+fn probefunc_names_the_sampled_user_and_kernel_functions() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    // Key form in timer.profile, print form in a perf probe. Every sample of
+    // the child is counted once under its function's name: each pc is a key
+    // of its own in the kernel, merged by name when read.
+    let script = r#"global p, n, shown
+probe timer.profile { if (pid() == target()) { n++; p[probefunc()] <<< 1 } }
+probe perf.sw.cpu_clock.sample(1000000) {
+  if (pid() == target() && shown < 20) { shown++; printf("sample %s\n", probefunc()) }
+}
+probe timer.ms(1000) { exit() }
+probe end {
+  foreach (f in p- limit 8) printf("top %s %d\n", f, @count(p[f]))
+  t = 0; foreach (f in p) t += @count(p[f])
+  printf("n=%d t=%d\n", n, t)
+}"#;
+    let mut child = Command::new(b.path("hot"))
+        .spawn()
+        .expect("start the busy child");
+    let out = Command::new(rstap())
+        .args(["-x", &child.id().to_string(), "-e", script])
+        .output()
+        .expect("run rstap");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let totals: Vec<i64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("n="))
+        .map(|l| l.split(" t=").filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    let [n, t] = totals[..] else {
+        panic!("no totals line:\n{stdout}");
+    };
+    assert!(n > 100, "the child was busy for a second: {stdout}");
+    assert_eq!(n, t, "each sample under exactly one name: {stdout}");
+    let top: Vec<(&str, i64)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("top ")?.rsplit_once(' '))
+        .filter_map(|(f, c)| Some((f, c.parse().ok()?)))
+        .collect();
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("read kallsyms");
+    let kernel_function = |f: &str| {
+        kallsyms.lines().any(|l| {
+            let mut it = l.split_whitespace().skip(1);
+            matches!(it.next(), Some("t" | "T")) && it.next() == Some(f)
+        })
+    };
+    // A name, or the hex of a pc no file maps (the vDSO's), as stap prints it.
+    for (f, _) in &top {
+        assert!(
+            !f.is_empty() && !f.contains('\x01'),
+            "a function's name, not {f:?}: {stdout}"
+        );
+    }
+    let count = |name: &str| top.iter().find(|(f, _)| *f == name).map_or(0, |t| t.1);
+    let kernel: i64 = top
+        .iter()
+        .filter(|(f, _)| kernel_function(f))
+        .map(|t| t.1)
+        .sum();
+    // The reads' time is the kernel's (Linux's /dev/zero handler), not that
+    // of the user function calling read(2).
+    assert!(
+        4 * count("spin_user") >= n && 4 * kernel >= n && 4 * count("zeroes") < kernel,
+        "half the time in spin_user, most of the rest in the kernel's reads: {stdout}"
+    );
+    let samples: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("sample "))
+        .collect();
+    assert!(
+        samples.contains(&"spin_user")
+            && samples.iter().all(|f| !f.is_empty() && !f.contains('\x01')),
+        "printed names: {stdout}"
     );
 }
 

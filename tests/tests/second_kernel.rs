@@ -34,6 +34,16 @@ const MEMBER_CHAIN: &str = r#"probe kernel.function("vfs_read") {
   if (pid() == target()) printf("read %s\n", kernel_string($file->f_path->dentry->d_name->name))
 }"#;
 
+/// `@entry` in a kernel function's return probe: `*$pos` (the file position
+/// `vfs_read` advances) and the time, both taken when the call began;
+/// `kernel_long(@entry($pos))` reads the position where the call left it. (A
+/// stream has no position: `$pos` is NULL.)
+const ENTRY_VALUES: &str = r#"probe kernel.function("vfs_read").return {
+  if (pid() == target() && @entry($pos))
+    printf("read %d: pos %d -> %d in %d ns\n", $return, @entry($pos ? kernel_long($pos) : -1),
+           kernel_long(@entry($pos)), gettimeofday_ns() - @entry(gettimeofday_ns()))
+}"#;
+
 /// Reads /proc/version with read(2), so through `vfs_read` (busybox `cat`
 /// copies with sendfile instead).
 const READER: &str = "wc -c /proc/version";
@@ -114,6 +124,14 @@ probe end { printf("execs=%d\n", n) }"#,
         Case::new(
             "kprobe_backtrace",
             &["--kprobes", "-e", BACKTRACE, "-c", "cat /proc/version"],
+        ),
+        Case::new(
+            "fexit_entry_values",
+            &["-v", "-e", ENTRY_VALUES, "-c", READER],
+        ),
+        Case::new(
+            "kretprobe_entry_values",
+            &["-v", "--kprobes", "-e", ENTRY_VALUES, "-c", READER],
         ),
         Case::new("fentry_member_chain", &["-e", MEMBER_CHAIN, "-c", READER]),
         Case::new(
@@ -469,4 +487,52 @@ fn syscall_aliases_decode_the_open_on_6_1() {
         "{out}"
     );
     assert!(out.contains("\n= 3\n"), "{out}");
+}
+
+#[test]
+fn entry_values_are_taken_when_the_kernel_function_is_entered() {
+    let Some(run) = vm() else { return };
+    for (name, mechanisms) in [
+        ("fexit_entry_values", ["1 fexit", "1 fentry"]),
+        ("kretprobe_entry_values", ["1 kretprobe", "1 kprobe"]),
+    ] {
+        let result = succeeded(run, name);
+        let (out, err) = (&result.stdout, &result.stderr);
+        let attached = err.lines().find(|l| l.contains("attached 2 probes ("));
+        assert!(
+            attached.is_some_and(|l| mechanisms.iter().all(|m| l.contains(m))),
+            "{name}: the entry probe @entry adds runs as the return does ({mechanisms:?}): {err}"
+        );
+        // `read RET: pos FROM -> TO in NS ns`, a line per vfs_read of wc.
+        let reads: Vec<[i64; 4]> = out
+            .lines()
+            .filter_map(|l| {
+                let l = l.strip_prefix("read ")?.strip_suffix(" ns")?;
+                let (ret, rest) = l.split_once(": pos ")?;
+                let (from, rest) = rest.split_once(" -> ")?;
+                let (to, ns) = rest.split_once(" in ")?;
+                let n = |s: &str| s.parse::<i64>().ok();
+                Some([n(ret)?, n(from)?, n(to)?, n(ns)?])
+            })
+            .collect();
+        // wc's first read takes /proc/version from position 0; evaluated at
+        // the return, `@entry(kernel_long($pos))` would say where it ended.
+        assert!(
+            reads.iter().any(|r| r[0] > 0 && r[1] == 0 && r[2] == r[0]),
+            "{name}: a read from position 0: {out}\n{err}"
+        );
+        for [ret, from, to, ns] in &reads {
+            if *ret >= 0 {
+                assert_eq!(
+                    from + ret,
+                    *to,
+                    "{name}: each read advances by $return: {out}"
+                );
+            }
+            assert!(
+                *ns > 0 && *ns < 1_000_000_000,
+                "{name}: a call's latency from its @entry time: {out}"
+            );
+        }
+    }
 }

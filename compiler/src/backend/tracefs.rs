@@ -364,7 +364,7 @@ fn fetch_args(prog: &Program, body: &Body, span: Span) -> Result<Vec<FetchArg>, 
                         });
                     }
                     ContextValue::ReturnValue => add(ArgRole::Return),
-                    ContextValue::StackPointer => add(ArgRole::StackPointer),
+                    ContextValue::CallFrame { .. } => add(ArgRole::StackPointer),
                     _ => {}
                 },
                 Inst::Builtin {

@@ -1,40 +1,30 @@
-//! `@entry(expr)` in a user-function `.return` probe: `expr` is evaluated when
-//! the function is entered, as stap does, not when it returns.
+//! `@entry(expr)` in a function's `.return` probe (a user function's or a
+//! kernel function's): `expr` is evaluated when the function is entered, as
+//! stap does, not when it returns.
 //!
 //! Each `@entry` becomes a hidden global array keyed by `[tid(), frame]`: a
 //! synthesized entry probe on the same function stores the value, and the
 //! return probe takes it (reads and deletes it) before its handler runs.
-//! `frame` is the stack pointer at the return (the entry's plus the popped
-//! return address), so recursive calls of one thread each find their own
-//! value. The arrays wrap (an LRU map): an entry whose return is never seen (a
-//! `longjmp`, a thread killed) is dropped when room is needed, never an error.
-//!
-//! Kernel-function `.return` probes keep evaluating `@entry` at the return:
-//! an fexit program sees no stack pointer to key by.
+//! `frame` names the call (`ContextValue::CallFrame`: the stack pointer, or
+//! an fentry/fexit trampoline's frame), so recursive calls of one thread each
+//! find their own value. The arrays wrap (an LRU map): an entry whose return
+//! is never seen (a `longjmp`, a thread killed, a kretprobe out of instances)
+//! is dropped when room is needed, never an error.
 
-use super::synth::{assign, binary_long, builtin, number, stmt, typed};
+use super::synth::{assign, builtin, number, stmt, typed};
 use crate::builtins::Builtin;
 use crate::hir::{
-    self, BinOp, ContextValue, Delete, Expr, ExprKind, Global, GlobalId, Local, LocalId, Place,
-    PointKind, Probe, StmtKind, Type,
+    self, ContextValue, Delete, Expr, ExprKind, Global, GlobalId, Local, LocalId, Place, PointKind,
+    Probe, StmtKind, Type,
 };
 use rstap_grammar::Span;
 
-/// What a uretprobe's stack pointer is past the entry's: the return address.
-const RETURN_ADDRESS_BYTES: i64 = 8;
-
-/// Rewrites every `@entry` of the user-function return probes in `probes`,
+/// Rewrites every `@entry` of the function return probes in `probes`,
 /// adding the arrays to `globals` and the entry probes to `probes`.
 pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
     let mut added = Vec::new();
     for p in probes.iter_mut() {
-        let PointKind::Uprobe {
-            binary,
-            symbol,
-            offset,
-            ret: true,
-        } = &p.kind
-        else {
+        let Some(at_entry) = entry_point(&p.kind) else {
             continue;
         };
         let mut saved: Vec<Expr> = Vec::new();
@@ -77,7 +67,7 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
                 ty,
                 span,
             });
-            let at_return = || frame_key(0, span);
+            let at_return = || frame_key(false, span);
             let taken = typed(
                 ExprKind::Element {
                     array: global,
@@ -100,19 +90,14 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
             ));
             let place = Place::Element {
                 array: global,
-                keys: frame_key(RETURN_ADDRESS_BYTES, span),
+                keys: frame_key(true, span),
             };
             entry_body.push(stmt(StmtKind::Expr(assign(place, value)), span));
         }
         prologue.append(&mut p.body.stmts);
         p.body.stmts = prologue;
         added.push(Probe {
-            kind: PointKind::Uprobe {
-                binary: binary.clone(),
-                symbol: symbol.clone(),
-                offset: *offset,
-                ret: false,
-            },
+            kind: at_entry,
             name: p.name.trim_end_matches(".return").to_string(),
             origin: p.origin.clone(),
             written: p.written.clone(),
@@ -127,17 +112,39 @@ pub(super) fn program(globals: &mut Vec<Global>, probes: &mut Vec<Probe>) {
     probes.extend(added);
 }
 
-/// `[tid(), sp + extra]`.
-fn frame_key(extra: i64, span: Span) -> Vec<Expr> {
-    let sp = typed(
-        ExprKind::Context(ContextValue::StackPointer),
+/// The entry point of a function's return probe (`None`: not one).
+fn entry_point(kind: &PointKind) -> Option<PointKind> {
+    match kind {
+        PointKind::Uprobe {
+            binary,
+            symbol,
+            offset,
+            ret: true,
+        } => Some(PointKind::Uprobe {
+            binary: binary.clone(),
+            symbol: symbol.clone(),
+            offset: *offset,
+            ret: false,
+        }),
+        PointKind::Kprobe {
+            function,
+            module,
+            ret: true,
+        } => Some(PointKind::Kprobe {
+            function: function.clone(),
+            module: module.clone(),
+            ret: false,
+        }),
+        _ => None,
+    }
+}
+
+/// `[tid(), frame]`, at the function's entry or at its return.
+fn frame_key(entry: bool, span: Span) -> Vec<Expr> {
+    let frame = typed(
+        ExprKind::Context(ContextValue::CallFrame { entry }),
         Type::Long,
         span,
     );
-    let frame = if extra == 0 {
-        sp
-    } else {
-        binary_long(BinOp::Add, sp, number(extra, span))
-    };
     vec![builtin(Builtin::Tid, span), frame]
 }

@@ -31,13 +31,21 @@ impl Probe {
 
     /// `probefunc()`: the function the probe is in. stap looks up the probed
     /// address; kprobes and uprobes sit at their function's entry, which is the
-    /// function `pp()` names. Other probes have no probed function here: "".
+    /// function `pp()` names. A sampling probe's is the function each sample
+    /// interrupted, named after the event (see `backend::bpf::codegen::sampled`):
+    /// not a constant. Other probes have no probed function here: "".
     pub fn probefunc(&self) -> &str {
         match &self.kind {
             PointKind::Kprobe { function, .. } => function,
             PointKind::Uprobe { symbol, .. } => symbol,
             _ => "",
         }
+    }
+
+    /// Whether it samples (`timer.profile`, `perf.*`): each event interrupted
+    /// some function, user or kernel.
+    pub fn samples(&self) -> bool {
+        matches!(self.kind, PointKind::Profile | PointKind::Perf { .. })
     }
 
     /// `probemod()`: the module of a kernel-function probe (`kernel` for

@@ -318,7 +318,12 @@ impl Event {
             ContextValue::Text(s) => return Ok(Value::Str(s.as_bytes().to_vec())),
             ContextValue::FunctionArg(n) => ArgRole::Arg(*n),
             ContextValue::ReturnValue => ArgRole::Return,
-            ContextValue::StackPointer => ArgRole::StackPointer,
+            ContextValue::CallFrame { entry } => {
+                let sp = self.layout.roles.get(&ArgRole::StackPointer);
+                let sp = sp.map_or(0, |&i| self.scalar(&self.layout.fields[i]));
+                // At the entry the return address is still on the stack.
+                return Ok(Value::Long(sp.wrapping_add(if *entry { 8 } else { 0 })));
+            }
             ContextValue::MarkArg(_) => {
                 return Err("USDT mark arguments are not available on tracefs".into());
             }

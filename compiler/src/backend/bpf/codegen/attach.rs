@@ -20,16 +20,36 @@ use crate::mir;
 const TRAMPOLINE_ARGS: usize = 6;
 
 /// Whether probe `i` of `prog` is one of several kernel functions a single
-/// probe point of the script matched (a wildcard such as `vfs_*`).
+/// probe point of the script matched (a wildcard such as `vfs_*`). The entry
+/// probe that an `@entry` adds to a `.return` (same point, same function) is
+/// not another function.
 pub fn from_kprobe_wildcard(prog: &mir::Program, i: usize) -> bool {
-    let is_kprobe = |k: &PointKind| matches!(k, PointKind::Kprobe { .. });
+    let function = |k: &PointKind| match k {
+        PointKind::Kprobe { function, .. } => Some(function.clone()),
+        _ => None,
+    };
     let probe = &prog.probes[i];
-    is_kprobe(&probe.kind)
-        && prog
-            .probes
-            .iter()
-            .enumerate()
-            .any(|(j, q)| j != i && q.span == probe.span && is_kprobe(&q.kind))
+    let Some(f) = function(&probe.kind) else {
+        return false;
+    };
+    prog.probes
+        .iter()
+        .any(|q| q.span == probe.span && function(&q.kind).is_some_and(|g| g != f))
+}
+
+/// Whether a return probe on probe `i`'s function comes from `i`'s probe
+/// point: `i` is that return probe, or the entry probe an `@entry` added to
+/// it. The two name a call's frame alike only if both run as trampolines or
+/// neither does.
+fn paired_with_return(prog: &mir::Program, i: usize) -> bool {
+    let probe = &prog.probes[i];
+    let PointKind::Kprobe { function, .. } = &probe.kind else {
+        return false;
+    };
+    prog.probes.iter().any(|q| {
+        q.span == probe.span
+            && matches!(&q.kind, PointKind::Kprobe { function: g, ret: true, .. } if g == function)
+    })
 }
 
 /// Whether probe `i` of `prog` runs as an fentry (fexit for `.return`)
@@ -65,7 +85,9 @@ pub(super) fn trampoline(
     };
     sig.params.len() <= TRAMPOLINE_ARGS
         && sig.params.iter().all(|(_, t)| in_one_register(types, *t))
-        && (!ret || is_void(types, sig.ret) || in_one_register(types, sig.ret))
+        && (!(*ret || paired_with_return(prog, i))
+            || is_void(types, sig.ret)
+            || in_one_register(types, sig.ret))
 }
 
 /// A value a trampoline passes in one 64-bit slot: an integer, enum or pointer.

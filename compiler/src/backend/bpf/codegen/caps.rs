@@ -72,6 +72,7 @@ pub(super) fn string_caps(
                     ..
                 } => match func {
                     Builtin::Execname | Builtin::Pexecname => (*dst, 16),
+                    Builtin::Probefunc => (*dst, super::sampled::TOKEN_BYTES),
                     // A part of a string is no longer than the string.
                     Builtin::Substr => (*dst, caps[args[0].index()]),
                     f if super::stack::Deferred::bytes(*f).is_some() => {

@@ -19,6 +19,7 @@ mod iter;
 mod output;
 mod prune;
 mod regs;
+pub mod sampled;
 mod slots;
 mod stack;
 mod stats;
@@ -554,6 +555,7 @@ impl<'a> Gen<'a> {
         let iter_area = concat_area + concat_bytes;
         let iter_bytes = 24 * u32::try_from(body.iters).unwrap_or(0);
         let (region, scratch_end) = regions(body, &caps, iter_area + iter_bytes);
+        sampled::check_tokens(body)?;
         Ok(Gen {
             shared,
             body,

@@ -5,7 +5,8 @@
 //! a "deferred" string can therefore only be printed: any other use (a
 //! comparison, a map key, a concatenation, sprintf) is refused at compile time.
 //! `pp()`, `ppfunc()`, `probefunc()` and `probemod()` are constants of the
-//! probe point, folded into string literals.
+//! probe point, folded into string literals (but a sampling probe's
+//! `probefunc()`: see `sampled`).
 
 use super::{CodegenError, Gen};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
@@ -114,7 +115,11 @@ pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
         (Builtin::Pp, Some(probe.pp().to_string())),
         (Builtin::Pn, Some(probe.pn().to_string())),
         (Builtin::Ppfunc, Some(probe.ppfunc().to_string())),
-        (Builtin::Probefunc, Some(probe.probefunc().to_string())),
+        // A sampling probe's is the interrupted function: see `sampled`.
+        (
+            Builtin::Probefunc,
+            (!probe.samples()).then(|| probe.probefunc().to_string()),
+        ),
         (Builtin::Probemod, probe.probemod().map(str::to_string)),
     ];
     for inst in probe.body.blocks.iter_mut().flat_map(|b| &mut b.insts) {
@@ -270,6 +275,9 @@ impl Gen<'_> {
         match (func, dst) {
             (Builtin::PrintBacktrace, _) => self.print_stack(Deferred::PrintBacktrace),
             (Builtin::PrintUbacktrace, _) => self.print_stack(Deferred::PrintUbacktrace),
+            // Left unfolded only in a sampling probe.
+            (Builtin::Probefunc, Some(d)) => self.sampled_function(*d),
+            (Builtin::Probefunc, None) => {}
             (Builtin::Probemod, _) => {
                 // Folded where the probe point names a module; elsewhere stap
                 // cannot tell either.

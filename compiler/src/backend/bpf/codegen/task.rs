@@ -48,10 +48,26 @@ impl Gen<'_> {
         if let ContextValue::MarkArg(n) = value {
             return self.mark_arg(dst, *n);
         }
+        if let ContextValue::CallFrame { entry } = value {
+            if self.trampoline {
+                // The fentry and fexit programs of one call run in the same
+                // trampoline frame, where their context lives; a nested
+                // call's trampoline has its own. (A pointer as a number:
+                // the loader is privileged.)
+                self.store(dst, 6);
+            } else {
+                self.emit(Insn::load(Size::DW, 1, 6, PT_REGS_SP));
+                if *entry {
+                    // The return pops the return address the entry sees.
+                    self.emit(Insn::alu_imm(Alu::Add, 1, 8));
+                }
+                self.store(dst, 1);
+            }
+            return Ok(());
+        }
         let register = match value {
             ContextValue::FunctionArg(n) => ARG_REGS.get(*n).copied(),
             ContextValue::ReturnValue => Some(PT_REGS_AX),
-            ContextValue::StackPointer => Some(PT_REGS_SP),
             _ => None,
         };
         if let Some(off) = register {
