@@ -217,6 +217,18 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Option<P
     }
 }
 
+/// The system's libstdc++, a Debian library built with USDT marks
+/// (`libstdcxx:throw`, `catch`, `rethrow`), when it has one.
+pub fn libstdcxx() -> Option<&'static str> {
+    [
+        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/usr/lib64/libstdc++.so.6",
+        "/usr/lib/libstdc++.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+}
+
 /// The script arguments with which `examples/NAME` parses and elaborates on
 /// this machine without its workload, for the tests that check the whole
 /// shelf at `-p1`/`-p2` (tests/tests/examples.rs runs each for real). The
@@ -225,13 +237,7 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Option<P
 /// stand-in, and the example is left to examples.rs.
 pub fn example_args(name: &str) -> Option<Vec<String>> {
     let program = rstap().display().to_string();
-    let marks = [
-        "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
-        "/usr/lib64/libstdc++.so.6",
-        "/usr/lib/libstdc++.so.6",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists());
+    let marks = libstdcxx();
     let args: Vec<String> = match name {
         "funclatency.stp" | "calltrace.stp" | "stopwatch.stp" => vec![program, "main".into()],
         "usdt.stp" => vec![marks?.to_string()],

@@ -309,6 +309,48 @@ probe end {{
     assert_eq!(text(&untraced.stdout), "semaphore=0\n");
 }
 
+/// 250 ints thrown and caught.
+const THROWS: &str = r#"int main() {
+  int caught = 0;
+  for (int i = 0; i < 250; i++) { try { throw i; } catch (int v) { caught += v; } }
+  return caught != 250 * 249 / 2;
+}
+"#;
+
+#[test]
+fn a_debian_librarys_own_usdt_marks_fire_for_every_throw_and_catch() {
+    let Some(b) = setup() else { return };
+    let _alone = serial();
+    let Some(lib) = rstap_tests::libstdcxx() else {
+        skip_or_fail("no libstdc++.so.6 here (Debian: libstdc++6)");
+        return;
+    };
+    std::fs::write(b.dir.join("throws.cc"), THROWS).expect("write throws.cc");
+    if !Command::new("g++")
+        .args(["-O1", "-o", "throws", "throws.cc"])
+        .current_dir(&b.dir)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        skip_or_fail("g++ is needed to build the C++ test program");
+        return;
+    }
+    // throw's second argument is the thrown type's std::type_info, whose
+    // name ("i" for int) follows its vtable pointer.
+    let script = format!(
+        r#"global throws, catches, ints
+probe process("{lib}").mark("throw") {{
+  if (pid() != target()) next
+  throws++
+  if (user_string(user_long($arg2 + 8)) == "i") ints++
+}}
+probe process("{lib}").provider("libstdcxx").mark("catch") {{ if (pid() == target()) catches++ }}
+probe end {{ printf("throws=%d catches=%d ints=%d\n", throws, catches, ints) }}"#
+    );
+    let stdout = stdout_of(&script, &b.path("throws"));
+    assert_eq!(stdout, "throws=250 catches=250 ints=250\n");
+}
+
 #[test]
 fn process_begin_and_end_see_the_child() {
     let Some(b) = setup() else { return };
