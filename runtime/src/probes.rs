@@ -303,6 +303,7 @@ impl Kernel {
             max_errors: opts.limits.max_errors,
         };
         k.set_target(engine.host.target);
+        k.fill_functions(&engine.symbols);
         k.push(engine);
         let started = Instant::now();
         let refuse = |e| refused(prog, &k.compiled, e, verbose);
@@ -430,6 +431,33 @@ impl Kernel {
         }
     }
 
+    /// Fills the `functions` map, by which sampling probes round a kernel pc
+    /// down to its symbol: 0, the addresses in order, then `u64::MAX`. A
+    /// kernel with more symbols than the map holds gets only the padding:
+    /// its pcs are not rounded (and its profile's arrays hold more keys).
+    fn fill_functions(&self, symbols: &Symbols) {
+        let Some(spec) = self
+            .compiled
+            .maps
+            .iter()
+            .find(|m| m.role == Role::Functions)
+        else {
+            return;
+        };
+        let Some(map) = self.object.map(&spec.name) else {
+            return;
+        };
+        let slots = (spec.value_size / 8) as usize;
+        let addresses = symbols.kernel_addresses();
+        let mut table = vec![u64::MAX; slots];
+        table[0] = 0;
+        if addresses.len() < slots {
+            table[1..=addresses.len()].copy_from_slice(addresses);
+        }
+        let bytes: Vec<u8> = table.iter().flat_map(|a| a.to_le_bytes()).collect();
+        let _ = map.update(&0u32.to_le_bytes(), &bytes, Update::Any);
+    }
+
     /// Tells the programs `target()`.
     pub fn set_target(&self, pid: i64) {
         self.set_target_word(0, pid);
@@ -477,6 +505,7 @@ impl Kernel {
             | Role::Target
             | Role::Scratch
             | Role::Zeroes
+            | Role::Functions
             | Role::Keys => None,
         })
     }

@@ -50,6 +50,11 @@ impl Symbols {
         }
     }
 
+    /// Every kernel symbol's address, in order (aliases repeat one).
+    pub fn kernel_addresses(&self) -> &[u64] {
+        &self.table.get_or_init(load).addrs
+    }
+
     /// The symbol containing `addr`, if one does.
     pub fn lookup(&self, addr: u64) -> Option<Found<'_>> {
         let t = self.table.get_or_init(load);

@@ -487,6 +487,33 @@ probe end {
 }
 
 #[test]
+fn a_profile_keeps_one_array_entry_per_kernel_function_not_per_sampled_address() {
+    if setup().is_none() {
+        return;
+    }
+    let _alone = serial();
+    // Two million one-byte reads and writes: hundreds of samples in the
+    // kernel, over a dozen or two functions, at many more addresses. With
+    // room for 24 entries the array would overflow (a runtime error, status
+    // 1) if each address were its own key.
+    let script = r#"global p[24], n
+probe timer.profile { if (pid() == target() && !user_mode()) { n++; p[probefunc()] <<< 1 } }
+probe end { k = 0; foreach (f in p) k++; printf("samples=%d functions=%d\n", n, k) }"#;
+    let out = run(script, "dd if=/dev/zero of=/dev/null bs=1 count=2000000");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let field = |name: &str| -> u64 {
+        stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {stdout:?}"))
+    };
+    let (samples, functions) = (field("samples="), field("functions="));
+    assert!(samples >= 50, "too few samples to tell: {stdout}");
+    assert!((1..=24).contains(&functions), "{stdout}");
+}
+
+#[test]
 fn perf_sampling_runs_and_hardware_counters_fail_with_one_sentence() {
     let Some(b) = setup() else { return };
     let _alone = serial();

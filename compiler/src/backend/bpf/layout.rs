@@ -179,6 +179,9 @@ pub enum Role {
     /// One zeroed value as large as the largest aggregate element: what a new
     /// element of a stats array starts as (too large for the BPF stack).
     Zeroes,
+    /// The kernel's symbol addresses, sorted, that a sampling probe rounds
+    /// its pc down to (see `codegen::sampled`); the runtime fills it.
+    Functions,
 }
 
 /// One map of the object, in the order `ld_map` immediates count them.
@@ -194,6 +197,9 @@ pub struct MapSpec {
 
 /// The ring buffer's size: 1 MiB of records between two reads.
 pub const OUTPUT_BYTES: u32 = 1 << 20;
+/// The addresses the `functions` map holds (2 MiB), more than a kernel has
+/// symbols (~120,000 here).
+pub const FUNCTION_SLOTS: u32 = 1 << 18;
 
 impl MapSpec {
     pub fn global(index: usize, g: GlobalMap) -> MapSpec {
@@ -248,6 +254,19 @@ impl MapSpec {
             value_size: 16,
             max_entries: 1,
             role: Role::Target,
+        }
+    }
+
+    /// One value of [`FUNCTION_SLOTS`] addresses: entry 0 is 0, then the
+    /// kernel's symbol addresses in order, then `u64::MAX`.
+    pub fn functions() -> MapSpec {
+        MapSpec {
+            name: "functions".into(),
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: FUNCTION_SLOTS * 8,
+            max_entries: 1,
+            role: Role::Functions,
         }
     }
 

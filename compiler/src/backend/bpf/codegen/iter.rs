@@ -30,7 +30,7 @@ pub(super) struct Walk {
 /// The internal id of the first key buffer (after the scratch area and the
 /// zeroes).
 pub(super) fn first_buffer_id(globals: usize) -> u32 {
-    output_id(globals) + 5
+    output_id(globals) + 6
 }
 
 impl Gen<'_> {

@@ -351,6 +351,9 @@ pub fn compile(
             .unwrap_or(8);
         order.push((zeroes_id(globals), MapSpec::zeroes(largest)));
     }
+    if uses_map(&programs, functions_id(globals)) {
+        order.push((functions_id(globals), MapSpec::functions()));
+    }
     for (k, b) in buffers.into_iter().enumerate() {
         order.push((
             iter::first_buffer_id(globals) + u32::try_from(k).unwrap_or(0),
@@ -426,6 +429,11 @@ fn output_id(globals: usize) -> u32 {
 /// The internal id of the map of zeroes new stats-array elements start from.
 fn zeroes_id(globals: usize) -> u32 {
     output_id(globals) + 4
+}
+
+/// The internal id of the kernel's sorted symbol addresses.
+fn functions_id(globals: usize) -> u32 {
+    output_id(globals) + 5
 }
 
 /// What every program of one compilation shares.

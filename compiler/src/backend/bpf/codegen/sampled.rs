@@ -11,9 +11,16 @@
 //! name the same function when it reads the map. Its bytes hold no NUL:
 //! `\x01`, `k` or `u`, then lowercase hex digits — for `k` the 16 of the
 //! kernel pc, for `u` the 8 of the pid then the 16 of the user pc.
+//!
+//! A kernel pc is first rounded down to the start of its symbol, by a
+//! binary search over the kernel's sorted symbol addresses (the `functions`
+//! map, which the runtime fills): all the samples of one kernel function are
+//! one key in the kernel's map, so a system-wide profile keeps as many
+//! entries as functions, not as sampled addresses, as stap's would.
 
 use super::{CodegenError, Gen};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
+use crate::backend::bpf::layout::FUNCTION_SLOTS;
 use crate::builtins::Builtin;
 use crate::mir::{Body, Inst, Reg};
 use rstap_grammar::Span;
@@ -141,8 +148,46 @@ impl Gen<'_> {
         self.land(kernel);
         self.emit(Insn::store_imm(Size::B, base, off + 1, i32::from(b'k')));
         self.emit(Insn::load(Size::DW, 2, 6, PT_REGS_IP));
+        self.symbol_start(2);
         self.hex_digits(2, 16, base, off + 2);
         self.land(done);
+    }
+
+    /// Rounds kernel address `r` (not r3-r5) down to the start of its
+    /// symbol: the greatest entry of the `functions` table not above it,
+    /// found without a branch in as many steps as the table's size has bits
+    /// (a branch per step would be a path per sample to the verifier). Entry
+    /// 0 is 0 and never compared: an address below every symbol (or a table
+    /// the runtime could not fill) keeps its value.
+    fn symbol_start(&mut self, r: u8) {
+        let map = super::functions_id(self.shared.prog.globals.len());
+        let last_slot = i32::try_from((FUNCTION_SLOTS - 1) * 8).unwrap_or(i32::MAX);
+        self.emit2(Insn::ld_map_value(3, map, 0));
+        self.emit(Insn::mov_imm(4, 0));
+        for bit in (0..FUNCTION_SLOTS.trailing_zeros()).rev() {
+            let step = 1i32 << bit;
+            // r5 = table[(r4 + step)]
+            self.emit(Insn::mov_reg(5, 4));
+            self.emit(Insn::alu_imm(Alu::Add, 5, step));
+            self.emit(Insn::alu_imm(Alu::Lsh, 5, 3));
+            self.emit(Insn::alu_imm(Alu::And, 5, last_slot));
+            self.emit(Insn::alu_reg(Alu::Add, 5, 3));
+            self.emit(Insn::load(Size::DW, 5, 5, 0));
+            // Kernel addresses lie within 2^63 of each other, as does the
+            // padding (u64::MAX) from them: entry - r - 1 is negative exactly
+            // when the entry is not above r, and then r4 += step.
+            self.emit(Insn::alu_reg(Alu::Sub, 5, r));
+            self.emit(Insn::alu_imm(Alu::Add, 5, -1));
+            self.emit(Insn::alu_imm(Alu::Rsh, 5, 63));
+            self.emit(Insn::alu_imm(Alu::Lsh, 5, i32::try_from(bit).unwrap_or(0)));
+            self.emit(Insn::alu_reg(Alu::Add, 4, 5));
+        }
+        self.emit(Insn::alu_imm(Alu::Lsh, 4, 3));
+        self.emit(Insn::alu_imm(Alu::And, 4, last_slot));
+        self.emit(Insn::alu_reg(Alu::Add, 4, 3));
+        self.emit(Insn::load(Size::DW, 4, 4, 0));
+        self.emit(Insn::jump_imm(Jmp::Jeq, 4, 0, 1));
+        self.emit(Insn::mov_reg(r, 4));
     }
 
     /// The low `n` hex digits of register `src` (not r1), most significant
