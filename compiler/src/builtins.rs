@@ -125,6 +125,8 @@ builtins! {
     NumOnlineCpus "num_online_cpus" () -> Long;
     TzGmtoff "tz_gmtoff" () -> Long;
     TzName "tz_name" () -> String;
+    CmdlineArgs "cmdline_args" (n: Long, m: Long, delim: String) -> String;
+    EnvVar "env_var" (name: String) -> String;
 }
 
 impl Builtin {

@@ -291,6 +291,8 @@ fn kernel_only(b: Builtin) -> bool {
             | Builtin::KernelChar
             | Builtin::KernelPointer
             | Builtin::TaskCurrent
+            | Builtin::CmdlineArgs
+            | Builtin::EnvVar
             | Builtin::PrintBacktrace
             | Builtin::Backtrace
             | Builtin::SprintBacktrace

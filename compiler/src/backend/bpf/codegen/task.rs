@@ -1,6 +1,6 @@
 //! Values of the probed event and task: tracepoint fields and the task/time built-ins.
 
-use super::{CodegenError, ErrorMsg, Gen, STACK};
+use super::{CodegenError, ErrorMsg, Gen};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
 use crate::hir::ContextValue;
@@ -31,7 +31,7 @@ impl Gen<'_> {
         {
             // The helper writes the value to the stack: a plain number to
             // the verifier, even when it is a pointer.
-            let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+            let tmp = self.bottom + 24;
             self.emit(Insn::mov_reg(1, 6));
             let mut out = 2;
             if let ContextValue::FunctionArg(n) = value {
@@ -182,7 +182,7 @@ impl Gen<'_> {
                 let (Some(t), Some(d)) = (self.shared.task, dst) else {
                     return self.unsupported("pexecname() without the kernel's BTF", Some(at));
                 };
-                let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+                let tmp = self.bottom + 24;
                 self.emit(Insn::call(helper::GET_CURRENT_TASK));
                 self.read_kernel_word(tmp, 0, t.real_parent, 8);
                 self.zero_from(d, 0);
@@ -196,6 +196,9 @@ impl Gen<'_> {
                 ));
                 self.emit(Insn::call(helper::PROBE_READ_KERNEL));
                 return Ok(());
+            }
+            Builtin::CmdlineArgs | Builtin::EnvVar => {
+                return self.process_area(dst, func, args, at);
             }
             _ if memory_read(func).is_some() => {
                 let (size, signed, user) = memory_read(func).unwrap_or((8, true, false));
@@ -321,9 +324,7 @@ pub(super) fn offsets_if_needed(
 impl Gen<'_> {
     /// The stack slot of long register `r`.
     fn slot_of(&self, r: Option<Reg>) -> i16 {
-        r.map_or(-i16::try_from(STACK).unwrap_or(512) + 24, |r| {
-            self.slot[r.index()]
-        })
+        r.map_or(self.bottom + 24, |r| self.slot[r.index()])
     }
 
     /// The stack word at `slot` = the `size`-byte kernel value at `base` + `off`
