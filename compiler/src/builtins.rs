@@ -127,6 +127,8 @@ builtins! {
     TzName "tz_name" () -> String;
     CmdlineArgs "cmdline_args" (n: Long, m: Long, delim: String) -> String;
     EnvVar "env_var" (name: String) -> String;
+    StrspnAt "_strspn_at" (str: String, at: Long, set: String) -> Long;
+    StrcspnAt "_strcspn_at" (str: String, at: Long, set: String) -> Long;
 }
 
 impl Builtin {

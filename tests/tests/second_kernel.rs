@@ -42,10 +42,12 @@ const READER: &str = "wc -c /proc/version";
 /// `tcp_v4_rcv`. Long enough for dropwatch's 5-second report to come twice.
 const DROPS: &str = "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
 /// The exec'd program's command line and environment, read through its
-/// `mm_struct` by `bpf_loop` walks (5.17 and later, so 6.1 has them).
+/// `mm_struct` by `bpf_loop` walks (5.17 and later, so 6.1 has them), and
+/// tokenize(), whose scans are `bpf_loop` callbacks too.
 const PROCESS_AREAS: &str = r#"probe syscall.exit_group {
   if (execname() == "true") {
     printf("[%s] [%s] [%s] [%s]\n", cmdline_str(), cmdline_arg(1), cmdline_arg(3), env_var("RSTAP_X"))
+    printf("[%s] [%s]\n", tokenize("on 6.1", " "), tokenize(" "))
     exit()
   }
 }"#;
@@ -411,11 +413,11 @@ fn dropwatch_sees_the_dropped_syns_on_6_1() {
 }
 
 #[test]
-fn cmdline_and_env_var_read_the_exec_d_program_on_6_1() {
+fn cmdline_env_var_and_tokenize_run_on_6_1() {
     let Some(run) = vm() else { return };
     let result = succeeded(run, "process_areas");
     assert_eq!(
-        result.stdout, "[/bin/true a \"\" b c] [a] [b c] [on-6.1]\n",
+        result.stdout, "[/bin/true a \"\" b c] [a] [b c] [on-6.1]\n[on] [6.1]\n",
         "{}",
         result.stderr
     );

@@ -106,6 +106,10 @@ impl Engine<'_> {
                 n(find(bytes(0), bytes(1)).map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX)))
             }
             Builtin::Strtol => n(strtol(bytes(0), long(1))),
+            Builtin::StrspnAt | Builtin::StrcspnAt => {
+                let inside = b == Builtin::StrspnAt;
+                n(span_at(bytes(0), long(1), bytes(2), inside))
+            }
             Builtin::StrReplace => Ok(Some(Value::Str(self.clip(replace(
                 bytes(0),
                 bytes(1),
@@ -224,6 +228,18 @@ impl Engine<'_> {
         self.rng = x;
         (x >> 1) as i64
     }
+}
+
+/// The first index from `at` (0 when negative) whose byte of `s` is not in
+/// `set` (`inside`: strspn's end) or is in it (strcspn's end), else the
+/// string's length.
+pub(crate) fn span_at(s: &[u8], at: i64, set: &[u8], inside: bool) -> i64 {
+    let from = usize::try_from(at).unwrap_or(0).min(s.len());
+    let end = s[from..]
+        .iter()
+        .position(|c| set.contains(c) != inside)
+        .map_or(s.len(), |i| from + i);
+    i64::try_from(end).unwrap_or(i64::MAX)
 }
 
 /// The NUL-terminated string at `at` of a process's argument or environment
@@ -502,6 +518,16 @@ mod tests {
         // An argument cut to MAXSTRINGLEN, and the next one after it.
         assert_eq!(cmdline_args(b"abcdef\0x\0", 0, -1, b" ", 4), b"abcd x");
         assert_eq!(cmdline_args(b"", 0, -1, b" ", 511), b"");
+    }
+
+    #[test]
+    fn spans_stop_where_strspn_and_strcspn_do() {
+        assert_eq!(span_at(b",,a,b", 0, b",", true), 2);
+        assert_eq!(span_at(b",,a,b", 2, b",", false), 3);
+        assert_eq!(span_at(b",,a,b", 4, b",", false), 5);
+        assert_eq!(span_at(b"abc", 9, b",", true), 3);
+        assert_eq!(span_at(b"abc", -1, b"", true), 0);
+        assert_eq!(span_at(b"abc", 1, b"", false), 3);
     }
 
     #[test]

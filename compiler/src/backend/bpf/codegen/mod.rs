@@ -21,6 +21,7 @@ mod procargs;
 mod prune;
 mod regs;
 mod slots;
+mod spans;
 mod stack;
 mod stats;
 mod strings;
@@ -535,7 +536,7 @@ impl<'a> Gen<'a> {
                 .blocks
                 .iter()
                 .flat_map(|b| &b.insts)
-                .any(|i| procargs::reads_areas(i) || matches!(i, Inst::Clear { .. }))
+                .any(|i| procargs::loops(i) || matches!(i, Inst::Clear { .. }))
         {
             STACK - CALLBACK_FRAME
         } else {

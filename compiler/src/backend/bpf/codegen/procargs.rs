@@ -72,6 +72,18 @@ pub(super) fn reads_areas(inst: &Inst) -> bool {
     )
 }
 
+/// Whether `inst` runs a `bpf_loop` callback.
+pub(super) fn loops(inst: &Inst) -> bool {
+    reads_areas(inst)
+        || matches!(
+            inst,
+            Inst::Builtin {
+                func: Builtin::StrspnAt | Builtin::StrcspnAt,
+                ..
+            }
+        )
+}
+
 /// The offsets, when a kernel-context handler calls `cmdline_args()` or
 /// `env_var()` (None also without BTF: the call is then refused).
 pub(super) fn offsets_if_needed(
@@ -199,16 +211,47 @@ impl Gen<'_> {
     }
 
     /// Runs the walk: `step` emits one step's work (after the string is in
-    /// the value area) as the body of a new callback, which `bpf_loop` calls
-    /// until a step returns 1 or the area ends. In the callback r6 is the
-    /// step's number, r7 the scratch area, r8 the next string's address;
-    /// `step` leaves r0 = 0 to go on, 1 to stop, and jumps it lists to the
-    /// callback's end with r0 set.
+    /// the value area) in a [`Gen::loop_callback`] that stops when the area
+    /// ends. In it r8 is the next string's address.
     fn walk(&mut self, step: impl FnOnce(&mut Self)) {
+        self.loop_callback(MAX_STEPS, |g, stop| {
+            let (nb, no) = g.base(g.state(State::Next));
+            let (eb, eo) = g.base(g.state(State::End));
+            g.emit(Insn::load(Size::DW, 8, nb, no));
+            g.emit(Insn::load(Size::DW, 1, eb, eo));
+            stop.push(g.forward(Insn::jump_reg(Jmp::Jge, 8, 1, 0)));
+            // The string; as stap's `user_string(addr, "")`, one that cannot
+            // be read is "" and one byte long.
+            let bytes = step_bytes(g.shared.target.max_string());
+            g.ptr(1, Ptr::Scratch(g.value_area));
+            g.emit(Insn::mov_imm(2, i32::try_from(bytes).unwrap_or(512)));
+            g.emit(Insn::mov_reg(3, 8));
+            g.emit(Insn::call(helper::PROBE_READ_USER_STR));
+            g.emit(Insn::jump_imm(Jmp::Jsge, 0, 1, 2));
+            g.emit(Insn::mov_imm(0, 1));
+            let (tb, to) = g.base(Ptr::Scratch(g.value_area));
+            g.emit(Insn::store_imm(Size::B, tb, to, 0));
+            g.emit(Insn::alu_reg(Alu::Add, 8, 0));
+            g.emit(Insn::store(Size::DW, nb, no, 8));
+            g.emit(Insn::mov_imm(0, 0));
+            step(g);
+        });
+    }
+
+    /// `bpf_loop(steps, callback)`, the callback's body emitted by `step`.
+    /// In it r6 is the step's number and r7 the scratch area (the context
+    /// is the scratch map's key, on the handler's stack: the callback has no
+    /// stack of its own); `step` leaves r0 = 0 to go on or 1 to stop, and
+    /// may push jumps that stop at once. Its state lives in the scratch
+    /// area, where the verifier tracks nothing, so the kernel checks one
+    /// step (or, on newer kernels, two that look alike).
+    pub(super) fn loop_callback(
+        &mut self,
+        steps: i32,
+        step: impl FnOnce(&mut Self, &mut Vec<usize>),
+    ) {
         let main = std::mem::take(&mut self.insns);
         let mut stop = Vec::new();
-        // The context is the scratch map's key, on the handler's stack: the
-        // handler leaves the callback no stack of its own.
         self.emit(Insn::mov_reg(6, 1));
         self.emit2(Insn::ld_map(
             1,
@@ -217,26 +260,8 @@ impl Gen<'_> {
         self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
         stop.push(self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0)));
         self.emit(Insn::mov_reg(7, 0));
-        let (nb, no) = self.base(self.state(State::Next));
-        let (eb, eo) = self.base(self.state(State::End));
-        self.emit(Insn::load(Size::DW, 8, nb, no));
-        self.emit(Insn::load(Size::DW, 1, eb, eo));
-        stop.push(self.forward(Insn::jump_reg(Jmp::Jge, 8, 1, 0)));
-        // The string; as stap's `user_string(addr, "")`, one that cannot be
-        // read is "" and one byte long.
-        let bytes = step_bytes(self.shared.target.max_string());
-        self.ptr(1, Ptr::Scratch(self.value_area));
-        self.emit(Insn::mov_imm(2, i32::try_from(bytes).unwrap_or(512)));
-        self.emit(Insn::mov_reg(3, 8));
-        self.emit(Insn::call(helper::PROBE_READ_USER_STR));
-        self.emit(Insn::jump_imm(Jmp::Jsge, 0, 1, 2));
-        self.emit(Insn::mov_imm(0, 1));
-        let (tb, to) = self.base(Ptr::Scratch(self.value_area));
-        self.emit(Insn::store_imm(Size::B, tb, to, 0));
-        self.emit(Insn::alu_reg(Alu::Add, 8, 0));
-        self.emit(Insn::store(Size::DW, nb, no, 8));
         self.emit(Insn::mov_imm(0, 0));
-        step(self);
+        step(self, &mut stop);
         self.emit(Insn::exit());
         for s in stop {
             self.land(s);
@@ -251,7 +276,7 @@ impl Gen<'_> {
         });
         let key = self.bottom + 8;
         self.emit(Insn::store_imm(Size::DW, 10, key, 0));
-        self.emit(Insn::mov_imm(1, MAX_STEPS));
+        self.emit(Insn::mov_imm(1, steps));
         self.emit2(Insn::ld_callback(2, u32::try_from(callback).unwrap_or(0)));
         self.emit(Insn::mov_reg(3, 10));
         self.emit(Insn::alu_imm(Alu::Add, 3, i32::from(key)));

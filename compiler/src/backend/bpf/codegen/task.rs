@@ -200,6 +200,12 @@ impl Gen<'_> {
             Builtin::CmdlineArgs | Builtin::EnvVar => {
                 return self.process_area(dst, func, args, at);
             }
+            Builtin::StrspnAt | Builtin::StrcspnAt => {
+                if let Some(d) = dst {
+                    self.span_at(d, args, func == Builtin::StrspnAt);
+                }
+                return Ok(());
+            }
             _ if memory_read(func).is_some() => {
                 let (size, signed, user) = memory_read(func).unwrap_or((8, true, false));
                 if let Some(d) = dst {
