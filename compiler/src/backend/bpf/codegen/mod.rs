@@ -255,6 +255,7 @@ pub fn compile(
     let widths = caps::global_widths(prog, &formats, max_string);
     let task = task::offsets_if_needed(prog, kernel);
     let mm = procargs::offsets_if_needed(prog, kernel);
+    let bpf_loop = procargs::bpf_loop_if_needed(prog, kernel);
     let walks = prog
         .probes
         .iter()
@@ -277,6 +278,7 @@ pub fn compile(
             target,
             task,
             mm,
+            bpf_loop,
             may_goto,
         };
         // A refusal that knows no better place points at its probe, so the
@@ -444,6 +446,8 @@ struct Shared<'a> {
     /// Where `struct task_struct` and `struct mm_struct` keep the argument
     /// and environment areas.
     mm: Option<procargs::MmOffsets>,
+    /// Whether the kernel has the `bpf_loop` helper (Linux 5.17).
+    bpf_loop: bool,
     /// Whether loops may start with `may_goto` (see `iter`).
     may_goto: bool,
 }

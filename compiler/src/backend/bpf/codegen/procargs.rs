@@ -84,6 +84,24 @@ pub(super) fn loops(inst: &Inst) -> bool {
         )
 }
 
+/// Whether the kernel has `bpf_loop` (its BTF lists `BPF_FUNC_loop`), when a
+/// kernel-context handler needs it; without BTF to tell, the verifier will.
+pub(super) fn bpf_loop_if_needed(
+    prog: &crate::mir::Program,
+    kernel: &dyn crate::kernel::KernelInfo,
+) -> bool {
+    let needed = prog
+        .probes
+        .iter()
+        .filter(|p| p.context == crate::mir::Context::Kernel)
+        .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
+        .any(loops);
+    !needed
+        || kernel
+            .kernel_types()
+            .map_or(true, |t| t.enumerator("BPF_FUNC_loop").is_some())
+}
+
 /// The offsets, when a kernel-context handler calls `cmdline_args()` or
 /// `env_var()` (None also without BTF: the call is then refused).
 pub(super) fn offsets_if_needed(

@@ -197,6 +197,20 @@ impl Gen<'_> {
                 self.emit(Insn::call(helper::PROBE_READ_KERNEL));
                 return Ok(());
             }
+            Builtin::CmdlineArgs | Builtin::EnvVar | Builtin::StrspnAt | Builtin::StrcspnAt
+                if !self.shared.bpf_loop =>
+            {
+                let what = match func {
+                    Builtin::StrspnAt | Builtin::StrcspnAt => "tokenize()".to_string(),
+                    f => format!("{}()", f.name()),
+                };
+                return Err(CodegenError::new(
+                    format!(
+                        "{what} needs, in a kernel-context probe, the bpf_loop helper of Linux 5.17 or later, which this kernel lacks; call it in a begin, end or timer probe"
+                    ),
+                    Some(at),
+                ));
+            }
             Builtin::CmdlineArgs | Builtin::EnvVar => {
                 return self.process_area(dst, func, args, at);
             }
