@@ -24,7 +24,8 @@ use rstap_grammar::Span;
 const MAX_STEPS: i32 = 1 << 16;
 /// The bytes one step reads: a string longer than this (or than
 /// MAXSTRINGLEN, when that is larger) takes more than one step, and its
-/// rest reads as the next string. (stap's tapset steps by MAXSTRINGLEN.)
+/// rest reads as the next string, as in stap's tapset, whose steps are
+/// MAXSTRINGLEN long. (The user-space engine steps over it whole.)
 const STEP_BYTES: u32 = 512;
 
 /// The bytes of the value area a step reads into.
