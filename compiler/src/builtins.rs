@@ -125,6 +125,10 @@ builtins! {
     NumOnlineCpus "num_online_cpus" () -> Long;
     TzGmtoff "tz_gmtoff" () -> Long;
     TzName "tz_name" () -> String;
+    CmdlineArgs "cmdline_args" (n: Long, m: Long, delim: String) -> String;
+    EnvVar "env_var" (name: String) -> String;
+    StrspnAt "_strspn_at" (str: String, at: Long, set: String) -> Long;
+    StrcspnAt "_strcspn_at" (str: String, at: Long, set: String) -> Long;
 }
 
 impl Builtin {

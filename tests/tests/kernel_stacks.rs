@@ -237,7 +237,7 @@ fn print_ubacktrace_at_a_uprobe_shows_the_callers_up_to_main() {
     let path = bin.display().to_string();
     // The first call's stacks only.
     let script = format!(
-        "global n\nprobe process(\"{path}\").function(\"work\") {{\n  if (n++) next\n  print_ubacktrace()\n  print(sprint_ubacktrace())\n  printf(\"%s|%s\\n\", probefunc(), usymname(0))\n}}"
+        "global n\nprobe process(\"{path}\").function(\"work\") {{\n  if (n++) next\n  print_ubacktrace()\n  print(sprint_ubacktrace())\n  printf(\"%s|%s|%s\\n\", probefunc(), usymname(0), usymdata(0))\n  printf(\"u %s\\n\", ubacktrace())\n}}"
     );
     let out = Command::new(rstap())
         .args(["-e", &script, "-c"])
@@ -267,8 +267,23 @@ fn print_ubacktrace_at_a_uprobe_shows_the_callers_up_to_main() {
         .unwrap_or_else(|| panic!("sprint_ubacktrace's first line:\n{stdout}"));
     assert!(lines[simple + 1].starts_with("outer+0x") && lines[simple + 2].starts_with("main+0x"));
     assert!(
-        lines.contains(&"work|0x0"),
-        "probefunc and usymname:\n{stdout}"
+        lines.contains(&"work|0x0|0x0"),
+        "probefunc, usymname and usymdata:\n{stdout}"
+    );
+    // ubacktrace(): the same frames as hex addresses, spaces between.
+    let addrs: Vec<&str> = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("u "))
+        .unwrap_or_else(|| panic!("ubacktrace's line:\n{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert!(
+        addrs.len() >= 3
+            && addrs
+                .iter()
+                .all(|a| a.starts_with("0x") && u64::from_str_radix(&a[2..], 16).is_ok())
+            && lines[0].trim_start().starts_with(addrs[0]),
+        "ubacktrace should start at work's frame:\n{stdout}"
     );
     let _ = std::fs::remove_dir_all(bin.parent().expect("dir"));
 }

@@ -1,6 +1,6 @@
 //! Kernel tier: the string built-ins that take strings apart — `substr`,
 //! `stringat`, `isinstr` — and the tapset functions written over them
-//! (`strpos`, `isdigit`) give in a tracepoint handler what the
+//! (`strpos`, `isdigit`, `tokenize`) give in a tracepoint handler what the
 //! user-space engine gives for the same text in a begin probe, edge cases
 //! and runtime errors included.
 
@@ -33,8 +33,18 @@ const TAPSET: &str = r#"
     printf("%d %d %d\n", isdigit("7a") + 0, isdigit("a7") + 0, isdigit("") + 0)
 "#;
 
+/// `tokenize()`, whose byte scans are `bpf_loop` callbacks in the kernel:
+/// its state (the string and where it is) lives in tapset globals.
+const TOKENIZE: &str = r#"
+    printf("[%s]", tokenize("  alpha, beta,,gamma ", " ,"))
+    printf("[%s]", tokenize(" ,")); printf("[%s]", tokenize(" ,"))
+    printf("[%s]\n", tokenize(" ,"))
+    printf("[%s][%s]\n", tokenize("k=v=w", "="), tokenize("", ""))
+    printf("%d\n", tokenize("x;y", ";") == "x")
+"#;
+
 /// The expected output of each body.
-const EXPECTED: [&str; 2] = [
+const EXPECTED: [&str; 3] = [
     "1 0 1 1 0 1 1 1\n\
      [hell][world][][][][][d][o world]\n\
      104 100 51\n\
@@ -45,6 +55,9 @@ const EXPECTED: [&str; 2] = [
     "filters\n\
      4 -1 0 10\n\
      1 0 0\n",
+    "[alpha][beta][gamma][]\n\
+     [k][v=w]\n\
+     1\n",
 ];
 
 fn script(body: &str) -> String {
@@ -73,7 +86,7 @@ fn substr_stringat_and_isinstr_in_the_kernel_match_the_user_space_engine() {
     if !bpf_or_skip() {
         return;
     }
-    for (body, expected) in [BUILTINS, TAPSET].into_iter().zip(EXPECTED) {
+    for (body, expected) in [BUILTINS, TAPSET, TOKENIZE].into_iter().zip(EXPECTED) {
         let out = run(&["-e", &script(body), "-c", GETPPID]);
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
@@ -88,7 +101,7 @@ fn maxstringlen_bounds_the_kernels_string_searches_as_it_does_user_spaces() {
     if !bpf_or_skip() {
         return;
     }
-    for body in [BUILTINS, TAPSET] {
+    for body in [BUILTINS, TAPSET, TOKENIZE] {
         let out = run(&["-D", "MAXSTRINGLEN=16", "-e", &script(body), "-c", GETPPID]);
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));

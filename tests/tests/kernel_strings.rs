@@ -290,3 +290,31 @@ probe kernel.trace("syscalls:sys_enter_openat") {
         text(&out.stderr)
     );
 }
+
+/// kernel_char/short/int/long/pointer and kernel_string/kernel_string_n/
+/// kernel_string2 read the current task's own fields, whose values the test knows: its
+/// name (perl), its tgid (pid()) and its parent (task_parent()).
+#[test]
+fn kernel_memory_reads_by_width_read_the_tasks_own_fields() {
+    if !bpf_or_skip() {
+        return;
+    }
+    let script = r#"probe syscall.getppid {
+  if (pid() != target() || execname() != "perl") next
+  t = task_current(); comm = &@cast(t, "task_struct")->comm
+  printf("[%s] [%s] [%s] [%s]\n", kernel_string(comm), kernel_string_n(comm, 2), kernel_string(0, "fallback"),
+         kernel_string2(0, "fb2"))
+  printf("%d %d %d\n", kernel_char(comm), kernel_short(comm), kernel_int(comm) & 0xffffff)
+  parent = &@cast(t, "task_struct")->real_parent
+  printf("%d %d %d\n", kernel_pointer(parent) == task_parent(t), kernel_long(parent) == task_parent(t),
+         kernel_int(&@cast(t, "task_struct")->tgid) == pid())
+  exit()
+}"#;
+    let out = run(&["-e", script, "-c", "perl -e getppid"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 'p' = 112, "pe" = 112 + 101 * 256, "per" = 25968 + 114 * 65536.
+    assert_eq!(
+        text(&out.stdout),
+        "[perl] [pe] [fallback] [fb2]\n112 25968 7497072\n1 1 1\n"
+    );
+}

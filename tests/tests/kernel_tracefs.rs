@@ -338,6 +338,22 @@ fn probes_needing_kernel_context_are_refused_at_the_script_line() {
         ) && stderr.contains("<input>:2:3"),
         "{stderr}"
     );
+    // Through a tapset function: at the handler's call of it.
+    let out = tracefs_rstap()
+        .args([
+            "-e",
+            "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  println(cmdline_str())\n}",
+        ])
+        .output()
+        .expect("run rstap");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the tracefs runtime cannot run cmdline_str(), which needs kernel context for cmdline_args()"
+        ) && stderr.contains("<input>:2:11"),
+        "{stderr}"
+    );
 }
 
 #[test]

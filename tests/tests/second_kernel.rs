@@ -51,6 +51,16 @@ const READER: &str = "wc -c /proc/version";
 /// 20 TCP connections to a closed port: the kernel drops each SYN in
 /// `tcp_v4_rcv`. Long enough for dropwatch's 5-second report to come twice.
 const DROPS: &str = "/bin/sh -c 'ip link set lo up; for i in $(seq 20); do nc 127.0.0.1 9 </dev/null; done 2>/dev/null; sleep 11'";
+/// The exec'd program's command line and environment, read through its
+/// `mm_struct` by `bpf_loop` walks (5.17 and later, so 6.1 has them), and
+/// tokenize(), whose scans are `bpf_loop` callbacks too.
+const PROCESS_AREAS: &str = r#"probe syscall.exit_group {
+  if (execname() == "true") {
+    printf("[%s] [%s] [%s] [%s]\n", cmdline_str(), cmdline_arg(1), cmdline_arg(3), env_var("RSTAP_X"))
+    printf("[%s] [%s]\n", tokenize("on 6.1", " "), tokenize(" "))
+    exit()
+  }
+}"#;
 const FIVE_TRUES: &str = "/bin/sh -c 'for i in $(seq 5); do /bin/true; done'";
 const TWENTY_TRUES: &str = "/bin/sh -c 'for i in $(seq 20); do /bin/true; done'";
 
@@ -162,6 +172,15 @@ probe kernel.trace("sched:sched_process_exec") {
 probe end { printf("n=%d count=%d sum=%d\n", n, @count(s), @sum(c["true"])) }"#,
                 "-c",
                 TWENTY_TRUES,
+            ],
+        ),
+        Case::new(
+            "process_areas",
+            &[
+                "-e",
+                PROCESS_AREAS,
+                "-c",
+                "env RSTAP_X=on-6.1 /bin/true a '' 'b c'",
             ],
         ),
         Case::new("list_vfs_read", &["-l", r#"kernel.function("vfs_read")"#]),
@@ -409,6 +428,17 @@ fn dropwatch_sees_the_dropped_syns_on_6_1() {
         .filter_map(|n| n.parse::<u64>().ok())
         .sum();
     assert_eq!(at_tcp, 20, "{out}");
+}
+
+#[test]
+fn cmdline_env_var_and_tokenize_run_on_6_1() {
+    let Some(run) = vm() else { return };
+    let result = succeeded(run, "process_areas");
+    assert_eq!(
+        result.stdout, "[/bin/true a \"\" b c] [a] [b c] [on-6.1]\n[on] [6.1]\n",
+        "{}",
+        result.stderr
+    );
 }
 
 #[test]

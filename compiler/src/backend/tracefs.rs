@@ -139,7 +139,7 @@ pub fn plan(prog: &Program, kernel: &dyn KernelInfo) -> Result<Vec<EventDef>, Tr
             msg: format!("the tracefs runtime cannot run {what}"),
             at: p.span,
         };
-        check_body(prog, &p.body, p.span, &mut HashSet::new())?;
+        check_body(prog, &p.body, p.span, None, &mut HashSet::new())?;
         let source = match &p.kind {
             PointKind::Tracepoint(tp) => {
                 if !name_ok(&tp.system) || !name_ok(&tp.name) {
@@ -233,16 +233,27 @@ fn path_ok(path: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || c == ':')
 }
 
-/// Refuses what a handler (or a function it calls) needs of kernel context.
+/// Refuses what a handler (or a function it calls) needs of kernel context,
+/// at the handler's own line: inside a function, at the handler's call of it
+/// (`via`: that call, and the function's name).
 fn check_body(
     prog: &Program,
     body: &Body,
     span: Span,
+    via: Option<(Span, &str)>,
     seen: &mut HashSet<FuncId>,
 ) -> Result<(), TracefsError> {
-    let refuse = |what: &str, at: Span| TracefsError {
-        msg: format!("the tracefs runtime cannot run {what}, which needs kernel context"),
-        at,
+    let refuse = |what: &str, at: Span| match via {
+        Some((call, name)) => TracefsError {
+            msg: format!(
+                "the tracefs runtime cannot run {name}(), which needs kernel context for {what}"
+            ),
+            at: call,
+        },
+        None => TracefsError {
+            msg: format!("the tracefs runtime cannot run {what}, which needs kernel context"),
+            at,
+        },
     };
     for inst in body.blocks.iter().flat_map(|b| &b.insts) {
         match inst {
@@ -259,15 +270,16 @@ fn check_body(
                 value: ContextValue::MarkArg(_),
                 ..
             } => return Err(refuse("a USDT mark argument", span)),
-            Inst::Call { func, .. } => {
+            Inst::Call { func, at, .. } => {
                 if seen.insert(*func)
                     && let Some(f) = prog.functions.get(func.index())
                 {
-                    check_body(prog, &f.body, span, seen)?;
+                    let via = via.or(Some((*at, f.name.as_str())));
+                    check_body(prog, &f.body, span, via, seen)?;
                     if let Some(n) = f.next {
                         seen.insert(n);
                         if let Some(g) = prog.functions.get(n.index()) {
-                            check_body(prog, &g.body, span, seen)?;
+                            check_body(prog, &g.body, span, via, seen)?;
                         }
                     }
                 }
@@ -291,6 +303,8 @@ fn kernel_only(b: Builtin) -> bool {
             | Builtin::KernelChar
             | Builtin::KernelPointer
             | Builtin::TaskCurrent
+            | Builtin::CmdlineArgs
+            | Builtin::EnvVar
             | Builtin::PrintBacktrace
             | Builtin::Backtrace
             | Builtin::SprintBacktrace

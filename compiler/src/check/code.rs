@@ -72,4 +72,7 @@ codes! {
     E0406 = 406,
     /// A `$target` variable this probe point does not have.
     E0407 = 407,
+    /// Kernel-only code (the current task, kernel memory) in a user-context
+    /// probe.
+    E0408 = 408,
 }

@@ -9,6 +9,7 @@
 mod arrays;
 mod body;
 mod code;
+mod context;
 mod display;
 mod elide;
 mod entry;
@@ -489,6 +490,9 @@ impl<'a> Checker<'a> {
         if !failed {
             entry::program(&mut globals, &mut probes);
             process::program(&mut globals, &mut probes, self.kernel);
+        }
+        for d in context::user_probes(&functions, &probes) {
+            self.error(d);
         }
         let uses = uses::collect(globals.len(), &functions, &mut probes);
         for ((g, &w), &r) in globals.iter().zip(&written).zip(&uses.read) {

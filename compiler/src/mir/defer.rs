@@ -219,6 +219,8 @@ fn reads_only_arguments(b: Builtin) -> bool {
             | Builtin::TextStr
             | Builtin::TextStrn
             | Builtin::ErrnoStr
+            | Builtin::StrspnAt
+            | Builtin::StrcspnAt
             // The session's time zone: the same when the record is printed.
             | Builtin::TzGmtoff
             | Builtin::TzName

@@ -72,6 +72,19 @@ impl Engine<'_> {
             Builtin::NumOnlineCpus => n(self.host.cpus),
             Builtin::TzGmtoff => n(-local_zone().0),
             Builtin::TzName => Ok(Some(Value::Str(local_zone().1))),
+            // The current process of a user-context handler is rstap: its
+            // own argument and environment areas, as the kernel keeps them.
+            Builtin::CmdlineArgs => {
+                let area = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+                let max = self.limits.max_string.saturating_sub(1);
+                let text = cmdline_args(&area, long(0), long(1), bytes(2), max);
+                Ok(Some(Value::Str(self.clip(text))))
+            }
+            Builtin::EnvVar => {
+                let area = std::fs::read("/proc/self/environ").unwrap_or_default();
+                let max = self.limits.max_string.saturating_sub(1);
+                Ok(Some(Value::Str(self.clip(env_var(&area, bytes(0), max)))))
+            }
             Builtin::Randint => {
                 let max = long(0);
                 if max <= 0 {
@@ -93,6 +106,10 @@ impl Engine<'_> {
                 n(find(bytes(0), bytes(1)).map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX)))
             }
             Builtin::Strtol => n(strtol(bytes(0), long(1))),
+            Builtin::StrspnAt | Builtin::StrcspnAt => {
+                let inside = b == Builtin::StrspnAt;
+                n(span_at(bytes(0), long(1), bytes(2), inside))
+            }
             Builtin::StrReplace => Ok(Some(Value::Str(self.clip(replace(
                 bytes(0),
                 bytes(1),
@@ -211,6 +228,69 @@ impl Engine<'_> {
         self.rng = x;
         (x >> 1) as i64
     }
+}
+
+/// The first index from `at` (0 when negative) whose byte of `s` is not in
+/// `set` (`inside`: strspn's end) or is in it (strcspn's end), else the
+/// string's length.
+pub(crate) fn span_at(s: &[u8], at: i64, set: &[u8], inside: bool) -> i64 {
+    let from = usize::try_from(at).unwrap_or(0).min(s.len());
+    let end = s[from..]
+        .iter()
+        .position(|c| set.contains(c) != inside)
+        .map_or(s.len(), |i| from + i);
+    i64::try_from(end).unwrap_or(i64::MAX)
+}
+
+/// The NUL-terminated string at `at` of a process's argument or environment
+/// area, cut to `max` bytes, and where the next one starts. (stap's tapset
+/// steps by the cut string's length, so a string longer than MAXSTRINGLEN
+/// reads as several; rstap steps over it whole.)
+fn area_string(area: &[u8], at: usize, max: usize) -> (&[u8], usize) {
+    let rest = area.get(at..).unwrap_or_default();
+    let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    (&rest[..len.min(max)], at + len + 1)
+}
+
+/// `cmdline_args(n, m, delim)` over a process's argument area, as stap's
+/// tapset walks it: arguments `n` to `m` (every one from `n` when `m` is
+/// negative) joined by `delim`, an empty argument after the first shown as
+/// `""`.
+pub(crate) fn cmdline_args(area: &[u8], n: i64, m: i64, delim: &[u8], max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut at, mut nr) = (0usize, 0i64);
+    while at < area.len() && (m < 0 || nr <= m) {
+        let (arg, next) = area_string(area, at, max);
+        at = next;
+        if nr == n {
+            out = arg.to_vec();
+        } else if nr > n {
+            out.extend_from_slice(delim);
+            out.extend_from_slice(if arg.is_empty() { b"\"\"" } else { arg });
+        }
+        nr += 1;
+    }
+    out
+}
+
+/// `env_var(name)` over a process's environment area: the text after the
+/// `=` of the first entry whose name is `name`, else "".
+pub(crate) fn env_var(area: &[u8], name: &[u8], max: usize) -> Vec<u8> {
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let mut at = 0;
+    while at < area.len() {
+        let (entry, next) = area_string(area, at, usize::MAX);
+        at = next;
+        if let Some(rest) = entry.strip_prefix(name)
+            && (rest.is_empty() || rest[0] == b'=')
+        {
+            let value = rest.get(1..).unwrap_or_default();
+            return value[..value.len().min(max)].to_vec();
+        }
+    }
+    Vec::new()
 }
 
 fn wall_ns() -> i64 {
@@ -421,5 +501,45 @@ mod tests {
         assert_eq!(errno_name(41), "");
         assert_eq!(errno_name(-111), "ECONNREFUSED");
         assert_eq!(errno_name(131), "ENOTRECOVERABLE");
+    }
+
+    #[test]
+    fn cmdline_args_walks_the_argument_area_as_stap_does() {
+        let area = b"sh\0-c\0\0echo hi\0";
+        assert_eq!(cmdline_args(area, 0, -1, b" ", 511), b"sh -c \"\" echo hi");
+        assert_eq!(cmdline_args(area, 1, 1, b"", 511), b"-c");
+        assert_eq!(cmdline_args(area, 3, -1, b"|", 511), b"echo hi");
+        assert_eq!(cmdline_args(area, 1, 2, b",", 511), b"-c,\"\"");
+        // Past the last argument, and m below n: nothing.
+        assert_eq!(cmdline_args(area, 4, 4, b"", 511), b"");
+        assert_eq!(cmdline_args(area, 2, 1, b" ", 511), b"");
+        // The first argument shown is shown as it is, even when empty.
+        assert_eq!(cmdline_args(area, 2, 2, b"", 511), b"");
+        // An argument cut to MAXSTRINGLEN, and the next one after it.
+        assert_eq!(cmdline_args(b"abcdef\0x\0", 0, -1, b" ", 4), b"abcd x");
+        assert_eq!(cmdline_args(b"", 0, -1, b" ", 511), b"");
+    }
+
+    #[test]
+    fn spans_stop_where_strspn_and_strcspn_do() {
+        assert_eq!(span_at(b",,a,b", 0, b",", true), 2);
+        assert_eq!(span_at(b",,a,b", 2, b",", false), 3);
+        assert_eq!(span_at(b",,a,b", 4, b",", false), 5);
+        assert_eq!(span_at(b"abc", 9, b",", true), 3);
+        assert_eq!(span_at(b"abc", -1, b"", true), 0);
+        assert_eq!(span_at(b"abc", 1, b"", false), 3);
+    }
+
+    #[test]
+    fn env_var_finds_the_named_entry() {
+        let area = b"HOME=/root\0X=a=b\0EMPTY=\0XY=no\0";
+        assert_eq!(env_var(area, b"X", 511), b"a=b");
+        assert_eq!(env_var(area, b"HOME", 511), b"/root");
+        assert_eq!(env_var(area, b"EMPTY", 511), b"");
+        assert_eq!(env_var(area, b"XY", 511), b"no");
+        assert_eq!(env_var(area, b"H", 511), b"");
+        assert_eq!(env_var(area, b"", 511), b"");
+        // The value is cut to MAXSTRINGLEN, not the entry.
+        assert_eq!(env_var(area, b"HOME", 3), b"/ro");
     }
 }

@@ -277,6 +277,7 @@ pub mod helper {
     pub const PROBE_READ_STR: i32 = 45;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
+    pub const LOOP: i32 = 181;
     pub const RINGBUF_OUTPUT: i32 = 130;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;

@@ -4,7 +4,6 @@
 //! them as the runtime does when it imports them (`runtime/src/stats.rs`): a
 //! scalar's shares all at once, an array element's one CPU after another.
 
-use super::stats::fresh;
 use super::{CodegenError, Gen, Ptr};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size};
 use crate::backend::bpf::layout::StatLayout;
@@ -39,8 +38,8 @@ struct Acc {
 }
 
 impl Acc {
-    fn new() -> Acc {
-        let w = |i: i16| fresh() + 8 * i;
+    fn new(bottom: i16) -> Acc {
+        let w = |i: i16| bottom + 8 * i;
         Acc {
             count: w(0),
             sum: w(1),
@@ -136,7 +135,7 @@ impl Gen<'_> {
             return self.unsupported("an aggregate of this global", None);
         }
         let key = self.key(g, keys)?;
-        let acc = Acc::new();
+        let acc = Acc::new(self.bottom);
         for w in [acc.count, acc.sum, acc.value, acc.variance] {
             self.emit(Insn::store_imm(Size::DW, 10, w, 0));
         }

@@ -5,7 +5,7 @@
 //! Each iteration keeps three stack words: the key count, the next index and
 //! the limit.
 
-use super::{CodegenError, Gen, Ptr, STACK, output_id};
+use super::{CodegenError, Gen, Ptr, output_id};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::{Col, MapKind, MapSpec, Role, Storage};
 use crate::mir::{IterId, IterSource, Reg};
@@ -156,7 +156,7 @@ impl Gen<'_> {
         );
         self.emit(Insn::load(Size::DW, 3, most.0, most.1));
         self.jump_to(Insn::jump_imm(Jmp::Jsle, 3, 0, 0), done);
-        let key_slot = -i16::try_from(STACK).unwrap_or(512) + 32;
+        let key_slot = self.bottom + 32;
         self.emit(Insn::store(Size::W, 10, key_slot, 1));
         self.emit(Insn::alu_imm(Alu::Add, 1, 1));
         self.emit(Insn::store(Size::DW, index.0, index.1, 1));

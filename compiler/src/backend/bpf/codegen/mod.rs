@@ -17,10 +17,12 @@ mod extract;
 mod flow;
 mod iter;
 mod output;
+mod procargs;
 mod prune;
 mod regs;
 pub mod sampled;
 mod slots;
+mod spans;
 mod stack;
 mod stats;
 mod strings;
@@ -43,6 +45,9 @@ pub use stack::{Deferred, MAX_FRAMES};
 /// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
 /// counter.
 const STACK: usize = 504;
+/// The least stack a callback's frame takes (Linux 6.1 rounds every
+/// frame up to 32 bytes, an empty one too).
+const CALLBACK_FRAME: usize = 32;
 /// Scratch bytes below the register slots: a map key or a fresh aggregate.
 const SCRATCH: usize = 64;
 /// Keys up to this many bytes are built on the stack, longer ones in the
@@ -253,6 +258,8 @@ pub fn compile(
     }
     let widths = caps::global_widths(prog, &formats, max_string);
     let task = task::offsets_if_needed(prog, kernel);
+    let mm = procargs::offsets_if_needed(prog, kernel);
+    let bpf_loop = procargs::bpf_loop_if_needed(prog, kernel);
     let walks = prog
         .probes
         .iter()
@@ -274,6 +281,8 @@ pub fn compile(
             widths: &widths,
             target,
             task,
+            mm,
+            bpf_loop,
             may_goto,
         };
         // A refusal that knows no better place points at its probe, so the
@@ -444,6 +453,11 @@ struct Shared<'a> {
     target: Target,
     /// Where `struct task_struct` keeps what ppid() and pexecname() read.
     task: Option<task::TaskOffsets>,
+    /// Where `struct task_struct` and `struct mm_struct` keep the argument
+    /// and environment areas.
+    mm: Option<procargs::MmOffsets>,
+    /// Whether the kernel has the `bpf_loop` helper (Linux 5.17).
+    bpf_loop: bool,
     /// Whether loops may start with `may_goto` (see `iter`).
     may_goto: bool,
 }
@@ -509,6 +523,9 @@ struct Gen<'a> {
     at_user_entry: bool,
     /// Where `$argN` of the USDT mark the handler runs at is.
     marks: Vec<crate::elf::UsdtArg>,
+    /// The lowest stack offset the handler uses: its scratch bytes start
+    /// there (see [`STACK`], [`CALLBACK_FRAME`]).
+    bottom: i16,
 }
 
 impl<'a> Gen<'a> {
@@ -525,9 +542,23 @@ impl<'a> Gen<'a> {
         // do not fit the stack, every register stays on the stack.
         let machine = regs::allocate(body, count);
         let pinned: Vec<bool> = machine.iter().map(Option::is_some).collect();
-        let (slot, machine) = match assign_slots(body, &pinned) {
+        // A callback's frame counts against the stack with the handler's
+        // (32 bytes at least, before Linux 6.9): a handler that calls one
+        // keeps its own frame that much smaller.
+        let stack = if body.iters > 0
+            || body
+                .blocks
+                .iter()
+                .flat_map(|b| &b.insts)
+                .any(|i| procargs::loops(i) || matches!(i, Inst::Clear { .. }))
+        {
+            STACK - CALLBACK_FRAME
+        } else {
+            STACK
+        };
+        let (slot, machine) = match assign_slots(body, &pinned, stack) {
             Ok(slot) => (slot, machine),
-            Err(_) => (assign_slots(body, &[])?, vec![None; machine.len()]),
+            Err(_) => (assign_slots(body, &[], stack)?, vec![None; machine.len()]),
         };
         // The scratch area: a key, a value, the concatenation buffer, then
         // every string register's region.
@@ -546,17 +577,16 @@ impl<'a> Gen<'a> {
             .max()
             .unwrap_or(0);
         // At least two words: a string search keeps its indexes there.
-        let value_bytes = next8(max_string).max(16);
-        let concat_bytes = if body
-            .blocks
-            .iter()
-            .flat_map(|b| &b.insts)
-            .any(|i| matches!(i, Inst::Concat { .. }))
-        {
-            2 * next8(max_string)
-        } else {
-            0
-        };
+        let mut value_bytes = next8(max_string).max(16);
+        let insts = || body.blocks.iter().flat_map(|b| &b.insts);
+        let mut concat_bytes = 0;
+        if insts().any(|i| matches!(i, Inst::Concat { .. })) {
+            concat_bytes = 2 * next8(max_string);
+        }
+        if insts().any(procargs::reads_areas) {
+            concat_bytes = concat_bytes.max(procargs::area_bytes(max_string));
+            value_bytes = value_bytes.max(procargs::step_bytes(max_string));
+        }
         let key_area = 0;
         let value_area = key_bytes;
         let concat_area = value_area + value_bytes;
@@ -590,6 +620,7 @@ impl<'a> Gen<'a> {
             deferred: stack::deferred_regs(body)?,
             at_user_entry: stack::at_user_entry(shared.prog, body),
             marks: Vec::new(),
+            bottom: -i16::try_from(stack).unwrap_or(512),
             count,
             prints: Vec::new(),
             errors: Vec::new(),
@@ -678,7 +709,7 @@ impl<'a> Gen<'a> {
             self.unless_exiting();
         }
         if self.uses_scratch() {
-            let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+            let key = self.bottom + 32;
             self.emit(Insn::store_imm(Size::W, 10, key, 0));
             self.emit2(Insn::ld_map(
                 1,
@@ -959,7 +990,7 @@ impl<'a> Gen<'a> {
     /// hold a fresh aggregate or a value to store), else in the scratch area.
     /// A scalar's key is the u32 0.
     fn key(&mut self, g: usize, keys: &[Reg]) -> Result<Ptr, CodegenError> {
-        let stack = -i16::try_from(STACK).unwrap_or(512) + 32;
+        let stack = self.bottom + 32;
         if keys.is_empty() {
             self.emit(Insn::store_imm(Size::W, 10, stack, 0));
             return Ok(Ptr::Stack(stack));
@@ -1036,7 +1067,7 @@ impl<'a> Gen<'a> {
             self.copy_str(value, src, width);
             return value;
         }
-        let value = -i16::try_from(STACK).unwrap_or(512) + 24;
+        let value = self.bottom + 24;
         self.load(1, src);
         self.emit(Insn::store(Size::DW, 10, value, 1));
         Ptr::Stack(value)

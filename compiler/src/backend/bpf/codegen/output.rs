@@ -3,8 +3,8 @@
 
 use super::stack::Deferred;
 use super::{
-    ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, STACK, SYSTEM_RECORD,
-    WARN_RECORD, output_id,
+    ERROR_RECORD, EXIT_RECORD, ErrorMsg, ErrorSite, Gen, PrintSite, SYSTEM_RECORD, WARN_RECORD,
+    output_id,
 };
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::Col;
@@ -225,7 +225,7 @@ impl Gen<'_> {
         let done = self.forward(Insn::jump(0));
         self.land(lost);
         // Count the record the ring had no room for.
-        let key = -i16::try_from(STACK).unwrap_or(512) + 32;
+        let key = self.bottom + 32;
         self.emit(Insn::store_imm(Size::W, 10, key, 0));
         self.emit2(Insn::ld_map(1, output + 1));
         self.emit(Insn::mov_reg(2, 10));

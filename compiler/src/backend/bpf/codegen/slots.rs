@@ -1,7 +1,7 @@
 //! What the generator must know of a body before emitting it: reachable blocks,
 //! the stack slot of every long register and the scratch region of every string.
 
-use super::{CodegenError, SCRATCH, STACK};
+use super::{CodegenError, SCRATCH};
 use crate::mir::{Block, Body, Inst, Reg, Term, Ty};
 use rstap_grammar::Span;
 
@@ -41,7 +41,11 @@ pub(super) fn reachable(body: &Body) -> Vec<bool> {
 /// (Strings live in the scratch map: see [`regions`].) A `pinned` register
 /// gets a slot of its own: it is the home of a register living in a machine
 /// register, written and read whenever r8 and r9 are lent.
-pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, CodegenError> {
+pub(super) fn assign_slots(
+    body: &Body,
+    pinned: &[bool],
+    stack: usize,
+) -> Result<Vec<i16>, CodegenError> {
     let n = body.regs.len();
     let is_str = |r: usize| body.regs[r] == Ty::Str;
     // The block each register appears in (or `SEVERAL`), and its last
@@ -113,7 +117,7 @@ pub(super) fn assign_slots(body: &Body, pinned: &[bool]) -> Result<Vec<i16>, Cod
         peak = peak.max(used);
     }
     let total = shared_base + peak;
-    if total * 8 + SCRATCH > STACK {
+    if total * 8 + SCRATCH > stack {
         return Err(CodegenError::new(
             format!(
                 "this handler needs {} bytes of BPF stack, more than the kernel's 512; split it into smaller functions or probes",

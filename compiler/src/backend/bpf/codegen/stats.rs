@@ -3,7 +3,7 @@
 //! `extract`). New elements of stats arrays, and of long arrays for atomic
 //! increments, are created here too.
 
-use super::{CodegenError, Gen, Ptr, STACK, zeroes_id};
+use super::{CodegenError, Gen, Ptr, zeroes_id};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::backend::bpf::layout::{GlobalMap, HistLayout, LinearBuckets, StatLayout, Storage};
 use crate::hir::Histogram;
@@ -17,11 +17,6 @@ pub(super) const E2BIG: i32 = -7;
 /// Bytes at the bottom of the stack (below a stack key) for a small fresh
 /// value or the state of an extraction loop.
 pub(super) const FRESH_BYTES: u32 = 32;
-
-/// The stack offset of those bytes.
-pub(super) fn fresh() -> i16 {
-    -i16::try_from(STACK).unwrap_or(512)
-}
 
 impl Gen<'_> {
     /// The layout of global `g`'s map (created on first use).
@@ -41,7 +36,7 @@ impl Gen<'_> {
         let mut skips = Vec::new();
         self.emit_lookup(map, key);
         let found = self.forward(Insn::jump_imm(Jmp::Jne, 0, 0, 0));
-        let fresh = fresh();
+        let fresh = self.bottom;
         if m.value_size <= FRESH_BYTES {
             for w in 0..m.value_size.div_ceil(8) {
                 let off = fresh + 8 * i16::try_from(w).unwrap_or(0);

@@ -1,6 +1,6 @@
 //! Values of the probed event and task: tracepoint fields and the task/time built-ins.
 
-use super::{CodegenError, ErrorMsg, Gen, STACK};
+use super::{CodegenError, ErrorMsg, Gen};
 use crate::backend::bpf::insn::{Alu, Insn, Jmp, Size, helper};
 use crate::builtins::Builtin;
 use crate::hir::ContextValue;
@@ -31,7 +31,7 @@ impl Gen<'_> {
         {
             // The helper writes the value to the stack: a plain number to
             // the verifier, even when it is a pointer.
-            let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+            let tmp = self.bottom + 24;
             self.emit(Insn::mov_reg(1, 6));
             let mut out = 2;
             if let ContextValue::FunctionArg(n) = value {
@@ -199,7 +199,7 @@ impl Gen<'_> {
                 let (Some(t), Some(d)) = (self.shared.task, dst) else {
                     return self.unsupported("pexecname() without the kernel's BTF", Some(at));
                 };
-                let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+                let tmp = self.bottom + 24;
                 self.emit(Insn::call(helper::GET_CURRENT_TASK));
                 self.read_kernel_word(tmp, 0, t.real_parent, 8);
                 self.zero_from(d, 0);
@@ -212,6 +212,29 @@ impl Gen<'_> {
                     i32::try_from(t.comm).unwrap_or(0),
                 ));
                 self.emit(Insn::call(helper::PROBE_READ_KERNEL));
+                return Ok(());
+            }
+            Builtin::CmdlineArgs | Builtin::EnvVar | Builtin::StrspnAt | Builtin::StrcspnAt
+                if !self.shared.bpf_loop =>
+            {
+                let what = match func {
+                    Builtin::StrspnAt | Builtin::StrcspnAt => "tokenize()".to_string(),
+                    f => format!("{}()", f.name()),
+                };
+                return Err(CodegenError::new(
+                    format!(
+                        "{what} needs, in a kernel-context probe, the bpf_loop helper of Linux 5.17 or later, which this kernel lacks; call it in a begin, end or timer probe"
+                    ),
+                    Some(at),
+                ));
+            }
+            Builtin::CmdlineArgs | Builtin::EnvVar => {
+                return self.process_area(dst, func, args, at);
+            }
+            Builtin::StrspnAt | Builtin::StrcspnAt => {
+                if let Some(d) = dst {
+                    self.span_at(d, args, func == Builtin::StrspnAt);
+                }
                 return Ok(());
             }
             _ if memory_read(func).is_some() => {
@@ -338,9 +361,7 @@ pub(super) fn offsets_if_needed(
 impl Gen<'_> {
     /// The stack slot of long register `r`.
     fn slot_of(&self, r: Option<Reg>) -> i16 {
-        r.map_or(-i16::try_from(STACK).unwrap_or(512) + 24, |r| {
-            self.slot[r.index()]
-        })
+        r.map_or(self.bottom + 24, |r| self.slot[r.index()])
     }
 
     /// The stack word at `slot` = the `size`-byte kernel value at `base` + `off`

@@ -3,7 +3,7 @@
 //! displacement (`8@-8(%rbp)`), or a constant (`4@$5`) — with its size and
 //! signedness. The uprobe at the mark sees the task's `struct pt_regs`.
 
-use super::{CodegenError, Gen, STACK};
+use super::{CodegenError, Gen};
 use crate::backend::bpf::insn::{Alu, Insn, Size, helper};
 use crate::elf::{UsdtArg, UsdtLoc};
 use crate::hir::PointKind;
@@ -112,7 +112,7 @@ impl Gen<'_> {
                     return self.unsupported(&format!("the SDT displacement {offset}"), None);
                 };
                 // A fault leaves 0, as the zeroed word it reads into.
-                let tmp = -i16::try_from(STACK).unwrap_or(512) + 24;
+                let tmp = self.bottom + 24;
                 self.emit(Insn::store_imm(Size::DW, 10, tmp, 0));
                 self.emit(Insn::load(Size::DW, 3, 6, off));
                 self.emit(Insn::alu_imm(Alu::Add, 3, disp));
