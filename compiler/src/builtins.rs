@@ -132,6 +132,21 @@ builtins! {
 }
 
 impl Builtin {
+    /// `kernel_string*`, `kernel_long` and the other reads of kernel memory.
+    pub fn reads_kernel_memory(self) -> bool {
+        matches!(
+            self,
+            Builtin::KernelString
+                | Builtin::KernelStringOr
+                | Builtin::KernelStringN
+                | Builtin::KernelLong
+                | Builtin::KernelInt
+                | Builtin::KernelShort
+                | Builtin::KernelChar
+                | Builtin::KernelPointer
+        )
+    }
+
     pub fn signature(self) -> &'static Signature {
         // The table lists the variants in declaration order.
         &TABLE[self as usize]

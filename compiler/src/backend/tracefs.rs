@@ -292,26 +292,19 @@ fn check_body(
 
 /// Built-ins only a handler running in the kernel can answer.
 fn kernel_only(b: Builtin) -> bool {
-    matches!(
-        b,
-        Builtin::KernelString
-            | Builtin::KernelStringOr
-            | Builtin::KernelStringN
-            | Builtin::KernelLong
-            | Builtin::KernelInt
-            | Builtin::KernelShort
-            | Builtin::KernelChar
-            | Builtin::KernelPointer
-            | Builtin::TaskCurrent
-            | Builtin::CmdlineArgs
-            | Builtin::EnvVar
-            | Builtin::PrintBacktrace
-            | Builtin::Backtrace
-            | Builtin::SprintBacktrace
-            | Builtin::PrintUbacktrace
-            | Builtin::Ubacktrace
-            | Builtin::SprintUbacktrace
-    )
+    b.reads_kernel_memory()
+        || matches!(
+            b,
+            Builtin::TaskCurrent
+                | Builtin::CmdlineArgs
+                | Builtin::EnvVar
+                | Builtin::PrintBacktrace
+                | Builtin::Backtrace
+                | Builtin::SprintBacktrace
+                | Builtin::PrintUbacktrace
+                | Builtin::Ubacktrace
+                | Builtin::SprintUbacktrace
+        )
 }
 
 /// Tracepoint fields the decoder cannot give as a value.

@@ -17,18 +17,9 @@ fn needs(e: &hir::Expr) -> Option<(&'static str, String)> {
             func: Builtin::TaskCurrent,
             ..
         } => "the current kernel task",
-        ExprKind::Builtin {
-            func:
-                f @ (Builtin::KernelString
-                | Builtin::KernelStringOr
-                | Builtin::KernelStringN
-                | Builtin::KernelLong
-                | Builtin::KernelInt
-                | Builtin::KernelShort
-                | Builtin::KernelChar
-                | Builtin::KernelPointer),
-            ..
-        } => return Some(("kernel memory", format!("{}()", f.name()))),
+        ExprKind::Builtin { func, .. } if func.reads_kernel_memory() => {
+            return Some(("kernel memory", format!("{}()", func.name())));
+        }
         ExprKind::Load { user: false, .. } | ExprKind::LoadString { user: false, .. } => {
             return Some(("kernel memory", "a @cast or target-variable member".into()));
         }

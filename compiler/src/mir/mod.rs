@@ -85,6 +85,16 @@ pub struct Program {
     pub unread: Vec<GlobalId>,
 }
 
+impl Program {
+    /// Every instruction of every kernel-context handler.
+    pub fn kernel_insts(&self) -> impl Iterator<Item = &Inst> {
+        self.probes
+            .iter()
+            .filter(|p| p.context == Context::Kernel)
+            .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
+    }
+}
+
 /// What the backends need to know of a global.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Global {

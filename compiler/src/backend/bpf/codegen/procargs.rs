@@ -91,12 +91,7 @@ pub(super) fn bpf_loop_if_needed(
     prog: &crate::mir::Program,
     kernel: &dyn crate::kernel::KernelInfo,
 ) -> bool {
-    let needed = prog
-        .probes
-        .iter()
-        .filter(|p| p.context == crate::mir::Context::Kernel)
-        .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
-        .any(loops);
+    let needed = prog.kernel_insts().any(loops);
     !needed
         || kernel
             .kernel_types()
@@ -109,12 +104,7 @@ pub(super) fn offsets_if_needed(
     prog: &crate::mir::Program,
     kernel: &dyn crate::kernel::KernelInfo,
 ) -> Option<MmOffsets> {
-    let needed = prog
-        .probes
-        .iter()
-        .filter(|p| p.context == crate::mir::Context::Kernel)
-        .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
-        .any(reads_areas);
+    let needed = prog.kernel_insts().any(reads_areas);
     if !needed {
         return None;
     }

@@ -331,20 +331,15 @@ pub(super) fn offsets_if_needed(
     prog: &crate::mir::Program,
     kernel: &dyn crate::kernel::KernelInfo,
 ) -> Option<TaskOffsets> {
-    let needed = prog
-        .probes
-        .iter()
-        .filter(|p| p.context == crate::mir::Context::Kernel)
-        .flat_map(|p| p.body.blocks.iter().flat_map(|b| &b.insts))
-        .any(|i| {
-            matches!(
-                i,
-                crate::mir::Inst::Builtin {
-                    func: Builtin::Ppid | Builtin::Pexecname,
-                    ..
-                }
-            )
-        });
+    let needed = prog.kernel_insts().any(|i| {
+        matches!(
+            i,
+            crate::mir::Inst::Builtin {
+                func: Builtin::Ppid | Builtin::Pexecname,
+                ..
+            }
+        )
+    });
     if !needed {
         return None;
     }
