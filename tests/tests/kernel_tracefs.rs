@@ -323,37 +323,29 @@ fn probes_needing_kernel_context_are_refused_at_the_script_line() {
         return;
     }
     let _alone = serial();
-    let out = tracefs_rstap()
-        .args([
-            "-e",
-            "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  print_backtrace()\n}",
-        ])
-        .output()
-        .expect("run rstap");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "the tracefs runtime cannot run print_backtrace(), which needs kernel context"
-        ) && stderr.contains("<input>:2:3"),
-        "{stderr}"
-    );
-    // Through a tapset function: at the handler's call of it.
-    let out = tracefs_rstap()
-        .args([
-            "-e",
-            "probe kernel.trace(\"syscalls:sys_enter_getppid\") {\n  println(cmdline_str())\n}",
-        ])
-        .output()
-        .expect("run rstap");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "the tracefs runtime cannot run cmdline_str(), which needs kernel context for cmdline_args()"
-        ) && stderr.contains("<input>:2:11"),
-        "{stderr}"
-    );
+    let cases = [
+        (
+            "print_backtrace()",
+            "the tracefs runtime cannot run print_backtrace(), which needs kernel context",
+            "<input>:2:3",
+        ),
+        // Through a tapset function: at the handler's call of it.
+        (
+            "println(cmdline_str())",
+            "the tracefs runtime cannot run cmdline_str(), which needs kernel context for cmdline_args()",
+            "<input>:2:11",
+        ),
+    ];
+    for (body, message, at) in cases {
+        let script = format!("probe kernel.trace(\"syscalls:sys_enter_getppid\") {{\n  {body}\n}}");
+        let out = tracefs_rstap()
+            .args(["-e", &script])
+            .output()
+            .expect("run rstap");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(message) && stderr.contains(at), "{stderr}");
+    }
 }
 
 #[test]
