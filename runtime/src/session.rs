@@ -488,6 +488,8 @@ impl Session<'_, '_> {
             })
             .collect();
         loop {
+            #[cfg(debug_assertions)]
+            panic_if_asked(start);
             if self.stopping() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
@@ -544,6 +546,22 @@ impl Session<'_, '_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::from(d.subsec_nanos()));
         Duration::from_nanos(r % nanos.max(1))
+    }
+}
+
+/// Debug builds only: `RSTAP_TEST_PANIC_AFTER_MS=N` panics N ms into the
+/// run, with every probe attached, so that the cleanup tests
+/// (tests/tests/signals.rs) can see a panic leave nothing behind.
+#[cfg(debug_assertions)]
+fn panic_if_asked(start: Instant) {
+    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let after = AFTER.get_or_init(|| {
+        std::env::var("RSTAP_TEST_PANIC_AFTER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if after.is_some_and(|ms| start.elapsed() >= Duration::from_millis(ms)) {
+        panic!("RSTAP_TEST_PANIC_AFTER_MS: a panic with the probes attached");
     }
 }
 

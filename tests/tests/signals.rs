@@ -175,7 +175,13 @@ struct Run {
 /// which runs only once the kernel-context probes are attached); returns
 /// the run and the BPF objects it holds.
 fn start(script: &str, extra: &[&str]) -> (Run, Objects) {
+    start_with(script, extra, &[])
+}
+
+/// [`start`] with environment variables set for rstap.
+fn start_with(script: &str, extra: &[&str], env: &[(&str, &str)]) -> (Run, Objects) {
     let mut child = Command::new(rstap())
+        .envs(env.iter().copied())
         .args(extra)
         .args(["-e", script])
         .stdin(Stdio::null())
@@ -197,8 +203,9 @@ fn start(script: &str, extra: &[&str]) -> (Run, Objects) {
         }
     }
     let ours = held_by(child.id());
+    // (On the tracefs runtime a run holds no BPF object.)
     assert!(
-        !ours.progs.is_empty() && !ours.maps.is_empty(),
+        extra.contains(&"--runtime=tracefs") || !ours.progs.is_empty() && !ours.maps.is_empty(),
         "an attached run holds programs and maps: {ours:?}"
     );
     let names: Vec<(u64, String)> = listed("prog")
@@ -222,7 +229,14 @@ fn start(script: &str, extra: &[&str]) -> (Run, Objects) {
 /// Waits for the run to end: its status, the rest of stdout, stderr. A run
 /// that does not end within a minute is killed and the test fails: every
 /// case here ends within a second when rstap behaves.
-fn finish(mut run: Run, case: &str) -> (ExitStatus, String, String) {
+fn finish(run: Run, case: &str) -> (ExitStatus, String, String) {
+    let (status, out, err) = ended(run, case);
+    assert!(!err.contains("panicked"), "{case}: rstap panicked:\n{err}");
+    (status, out, err)
+}
+
+/// [`finish`], whatever stderr says.
+fn ended(mut run: Run, case: &str) -> (ExitStatus, String, String) {
     let lines = run.lines.take();
     let mut stderr = run.child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
@@ -242,7 +256,6 @@ fn finish(mut run: Run, case: &str) -> (ExitStatus, String, String) {
             panic!("{case}: rstap did not exit");
         });
     let status = run.child.wait().expect("rstap was started");
-    assert!(!err.contains("panicked"), "{case}: rstap panicked:\n{err}");
     (status, out, err)
 }
 
@@ -327,6 +340,31 @@ probe end { println("end") }"#;
     assert_eq!(status.code(), Some(0), "stderr:\n{err}");
     assert!(err.is_empty(), "a closed pipe is no error:\n{err}");
     assert_all_gone(&ours, "closed stdout");
+}
+
+#[test]
+fn a_panic_with_probes_attached_leaves_nothing_behind() {
+    if !kernel_ok() {
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        // The panic is asked for through a hook that only debug builds have.
+        return;
+    }
+    for runtime in ["--runtime=bpf", "--runtime=tracefs"] {
+        let case = format!("panic, {runtime}");
+        let env = [("RSTAP_TEST_PANIC_AFTER_MS", "300")];
+        let (run, ours) = start_with(COUNTING, &[runtime], &env);
+        let (status, _, err) = ended(run, &case);
+        assert_eq!(status.code(), Some(1), "{case}: {err}");
+        assert!(
+            err.contains("panicked") && err.contains("RSTAP_TEST_PANIC_AFTER_MS"),
+            "{case}: {err}"
+        );
+        assert_all_gone(&ours, &case);
+        // Its instance and events too: a panic unwinds through their drop.
+        assert_tracefs_clean(&case);
+    }
 }
 
 #[test]
