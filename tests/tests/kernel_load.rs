@@ -42,9 +42,11 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The workload built with `cc`, or why it cannot be.
-fn workload() -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("rstap-load-{}", std::process::id()));
+/// The workload built with `cc` in a directory of test `tag`'s own (the
+/// tests run at once: one kills its workload by path, and each removes its
+/// directory), or why it cannot be.
+fn workload(tag: &str) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rstap-load-{}-{tag}", std::process::id()));
     build_c(&dir, "two_threads", WORKLOAD, &["-O2", "-pthread"])
 }
 
@@ -53,7 +55,7 @@ fn ten_million_events_on_both_cpus_are_counted_exactly() {
     if !bpf_or_skip() {
         return;
     }
-    let Some(binary) = workload() else { return };
+    let Some(binary) = workload("exact") else { return };
     // The worker threads only: the shell that becomes the target calls
     // getppid once for $PPID before it execs the workload.
     let script = r#"global n, s, a
@@ -81,7 +83,7 @@ fn an_output_flood_loses_records_counts_every_loss_and_still_stops_on_sigint() {
     if !bpf_or_skip() {
         return;
     }
-    let Some(binary) = workload() else { return };
+    let Some(binary) = workload("flood") else { return };
     // Both CPUs make getppid calls as fast as they can, for far longer than
     // the test waits; each call prints a line.
     let script = r#"global hits
