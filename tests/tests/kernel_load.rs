@@ -55,7 +55,9 @@ fn ten_million_events_on_both_cpus_are_counted_exactly() {
     if !bpf_or_skip() {
         return;
     }
-    let Some(binary) = workload("exact") else { return };
+    let Some(binary) = workload("exact") else {
+        return;
+    };
     // The worker threads only: the shell that becomes the target calls
     // getppid once for $PPID before it execs the workload.
     let script = r#"global n, s, a
@@ -83,7 +85,9 @@ fn an_output_flood_loses_records_counts_every_loss_and_still_stops_on_sigint() {
     if !bpf_or_skip() {
         return;
     }
-    let Some(binary) = workload("flood") else { return };
+    let Some(binary) = workload("flood") else {
+        return;
+    };
     // Both CPUs make getppid calls as fast as they can, for far longer than
     // the test waits; each call prints a line.
     let script = r#"global hits

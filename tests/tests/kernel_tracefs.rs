@@ -399,12 +399,15 @@ probe end { printf("n=%d\n", n) }"#;
 fn events_the_full_buffer_dropped_are_reported_and_account_for_the_rest() {
     let Some(b) = setup() else { return };
     let _alone = serial();
-    // A handler slow enough (a hundred loop rounds each) that a burst of
-    // a million calls overruns the 4 MiB per-CPU buffer.
+    // A handler slow enough (ten sprint()s each, microseconds,
+    // JIT or not) that a burst of a million calls (well under a
+    // microsecond each, even on a loaded machine) overruns the 4 MiB per-CPU
+    // buffer. A hundred rounds of long arithmetic, which the JIT made fast,
+    // let the reader keep up when other builds slowed the child.
     let calls: i64 = 1_000_000;
     let script = r#"global n, x
 probe kernel.trace("syscalls:sys_enter_getppid") {
-  if (pid() == target() && tid() != pid()) { n++; for (i = 0; i < 100; i++) x += i }
+  if (pid() == target() && tid() != pid()) { n++; for (i = 0; i < 10; i++) x = sprint(i) }
 }
 probe end { printf("n=%d\n", n); delete x }"#;
     let out = run(script, &format!("{} {calls}", b.path("getppid")));
