@@ -5,7 +5,9 @@ use codespan_reporting::files::{self, Files, SimpleFile};
 use std::ops::Range;
 
 /// Every source text of a compilation: the user script, `-E` snippets, tapsets.
-#[derive(Debug, Default)]
+/// Clone is for the fuzz target `check`, which parses the tapset library once
+/// and gives each input a copy to add its script to.
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SimpleFile<String, String>>,
 }
