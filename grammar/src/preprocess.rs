@@ -14,6 +14,15 @@ use std::collections::HashMap;
 /// How deep macros may expand into each other before we call it recursion.
 const MAX_EXPANSION_DEPTH: usize = 64;
 
+/// The most tokens macro expansions may make in one file, counted over every
+/// expansion (nested ones too) before it is made. Each level of macros that use
+/// the one below twice doubles the output: 40 such lines (1 KB) asked for 2^40
+/// tokens, and a macro passing its own arguments twice to itself doubled them at
+/// every level of its recursion before the depth limit stopped it (the parse
+/// fuzzer ran out of memory on that). The largest tapset file is about 5,000
+/// tokens, the whole library about 13,000.
+const MAX_EXPANDED_TOKENS: usize = 1_000_000;
+
 #[derive(Clone, Debug)]
 pub struct Macro {
     name_span: Span,
@@ -36,6 +45,7 @@ pub fn preprocess(
         facts,
         args,
         macros: library.clone(),
+        expanded: 0,
     };
     let mut tokens = tokens;
     let mut out = Vec::with_capacity(tokens.len());
@@ -53,6 +63,7 @@ pub fn collect_library(
         facts,
         args: &[],
         macros: std::mem::take(library),
+        expanded: 0,
     };
     let mut tokens = tokens;
     let mut out = Vec::new();
@@ -72,6 +83,8 @@ struct Preprocessor<'a> {
     facts: &'a Facts,
     args: &'a [String],
     macros: HashMap<String, Macro>,
+    /// Tokens made by macro expansions so far (at most [`MAX_EXPANDED_TOKENS`]).
+    expanded: usize,
 }
 
 /// The parts of one `%( cond %? then %: else %)`, as token index ranges.
@@ -161,7 +174,9 @@ impl Preprocessor<'_> {
                         )
                         .with_label("this macro keeps expanding into itself"));
                     }
-                    let (mut expansion, next) = self.expand(toks, i)?;
+                    let budget = MAX_EXPANDED_TOKENS - self.expanded;
+                    let (mut expansion, next) = self.expand(toks, i, budget)?;
+                    self.expanded += expansion.len();
                     self.run_all(&mut expansion, out, depth + 1)?;
                     i = next;
                     continue;
@@ -320,7 +335,13 @@ impl Preprocessor<'_> {
     }
 
     /// `@NAME` or `@NAME(a, b)`: returns the substituted body and the index after the use.
-    fn expand(&self, toks: &[Token], at: usize) -> Result<(Vec<Token>, usize), Diag> {
+    /// A body of more than `budget` tokens is an error, found before it is made.
+    fn expand(
+        &self,
+        toks: &[Token],
+        at: usize,
+        budget: usize,
+    ) -> Result<(Vec<Token>, usize), Diag> {
         let use_tok = &toks[at];
         let name = match &use_tok.tok {
             Tok::At(name) => name.as_str(),
@@ -387,12 +408,26 @@ impl Preprocessor<'_> {
             }
         }
         let use_span = use_tok.span.to(toks[i - 1].span);
-        let mut body = Vec::with_capacity(m.body.len());
+        let param = |t: &Token| match &t.tok {
+            Tok::At(p) => m.params.iter().rposition(|q| q == &p[1..]),
+            _ => None,
+        };
+        let size = m
+            .body
+            .iter()
+            .map(|t| param(t).map_or(1, |k| actuals[k].len()))
+            .fold(0usize, usize::saturating_add);
+        if size > budget {
+            return Err(Diag::new(
+                Code::E0111,
+                use_tok.span,
+                format!("macro expansion makes more than {MAX_EXPANDED_TOKENS} tokens"),
+            )
+            .with_label("expanding this macro makes the script too long"));
+        }
+        let mut body = Vec::with_capacity(size);
         for t in &m.body {
-            let param = match &t.tok {
-                Tok::At(p) => m.params.iter().rposition(|q| q == &p[1..]),
-                _ => None,
-            };
+            let param = param(t);
             // Every token of an expansion takes the span of the whole macro use: an
             // argument may appear twice or out of order in the body, and nodes built
             // from it must still nest inside the code that used the macro.

@@ -5,9 +5,16 @@ use codespan_reporting::files::{self, Files, SimpleFile};
 use std::ops::Range;
 
 /// Every source text of a compilation: the user script, `-E` snippets, tapsets.
-#[derive(Debug, Default)]
+/// Clone is for the fuzz target `check`, which parses the tapset library once
+/// and gives each input a copy to add its script to.
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SimpleFile<String, String>>,
+    /// Per file: whether it holds a character [`SourceMap::printable`] must
+    /// replace. Found once when the file is added, not on every render: the
+    /// tapset library is 150 KB, and a fuzz target renders diagnostics for
+    /// every input.
+    invisible: Vec<bool>,
 }
 
 impl SourceMap {
@@ -17,7 +24,9 @@ impl SourceMap {
 
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
-        self.files.push(SimpleFile::new(name.into(), text.into()));
+        let text = text.into();
+        self.invisible.push(text.chars().any(invisible));
+        self.files.push(SimpleFile::new(name.into(), text));
         id
     }
 
@@ -49,18 +58,25 @@ impl SourceMap {
     /// by the script's bytes, and the renderer draws a caret under it (it
     /// draws as many as the character is wide).
     pub fn printable(&self) -> Option<SourceMap> {
-        if !self.files.iter().any(|f| f.source().chars().any(invisible)) {
+        if !self.invisible.contains(&true) {
             return None;
         }
         let files = self
             .files
             .iter()
-            .map(|f| {
-                let text = f.source().chars().map(visible).collect::<String>();
-                SimpleFile::new(f.name().clone(), text)
+            .zip(&self.invisible)
+            .map(|(f, &invisible)| match invisible {
+                true => {
+                    let text = f.source().chars().map(visible).collect::<String>();
+                    SimpleFile::new(f.name().clone(), text)
+                }
+                false => f.clone(),
             })
             .collect();
-        Some(SourceMap { files })
+        Some(SourceMap {
+            files,
+            invisible: vec![false; self.invisible.len()],
+        })
     }
 
     fn get(&self, id: FileId) -> Result<&SimpleFile<String, String>, files::Error> {
@@ -108,5 +124,25 @@ fn visible(c: char) -> char {
         1 => '?',
         2 => '\u{bf}',
         _ => '\u{fffd}',
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_replaces_invisible_characters_in_the_files_that_have_them() {
+        let mut files = SourceMap::new();
+        let clean = files.add("clean.stp", "probe begin {}\n");
+        assert!(files.printable().is_none(), "nothing to replace yet");
+        let bell = files.add("bell.stp", "a\u{7}b\u{200b}c\n");
+        let shown = files
+            .printable()
+            .unwrap_or_else(|| panic!("bell.stp holds a BEL and a zero-width space"));
+        assert_eq!(shown.text(clean), "probe begin {}\n");
+        assert_eq!(shown.text(bell), "a?b\u{fffd}c\n");
+        assert_eq!(shown.text(bell).len(), files.text(bell).len());
+        assert!(shown.printable().is_none(), "a printable copy is clean");
     }
 }

@@ -1,5 +1,8 @@
-//! The command line, as stap users know it.
+//! The command line, as stap users know it: the clap definition and the checks
+//! of option values clap cannot make. In the library (not the binary) so that
+//! the fuzz target `cli` parses and validates exactly what `rstap` does.
 
+use crate::{engine, session};
 use clap::{ArgAction, Parser, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -189,6 +192,54 @@ pub struct Script {
 }
 
 impl Cli {
+    /// Pass 5's options from the command line; a malformed `-D` or `-G` is
+    /// the one sentence to print after `rstap: `. Reads nothing, starts nothing.
+    pub fn run_options(&self) -> Result<session::RunOptions, String> {
+        let mut limits = engine::Limits::default();
+        for d in &self.defines {
+            let Some((name, value)) = d.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+                return Err(format!("-D {d}: expected NAME=VALUE"));
+            };
+            let Ok(n) = value.parse::<u64>() else {
+                return Err(format!("-D {d}: the value must be a non-negative number"));
+            };
+            let size = usize::try_from(n).unwrap_or(usize::MAX);
+            match name {
+                "MAXSTRINGLEN" => limits.max_string = size.max(1),
+                "MAXMAPENTRIES" => limits.max_map_entries = size,
+                "MAXACTION" | "MAXACTION_INTERRUPTIBLE" => limits.max_action = n,
+                "MAXNESTING" => limits.max_nesting = size,
+                "MAXERRORS" => limits.max_errors = n,
+                // Other stap tunables have no meaning here; accept them as stap does.
+                _ => {}
+            }
+        }
+        Ok(session::RunOptions {
+            limits,
+            timeout: self.timeout.map(std::time::Duration::from_secs_f64),
+            command: self.command.clone(),
+            target: self.target,
+            output: self.output.clone(),
+            verbose: self.verbose > 0,
+            verifier_log: self.verbose > 1,
+            json: self.format == Format::Json,
+            kprobes_only: self.kprobes,
+            runtime: match self.runtime {
+                RuntimeArg::Auto => session::Runtime::Auto,
+                RuntimeArg::Bpf => session::Runtime::Bpf,
+                RuntimeArg::Tracefs => session::Runtime::Tracefs,
+            },
+            set_globals: self
+                .set_globals
+                .iter()
+                .map(|g| match g.split_once('=').filter(|(n, _)| !n.is_empty()) {
+                    Some((n, v)) => Ok((n.to_string(), v.to_string())),
+                    None => Err(format!("-G {g}: expected VAR=VALUE")),
+                })
+                .collect::<Result<_, String>>()?,
+        })
+    }
+
     pub fn script(&self) -> Result<Script, String> {
         if let Some(text) = &self.script {
             return Ok(Script {

@@ -1,10 +1,10 @@
 //! `--dump-probe-types`, `--dump-functions`, `--dump-probe-aliases`: what a
 //! script can use, one item per line, sorted, as stap lists them.
 
-use crate::cli::Cli;
 use crate::tapsets::Tapsets;
 use rstap_compiler::check::{self, Library, PROBE_TYPES};
 use rstap_grammar::SourceMap;
+use rstap_runtime::cli::Cli;
 use rstap_runtime::kernel::LiveKernel;
 use std::io::Write;
 

@@ -7,6 +7,7 @@
 mod attach;
 pub mod bpf;
 mod child;
+pub mod cli;
 mod clock;
 pub mod engine;
 pub mod host;

@@ -1,12 +1,11 @@
 //! rstap: SystemTap scripts on a modern kernel, with one binary. The command
 //! line and the passes in order; everything that runs lives in the library.
 
-mod cli;
 mod dump;
 mod list;
 mod tapsets;
 
-use rstap_runtime::{engine, host, kernel, report, session};
+use rstap_runtime::{cli, host, kernel, report, session};
 
 use clap::Parser;
 use rstap_compiler::check::{self, Library};
@@ -100,7 +99,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         return dump::run(what, &tapsets, cli.verbose > 0);
     }
     // A malformed -D or -G is a bad command line whatever the pass.
-    let run_opts = run_options(cli)?;
+    let run_opts = cli.run_options().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let started = Instant::now();
     let mut files = SourceMap::new();
@@ -247,58 +246,6 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         }
         Some(_) | None => session::run(&mir, &files, &kernel, &run_opts).map_err(|_| ()),
     }
-}
-
-/// Pass 5's options from the command line.
-fn run_options(cli: &cli::Cli) -> Result<session::RunOptions, ()> {
-    let mut limits = engine::Limits::default();
-    for d in &cli.defines {
-        let Some((name, value)) = d.split_once('=').filter(|(n, _)| !n.is_empty()) else {
-            eprintln!("rstap: -D {d}: expected NAME=VALUE");
-            return Err(());
-        };
-        let Ok(n) = value.parse::<u64>() else {
-            eprintln!("rstap: -D {d}: the value must be a non-negative number");
-            return Err(());
-        };
-        let size = usize::try_from(n).unwrap_or(usize::MAX);
-        match name {
-            "MAXSTRINGLEN" => limits.max_string = size.max(1),
-            "MAXMAPENTRIES" => limits.max_map_entries = size,
-            "MAXACTION" | "MAXACTION_INTERRUPTIBLE" => limits.max_action = n,
-            "MAXNESTING" => limits.max_nesting = size,
-            "MAXERRORS" => limits.max_errors = n,
-            // Other stap tunables have no meaning here; accept them as stap does.
-            _ => {}
-        }
-    }
-    Ok(session::RunOptions {
-        limits,
-        timeout: cli.timeout.map(std::time::Duration::from_secs_f64),
-        command: cli.command.clone(),
-        target: cli.target,
-        output: cli.output.clone(),
-        verbose: cli.verbose > 0,
-        verifier_log: cli.verbose > 1,
-        json: cli.format == cli::Format::Json,
-        kprobes_only: cli.kprobes,
-        runtime: match cli.runtime {
-            cli::RuntimeArg::Auto => session::Runtime::Auto,
-            cli::RuntimeArg::Bpf => session::Runtime::Bpf,
-            cli::RuntimeArg::Tracefs => session::Runtime::Tracefs,
-        },
-        set_globals: cli
-            .set_globals
-            .iter()
-            .map(|g| match g.split_once('=').filter(|(n, _)| !n.is_empty()) {
-                Some((n, v)) => Ok((n.to_string(), v.to_string())),
-                None => {
-                    eprintln!("rstap: -G {g}: expected VAR=VALUE");
-                    Err(())
-                }
-            })
-            .collect::<Result<_, ()>>()?,
-    })
 }
 
 /// Reports warnings, unless -w; with -W they are errors and the run stops.

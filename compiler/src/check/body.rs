@@ -118,9 +118,13 @@ impl<'a> Checker<'a> {
             stmts.extend(self.block(&mut body, block).stmts);
         }
         let condition = d.condition.map(|c| {
+            // The condition sees none of the body's locals: a name the body
+            // assigns is still a new (so refused) local here, not the body's.
+            let names = std::mem::take(&mut body.names);
             let before = body.locals.len();
             body.file = c.span.file;
             let e = self.value(&mut body, c);
+            body.names = names;
             let cv = var_of(&e);
             self.require(cv, Type::Long, c.span);
             if body.locals.len() > before {

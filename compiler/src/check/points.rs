@@ -401,7 +401,8 @@ impl<'a> Checker<'a> {
     }
 
     fn timer(&mut self, components: &[Component]) -> Option<PointKind> {
-        let unit = &components[1];
+        // A bare `timer` names no unit: no match, as stap says.
+        let unit = components.get(1)?;
         let (kind, scale) = match unit.name.as_str() {
             "s" | "sec" => (TimerUnit::Ns, 1_000_000_000),
             "ms" | "msec" => (TimerUnit::Ns, 1_000_000),

@@ -61,6 +61,12 @@ impl Ctx<'_> {
     }
 }
 
+/// The most probe points one brace-expanded point may stand for. Expansion
+/// multiplies: `{a,b}.{a,b}.…` doubles with every six bytes, so without a bound
+/// a 100-byte script asked for 2^16 points and a few kilobytes for more than
+/// memory holds. Real scripts name a handful (`syscall.{open,close}.return`).
+const MAX_EXPANSION: u64 = 1000;
+
 fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
     let mut out = Vec::with_capacity(points.len());
     for p in points {
@@ -79,6 +85,25 @@ fn expand_all(points: Vec<ProbePoint>) -> PResult<Vec<ProbePoint>> {
             );
         }
         let span = p.span;
+        let count = p
+            .components
+            .iter()
+            .filter(|c| c.name.starts_with('{'))
+            .fold(1u64, |n, c| n.saturating_mul(count_alternatives(&c.name)));
+        if count > MAX_EXPANSION {
+            return user(
+                Diag::new(
+                    Code::E0140,
+                    span,
+                    format!("brace expansion makes more than {MAX_EXPANSION} probe points"),
+                )
+                .with_label(if count == u64::MAX {
+                    "this expands to more probe points than can be counted".to_string()
+                } else {
+                    format!("this expands to {count} probe points")
+                }),
+            );
+        }
         let expanded = expand_braces(p);
         if expanded
             .iter()
@@ -178,30 +203,55 @@ fn parse_components(text: &str, span: Span) -> Vec<Component> {
     out
 }
 
-/// Bash-style brace expansion: `{a,{b,c}}` → `a`, `b`, `c`; `{a.{b,c},d}` → `a.b`,
-/// `a.c`, `d`; text without braces stands for itself.
-fn brace_alternatives(s: &str) -> Vec<String> {
+/// How many strings [`brace_alternatives`] makes of `s`, without making them
+/// (saturating). The text before the first group has no braces and every
+/// alternative of a group is balanced, so each alternative followed by the rest
+/// makes (its own count) × (the rest's count) strings; each part of `s` is
+/// counted once, where expanding takes time exponential in the groups.
+fn count_alternatives(s: &str) -> u64 {
     let Some(open) = s.find('{') else {
-        return vec![s.to_string()];
+        return 1;
     };
+    let Some((cuts, close)) = group(s, open) else {
+        return 1;
+    };
+    let rest = count_alternatives(&s[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(cuts);
+    bounds.push(close);
+    bounds.windows(2).fold(0u64, |n, w| {
+        n.saturating_add(count_alternatives(&s[w[0] + 1..w[1]]).saturating_mul(rest))
+    })
+}
+
+/// The group opened at `open`: the offsets of its top-level commas and of its
+/// closing brace; `None` if it is not closed.
+fn group(s: &str, open: usize) -> Option<(Vec<usize>, usize)> {
     let mut depth = 0usize;
     let mut cuts = Vec::new();
-    let mut close = None;
     for (i, ch) in s.char_indices().skip_while(|&(i, _)| i < open) {
         match ch {
             '{' => depth += 1,
             '}' => {
                 depth -= 1;
                 if depth == 0 {
-                    close = Some(i);
-                    break;
+                    return Some((cuts, i));
                 }
             }
             ',' if depth == 1 => cuts.push(i),
             _ => {}
         }
     }
-    let Some(close) = close else {
+    None
+}
+
+/// Bash-style brace expansion: `{a,{b,c}}` → `a`, `b`, `c`; `{a.{b,c},d}` → `a.b`,
+/// `a.c`, `d`; text without braces stands for itself.
+fn brace_alternatives(s: &str) -> Vec<String> {
+    let Some(open) = s.find('{') else {
+        return vec![s.to_string()];
+    };
+    let Some((cuts, close)) = group(s, open) else {
         return vec![s.to_string()];
     };
     let (prefix, suffix) = (&s[..open], &s[close + 1..]);
@@ -212,4 +262,82 @@ fn brace_alternatives(s: &str) -> Vec<String> {
         .windows(2)
         .flat_map(|w| brace_alternatives(&format!("{prefix}{}{suffix}", &s[w[0] + 1..w[1]])))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ParseOptions, SourceMap, parse};
+
+    #[test]
+    fn counting_agrees_with_expanding() {
+        for s in [
+            "a",
+            "{a,b}",
+            "{a,{b,c}}",
+            "{a.{b,c},d}",
+            "{a,b}{c,d,e}",
+            "{a,{b,c}{d,e}}x{f,g}",
+            "{{a,b},{c,{d,e,f}}}",
+            "{a,}",
+            "{a",
+            "{a,b",
+            "}{a,b}",
+            "{a,b}}{c,d}",
+            "x{a,b}y{c,{d,e}}z",
+            "{}",
+        ] {
+            assert_eq!(
+                count_alternatives(s),
+                brace_alternatives(s).len() as u64,
+                "count of {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counting_does_not_expand() {
+        // 2^400 alternatives: counted at once, and saturated.
+        let s = "{a,b}".repeat(400);
+        assert_eq!(count_alternatives(&s), u64::MAX);
+    }
+
+    fn points(script: &str) -> Result<usize, String> {
+        let mut files = SourceMap::new();
+        let id = files.add("t.stp", script);
+        match parse(&files, id, &ParseOptions::default()) {
+            Ok(f) => Ok(f
+                .items
+                .iter()
+                .map(|i| match i {
+                    Item::Probe(p) => p.points.len(),
+                    _ => 0,
+                })
+                .sum()),
+            Err(d) => Err(d.0.iter().map(|d| d.message.clone()).collect()),
+        }
+    }
+
+    #[test]
+    fn brace_expansion_stops_past_a_thousand_points() {
+        let ten = "{a,b,c,d,e,f,g,h,i,j}";
+        assert_eq!(
+            points(&format!("probe {ten}.{ten}.{ten}.z {{ }}")),
+            Ok(1000)
+        );
+        // 7 × 11 × 13 = 1001.
+        let alts = |n: usize| format!("{{{}}}", vec!["x"; n].join(","));
+        let script = format!("probe {}.{}.{} {{ }}", alts(7), alts(11), alts(13));
+        assert_eq!(
+            points(&script),
+            Err("brace expansion makes more than 1000 probe points".to_string())
+        );
+        // Nested groups multiply inside one component too.
+        let nested = format!("probe {{{}}} {{ }}", "{a,b}".repeat(64));
+        assert_eq!(
+            points(&nested),
+            Err("brace expansion makes more than 1000 probe points".to_string()),
+            "2^64 points from one component"
+        );
+    }
 }

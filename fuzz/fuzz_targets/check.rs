@@ -1,0 +1,247 @@
+//! Fuzz target `check`: arbitrary bytes in as a script, through every pass that
+//! needs no kernel: parse, elaboration against the whole embedded tapset library
+//! (`-p2`), lowering to MIR (`-p3`), BPF code generation and the ELF object
+//! (`-p4 -o`), and the tracefs runtime's event plan. It asserts that nothing
+//! panics; a rejected script has its diagnostics rendered (which also catches
+//! spans that are out of range or split a character).
+//!
+//! The library is parsed once per process ([`OnceLock`]); each input gets a copy
+//! of its source map to add the script to. Kernel facts come from the compiler's
+//! fixture kernel (`compiler/tests/fixtures/kernel/`), embedded at build time and
+//! answered from memory: the target never reads `/sys`, `/proc` or any file an
+//! input names (`process("PATH")` probes find no binary).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rstap_compiler::backend::bpf::codegen::{Target, compile};
+use rstap_compiler::backend::bpf::object::{CallbackDef, ProgramDef, write_object_with};
+use rstap_compiler::backend::tracefs;
+use rstap_compiler::check::{self, Library};
+use rstap_compiler::ctype::TypeGraph;
+use rstap_compiler::elf::Binary;
+use rstap_compiler::hir::PointKind;
+use rstap_compiler::kernel::{Features, KernelError, KernelInfo, KernelSymbol, TracepointId};
+use rstap_compiler::tracepoint::{TracepointFormat, parse_format};
+use rstap_compiler::{dump, kallsyms, mir};
+use rstap_grammar::{Facts, FileId, ParseOptions, SourceMap, parse};
+use std::sync::{Arc, OnceLock};
+
+/// Only `fixture_types` is used: the module's `FixtureKernel` reads its
+/// fixtures from disk on every call, which [`MemKernel`] does once.
+#[expect(
+    dead_code,
+    reason = "the fixture kernel of the compiler's tests is not used here"
+)]
+#[path = "../../compiler/tests/support/mod.rs"]
+mod support;
+
+const FIXTURES: &str = "../../compiler/tests/fixtures/kernel";
+
+/// The fixture kernel's tracepoint formats, by `system:name`.
+const FORMATS: &[(&str, &str)] = &[
+    (
+        "sched:sched_process_exec",
+        include_str!("../../compiler/tests/fixtures/kernel/events/sched/sched_process_exec/format"),
+    ),
+    (
+        "sched:sched_switch",
+        include_str!("../../compiler/tests/fixtures/kernel/events/sched/sched_switch/format"),
+    ),
+    (
+        "skb:kfree_skb",
+        include_str!("../../compiler/tests/fixtures/kernel/events/skb/kfree_skb/format"),
+    ),
+    (
+        "syscalls:sys_enter_open",
+        include_str!("../../compiler/tests/fixtures/kernel/events/syscalls/sys_enter_open/format"),
+    ),
+    (
+        "syscalls:sys_enter_openat",
+        include_str!(
+            "../../compiler/tests/fixtures/kernel/events/syscalls/sys_enter_openat/format"
+        ),
+    ),
+    (
+        "syscalls:sys_exit_openat",
+        include_str!("../../compiler/tests/fixtures/kernel/events/syscalls/sys_exit_openat/format"),
+    ),
+];
+
+/// The compiler tests' fixture kernel, held in memory.
+struct MemKernel {
+    tracepoints: Vec<(TracepointId, TracepointFormat)>,
+    functions: Vec<KernelSymbol>,
+    types: TypeGraph,
+}
+
+impl MemKernel {
+    fn new() -> MemKernel {
+        let tracepoints = FORMATS
+            .iter()
+            .map(|(id, text)| {
+                let (system, name) = id.split_once(':').unwrap_or_default();
+                let format = parse_format(text).unwrap_or_else(|e| {
+                    panic!("{FIXTURES}: the format of {id} does not parse: {e}")
+                });
+                let id = TracepointId {
+                    system: system.into(),
+                    name: name.into(),
+                };
+                (id, format)
+            })
+            .collect();
+        MemKernel {
+            tracepoints,
+            functions: kallsyms::parse(
+                include_str!("../../compiler/tests/fixtures/kernel/kallsyms"),
+                "",
+            ),
+            types: support::fixture_types(),
+        }
+    }
+}
+
+impl KernelInfo for MemKernel {
+    fn tracepoints(&self) -> Result<Vec<TracepointId>, KernelError> {
+        Ok(self.tracepoints.iter().map(|(id, _)| id.clone()).collect())
+    }
+
+    fn tracepoint_format(&self, tp: &TracepointId) -> Result<TracepointFormat, KernelError> {
+        self.tracepoints
+            .iter()
+            .find(|(id, _)| id == tp)
+            .map(|(_, f)| f.clone())
+            .ok_or_else(|| KernelError(format!("no tracepoint {tp}")))
+    }
+
+    fn kernel_functions(&self) -> Result<Vec<KernelSymbol>, KernelError> {
+        Ok(self.functions.clone())
+    }
+
+    fn kernel_types(&self) -> Result<&TypeGraph, KernelError> {
+        Ok(&self.types)
+    }
+
+    fn features(&self) -> Features {
+        Features::ALL
+    }
+
+    fn user_binary(&self, path: &str) -> Result<Arc<Binary>, KernelError> {
+        Err(KernelError(format!(
+            "the fuzz kernel reads no files: {path}"
+        )))
+    }
+}
+
+/// Everything an input is checked against, made once per process.
+struct World {
+    files: SourceMap,
+    opts: ParseOptions,
+    library: Library,
+    kernel: MemKernel,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let mut files = SourceMap::new();
+        let facts = Facts::for_release("6.18.44-fc-v657")
+            .with_config_text("CONFIG_SMP=y\nCONFIG_64BIT=y\nCONFIG_HZ=250\n");
+        let macro_library: Vec<FileId> = rstap_stdlib::macros()
+            .map(|(n, t)| files.add(n, t))
+            .collect();
+        let kernel = MemKernel::new();
+        let mut library = Library::load(&mut files, &facts, &macro_library)
+            .unwrap_or_else(|d| panic!("the tapset library does not parse:\n{}", d.render(&files)));
+        library
+            .add_syscalls(&mut files, &facts, &macro_library, &kernel)
+            .unwrap_or_else(|d| panic!("the syscall tapset does not parse:\n{}", d.render(&files)));
+        let opts = ParseOptions {
+            args: vec!["1".into(), "x".into()],
+            facts,
+            privileged: false,
+            macro_library,
+        };
+        World {
+            files,
+            opts,
+            library,
+            kernel,
+        }
+    })
+}
+
+/// stap's limits, as the compiler's codegen tests use them.
+const TARGET: Target = Target {
+    max_entries: 2048,
+    max_action: 10_000,
+    max_nesting: 10,
+    wall_offset_ns: 0,
+    max_string: 0,
+    possible_cpus: 2,
+    fentry: true,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let w = world();
+    let mut files = w.files.clone();
+    let id = files.add("fuzz.stp", String::from_utf8_lossy(data));
+    let mut ast = match parse(&files, id, &w.opts) {
+        Ok(ast) => ast,
+        Err(d) => {
+            let _ = d.render(&files);
+            return;
+        }
+    };
+    let implicit = check::declare_implicit_arrays(&mut ast, &w.library);
+    let _ = rstap_grammar::Diagnostics(implicit).render(&files);
+    let checked = match check::check(&ast, &w.library, &w.kernel, &check::Options::default()) {
+        Ok(c) => c,
+        Err(d) => {
+            let _ = d.render(&files);
+            return;
+        }
+    };
+    let _ = checked.warnings.render(&files);
+    let _ = dump::elaboration(&checked.program);
+    let mir = mir::lower(&checked.program);
+    let _ = mir.to_string();
+    let _ = tracefs::plan(&mir, &w.kernel);
+    if let Ok(compiled) = compile(&mir, &w.kernel, TARGET) {
+        let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
+        let programs: Vec<ProgramDef> = compiled
+            .programs
+            .iter()
+            .map(|p| ProgramDef {
+                name: format!("p{}", p.probe),
+                section: section(&mir.probes[p.probe].kind, p.trampoline),
+                insns: p.insns.clone(),
+            })
+            .collect();
+        let callbacks: Vec<CallbackDef> = compiled
+            .callbacks
+            .iter()
+            .map(|c| CallbackDef {
+                name: c.name.clone(),
+                insns: c.insns.clone(),
+            })
+            .collect();
+        let _ = write_object_with(&maps, &programs, &callbacks);
+    }
+});
+
+/// The ELF section of a program, as the runtime names it (`rstap_runtime::probes`).
+fn section(kind: &PointKind, trampoline: bool) -> String {
+    match kind {
+        PointKind::Tracepoint(tp) => format!("tracepoint/{}/{}", tp.system, tp.name),
+        PointKind::Kprobe { function, ret, .. } if trampoline => {
+            format!("{}/{function}", if *ret { "fexit" } else { "fentry" })
+        }
+        PointKind::Kprobe { function, ret, .. } => {
+            format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" })
+        }
+        PointKind::Uprobe { ret, .. } => (if *ret { "uretprobe" } else { "uprobe" }).to_string(),
+        PointKind::Usdt { .. } => "uprobe".to_string(),
+        _ => "perf_event".to_string(),
+    }
+}
