@@ -43,6 +43,18 @@ const PER_EVENT: [Metric<EventSample>; 4] = [
 
 const TRACING_RSS: [Metric<EventSample>; 1] = [("peak RSS MiB", |s| s.rss_mib)];
 
+/// The line from which BENCHMARKS.md is written by hand (other benchmarks'
+/// figures, before/after notes): a rerun keeps it and what follows.
+pub const KEPT: &str = "<!-- Below this line: kept as written when the harness reruns. -->";
+
+/// `report`, then the part of the file `old` kept from [`KEPT`] on.
+pub fn with_kept(report: &str, old: &str) -> String {
+    match old.find(KEPT) {
+        Some(at) => format!("{}\n{}", report.trim_end(), &old[at..]),
+        None => report.to_string(),
+    }
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let f = r.facts;
@@ -318,6 +330,17 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rerun_keeps_what_follows_the_marker_and_nothing_else() {
+        let old = format!("# old tables\n{}\n## Notes\nby hand\n", super::KEPT);
+        let new = super::with_kept("# new tables\n", &old);
+        assert_eq!(
+            new,
+            format!("# new tables\n{}\n## Notes\nby hand\n", super::KEPT)
+        );
+        assert_eq!(super::with_kept("# new\n", "# no marker\n"), "# new\n");
+    }
+
     use super::*;
 
     #[test]

@@ -132,6 +132,8 @@ fn run(repo: &Path, args: &Args) -> Result<(), String> {
         bpftrace_footprint: &footprint_of(&tools.bpftrace.path),
     });
     print!("{report}");
+    let old = std::fs::read_to_string(&args.out).unwrap_or_default();
+    let report = vs_report::with_kept(&report, &old);
     std::fs::write(&args.out, &report)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     eprintln!("vs_bpftrace: wrote {}", args.out.display());

@@ -155,6 +155,7 @@ impl<'a> Checker<'a> {
             value_uses: Vec::new(),
             script_file: script.file,
             foreach_calls: Vec::new(),
+            alias_looped: false,
         }
     }
 }
@@ -291,6 +292,9 @@ struct Checker<'a> {
     script_file: FileId,
     /// Calls made inside `foreach` loops, with the arrays being walked.
     foreach_calls: Vec<(FunctionId, Span, Vec<GlobalId>)>,
+    /// An alias was found to expand into itself: no point is resolved after
+    /// it (wildcard aliases that reach themselves branch at every level).
+    alias_looped: bool,
 }
 
 impl<'a> Checker<'a> {

@@ -74,6 +74,8 @@ pub(super) struct Path<'a> {
     /// `!` or `?` of the point being resolved, which its concrete points keep.
     mark: &'static str,
     depth: usize,
+    /// The aliases being expanded on the way here.
+    aliases: Vec<&'a ast::Alias>,
     /// The user's point, for diagnostics.
     pub span: Span,
 }
@@ -93,6 +95,7 @@ impl<'a> Checker<'a> {
                 condition: p.condition.as_ref(),
                 mark: mark(p),
                 depth: 0,
+                aliases: Vec::new(),
                 span: p.span,
             };
             let before = out.len();
@@ -115,15 +118,11 @@ impl<'a> Checker<'a> {
         let optional = point.optional || point.sufficient;
         let before = out.len();
         let errors = self.diags.len();
+        if self.alias_looped {
+            return;
+        }
         if path.depth > MAX_ALIAS_DEPTH {
-            self.error(
-                Diag::new(
-                    Code::E0212,
-                    path.span,
-                    "probe alias expansion is too deep: an alias expands into itself",
-                )
-                .with_label("while resolving this point"),
-            );
+            self.alias_loop(path.span);
             return;
         }
         let matched_alias = self.expand_aliases(components, path, out);
@@ -197,6 +196,20 @@ impl<'a> Checker<'a> {
         self.error(d.with_note("append `?` to the point to allow it to match nothing"));
     }
 
+    /// Reports an alias that expands into itself, at the user's point, and
+    /// stops resolving points.
+    fn alias_loop(&mut self, span: Span) {
+        self.alias_looped = true;
+        self.error(
+            Diag::new(
+                Code::E0212,
+                span,
+                "probe alias expansion is too deep: an alias expands into itself",
+            )
+            .with_label("while resolving this point"),
+        );
+    }
+
     /// Expands every alias whose name matches a prefix of `components`; whether any did.
     fn expand_aliases(
         &mut self,
@@ -220,6 +233,13 @@ impl<'a> Checker<'a> {
         // stap keeps aliases by name, so a wildcard meets them in name order.
         matches.sort_by_cached_key(|(_, name, _)| spell(&name.components));
         let matched = !matches.is_empty();
+        if matches
+            .iter()
+            .any(|(alias, _, _)| path.aliases.iter().any(|a| std::ptr::eq(*a, alias.ast)))
+        {
+            self.alias_loop(path.span);
+            return true;
+        }
         for (alias, name, suffix) in matches {
             {
                 let text = format!(
@@ -240,7 +260,10 @@ impl<'a> Checker<'a> {
                 if let Some(e) = &alias.ast.epilogue {
                     epilogue.push(e);
                 }
+                let mut aliases = path.aliases.clone();
+                aliases.push(alias.ast);
                 let inner = Path {
+                    aliases,
                     origin: format!("{text} <- {}", path.origin),
                     written: if path.depth == 0 {
                         spell(&name.components)
@@ -266,6 +289,7 @@ impl<'a> Checker<'a> {
                         epilogue: inner.epilogue.clone(),
                         mark: mark(target),
                         depth: inner.depth,
+                        aliases: inner.aliases.clone(),
                         span: inner.span,
                     };
                     self.resolve(target, &comps, &cond, out);
