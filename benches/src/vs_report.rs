@@ -330,18 +330,15 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_rerun_keeps_what_follows_the_marker_and_nothing_else() {
-        let old = format!("# old tables\n{}\n## Notes\nby hand\n", super::KEPT);
-        let new = super::with_kept("# new tables\n", &old);
-        assert_eq!(
-            new,
-            format!("# new tables\n{}\n## Notes\nby hand\n", super::KEPT)
-        );
-        assert_eq!(super::with_kept("# new\n", "# no marker\n"), "# new\n");
+        let old = format!("# old tables\n{}\n## Notes\nby hand\n", KEPT);
+        let new = with_kept("# new tables\n", &old);
+        assert_eq!(new, format!("# new tables\n{}\n## Notes\nby hand\n", KEPT));
+        assert_eq!(with_kept("# new\n", "# no marker\n"), "# new\n");
     }
-
-    use super::*;
 
     #[test]
     fn numbers_keep_about_three_digits_and_thousands_are_grouped() {
