@@ -97,6 +97,7 @@ probe kernel.trace("syscalls:sys_enter_openat") {
   if (pid() == target()) {
     # The dynamic loader's paths may sit in pages not yet faulted in.
     f = user_string($filename, "<unreadable>"); files[f] <<< 1; printf("open %s by %s\n", f, execname())
+    if (f == "/etc/hostname") printf("quoted %s\n", user_string_quoted($filename))
   }
 }
 probe kernel.trace("sched:sched_process_exec") {
@@ -108,6 +109,7 @@ probe end { printf("%d\n", @count(files["/etc/hostname"])) }"#;
     assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
     assert!(stdout.contains("exec /bin/cat as cat\n"), "{stdout}");
     assert!(stdout.contains("open /etc/hostname by cat\n"), "{stdout}");
+    assert!(stdout.contains("quoted \"/etc/hostname\"\n"), "{stdout}");
     assert!(stdout.ends_with("\n1\n"), "{stdout}");
 }
 
