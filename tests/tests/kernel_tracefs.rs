@@ -424,7 +424,9 @@ probe end { printf("n=%d\n", n); delete x }"#;
         .find_map(|l| l.strip_prefix("WARNING: "))
         .and_then(|l| l.split_once(" events were lost"))
         .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or_else(|| panic!("no lost-events warning in:\n{stderr}"));
+        .unwrap_or_else(|| {
+            panic!("no lost-events warning (counted {counted} of {calls}) in:\n{stderr}")
+        });
     assert!(lost > 0 && counted < calls, "{stdout}{stderr}");
     // Every call was either counted or is among the lost (which may also
     // include a few other tasks' events).
