@@ -27,6 +27,19 @@ use std::time::{Duration, Instant};
 /// Per-CPU buffer size: a burst of about 250,000 small records fits unread.
 const BUFFER_KB: u64 = 4096;
 
+/// [`BUFFER_KB`]; in debug builds `RSTAP_TEST_TRACEFS_BUFFER_KB` overrides
+/// it, so that a test can overrun the buffer for certain.
+fn buffer_kb() -> u64 {
+    if cfg!(debug_assertions)
+        && let Some(kb) = std::env::var("RSTAP_TEST_TRACEFS_BUFFER_KB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    {
+        return kb;
+    }
+    BUFFER_KB
+}
+
 impl From<TracefsError> for StartError {
     fn from(e: TracefsError) -> StartError {
         StartError {
@@ -88,7 +101,7 @@ impl Tracefs {
                 swept.events
             );
         }
-        let mut inst = Instance::create(&root, BUFFER_KB).map_err(fail)?;
+        let mut inst = Instance::create(&root, buffer_kb()).map_err(fail)?;
         let mut by_id: HashMap<u16, Handlers> = HashMap::new();
         let mut filters = 0;
         for def in &defs {
