@@ -449,12 +449,17 @@ impl Kernel {
         };
         let slots = (spec.value_size / 8) as usize;
         let addresses = symbols.kernel_addresses();
-        let mut table = vec![u64::MAX; slots];
-        table[0] = 0;
-        if addresses.len() < slots {
-            table[1..=addresses.len()].copy_from_slice(addresses);
-        }
-        let bytes: Vec<u8> = table.iter().flat_map(|a| a.to_le_bytes()).collect();
+        let known = if addresses.len() < slots {
+            addresses
+        } else {
+            &[]
+        };
+        let bytes: Vec<u8> = std::iter::once(0)
+            .chain(known.iter().copied())
+            .chain(std::iter::repeat(u64::MAX))
+            .take(slots)
+            .flat_map(u64::to_le_bytes)
+            .collect();
         let _ = map.update(&0u32.to_le_bytes(), &bytes, Update::Any);
     }
 
