@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         let cli = std::sync::Arc::clone(&cli);
         worker = std::thread::Builder::new()
             .stack_size(size)
-            .spawn(move || run(&cli));
+            .spawn(move || finish(run(&cli)));
         if worker.is_ok() {
             break;
         }
@@ -84,6 +84,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Ends the process from the worker as soon as it is done: stdout is
+/// flushed, and the worker's stack is not handed back page by page (an
+/// `madvise` and an `munmap` of its reservation) only for the process to exit.
+fn finish(result: Result<(), ()>) -> Result<(), ()> {
+    let _ = std::io::stdout().flush();
+    std::process::exit(i32::from(result.is_err()))
 }
 
 /// Reserved, not committed: only the pages a script's depth touches are used.
@@ -227,11 +235,9 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
             match cli.output.as_ref().or(named.as_ref()) {
                 Some(path) => {
                     let bytes = built.elf().map_err(|e| session::report_start(&files, &e))?;
-                    session::create_output(path)
-                        .and_then(|mut f| f.write_all(&bytes))
-                        .map_err(|e| {
-                            eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
-                        })?;
+                    session::write_output(path, &bytes).map_err(|e| {
+                        eprintln!("rstap: cannot write the BPF object to '{path}': {e}");
+                    })?;
                     if cli.output.is_none() {
                         println!("{path}");
                     }

@@ -102,12 +102,27 @@ fn install_signals() {
 /// follow a symbolic link there: a link planted by another user would make
 /// it overwrite any file on the system.
 pub fn create_output(path: &str) -> std::io::Result<std::fs::File> {
+    open_output(path, true)
+}
+
+/// Writes `bytes` as the whole of output file `path` (symbolic links as
+/// [`create_output`]). An existing file is overwritten in place and then cut
+/// to length, not first truncated to nothing: on ext4 a file truncated to
+/// zero and rewritten is flushed to disk when it is closed, which made
+/// writing a 1 KB object cost 0.6 ms.
+pub fn write_output(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = open_output(path, false)?;
+    f.write_all(bytes)?;
+    f.set_len(u64::try_from(bytes.len()).unwrap_or(u64::MAX))
+}
+
+fn open_output(path: &str, truncate: bool) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     #[expect(unsafe_code, reason = "geteuid(2) has no safe wrapper in std")]
     // SAFETY: geteuid takes no arguments and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true).truncate(truncate);
     if root {
         options.custom_flags(libc::O_NOFOLLOW);
     }

@@ -196,6 +196,24 @@ fn p4_writes_the_bpf_object_as_an_elf_file() {
         247,
         "e_machine is EM_BPF"
     );
+    // Over a longer file (written in place, then cut): exactly the object,
+    // the same bytes as before, nothing of the old file after them.
+    std::fs::write(&object, vec![b'x'; bytes.len() * 3]).expect("a longer file");
+    let again = run_rstap(
+        &[
+            "-p4",
+            "-o",
+            &object.to_string_lossy(),
+            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
+        ],
+        &dir,
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&object).expect("rewritten"), bytes);
 }
 
 #[test]
