@@ -8,7 +8,7 @@ mod support;
 use rstap_compiler::backend::bpf::codegen::{
     CodegenError, Compiled, ErrorMsg, ErrorSite, Target, compile,
 };
-use rstap_compiler::backend::bpf::insn::Insn;
+use rstap_compiler::backend::bpf::insn::{Insn, PSEUDO_MAP_VALUE, helper};
 use rstap_compiler::backend::bpf::layout::{MapKind, Role, Storage};
 use rstap_compiler::check::{self, Library};
 use rstap_compiler::mir;
@@ -324,6 +324,57 @@ fn atomic_adds(insns: &[Insn]) -> usize {
         .iter()
         .filter(|i| i.code == 0xdb && i.imm == 0)
         .count()
+}
+
+/// The calls of helper `id` in a program.
+fn calls_of(insns: &[Insn], id: i32) -> usize {
+    insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == 0 && i.imm == id)
+        .count()
+}
+
+#[test]
+fn scalar_globals_are_read_and_written_at_their_address_without_a_lookup() {
+    let c = codegen(
+        r#"global a, b
+probe kernel.trace("sched:sched_switch") { a = b * 3 + a; b = a }"#,
+    )
+    .expect("compiles");
+    let insns = &c.programs[0].insns;
+    well_formed(insns);
+    assert_eq!(
+        calls_of(insns, helper::MAP_LOOKUP_ELEM),
+        0,
+        "no map lookup for a scalar"
+    );
+    // Four accesses, each the address of the one-element map's value.
+    let direct = |insns: &[Insn]| {
+        insns
+            .iter()
+            .filter(|i| i.code == 0x18 && i.src == PSEUDO_MAP_VALUE)
+            .count()
+    };
+    assert!(
+        direct(insns) >= 4,
+        "{} direct value addresses",
+        direct(insns)
+    );
+    // A string scalar too (its handler looks up only its scratch area).
+    let s = codegen(
+        r#"global s
+probe kernel.trace("sched:sched_switch") { s = execname(); if (s == "x") s = "y" }"#,
+    )
+    .expect("compiles");
+    well_formed(&s.programs[0].insns);
+    assert!(direct(&s.programs[0].insns) >= 3);
+    // A keyed array still looks its element up.
+    let keyed = codegen(
+        r#"global a
+probe kernel.trace("sched:sched_switch") { a[$prev_pid] = a[$next_pid] * 2 }"#,
+    )
+    .expect("compiles");
+    assert!(calls_of(&keyed.programs[0].insns, helper::MAP_LOOKUP_ELEM) >= 1);
 }
 
 #[test]

@@ -402,12 +402,24 @@ fn as_run(
     let mut probes = Vec::with_capacity(prog.probes.len());
     let mut counts = Vec::with_capacity(prog.probes.len());
     for probe in &prog.probes {
-        let mut probe = probe.clone();
         let mut count = None;
-        if probe.context == Context::Kernel {
-            probe.body = inline_calls(prog, &probe.body, nesting)
+        let body = if probe.context == Context::Kernel {
+            let mut body = inline_calls(prog, &probe.body, nesting)
                 .map_err(|e| CodegenError::new(e.msg, Some(e.at)))?;
-            count = flow::count_register(&mut probe.body, target.max_action);
+            count = flow::count_register(&mut body, target.max_action);
+            body
+        } else {
+            probe.body.clone()
+        };
+        let mut probe = mir::Probe {
+            kind: probe.kind.clone(),
+            name: probe.name.clone(),
+            written: probe.written.clone(),
+            context: probe.context,
+            body,
+            span: probe.span,
+        };
+        if probe.context == Context::Kernel {
             stack::fold_probe_names(&mut probe);
         }
         probes.push(probe);
@@ -818,12 +830,20 @@ impl<'a> Gen<'a> {
                 self.store(*dst, 0);
             }
             Inst::ReadGlobal { dst, global } => {
-                self.lookup(global.index(), &[])?;
-                self.read_value(*dst);
+                if self.scalar_addr(global.index())? {
+                    self.read_present(*dst);
+                } else {
+                    self.lookup(global.index(), &[])?;
+                    self.read_value(*dst);
+                }
             }
             Inst::WriteGlobal { global, src } => {
-                self.lookup(global.index(), &[])?;
-                self.write_value(*src);
+                if self.scalar_addr(global.index())? {
+                    self.write_present(*src);
+                } else {
+                    self.lookup(global.index(), &[])?;
+                    self.write_value(*src);
+                }
             }
             Inst::MapRead { dst, global, keys } => {
                 self.lookup(global.index(), keys)?;
@@ -1020,12 +1040,51 @@ impl<'a> Gen<'a> {
 
     /// r0 = the element of global `g` at `keys`, or 0 when absent.
     fn lookup(&mut self, g: usize, keys: &[Reg]) -> Result<(), CodegenError> {
+        if keys.is_empty() && self.scalar_addr(g)? {
+            return Ok(());
+        }
         let map = self.map(g)?;
         let key = self.key(g, keys)?;
-        self.emit2(Insn::ld_map(1, map));
-        self.ptr(2, key);
-        self.emit(Insn::call(helper::MAP_LOOKUP_ELEM));
+        self.emit_lookup(map, key);
         Ok(())
+    }
+
+    /// r0 = the address of scalar global `g`'s value, when `g` is a scalar
+    /// (a one-element array map): resolved when the program is loaded, so no
+    /// lookup call and never null. False, emitting nothing, for any other
+    /// global.
+    fn scalar_addr(&mut self, g: usize) -> Result<bool, CodegenError> {
+        let map = self.map(g)?;
+        let scalar = matches!(
+            self.maps[g].as_ref().map(|m| m.storage),
+            Some(Storage::Scalar)
+        );
+        if scalar {
+            self.emit2(Insn::ld_map_value(0, map, 0));
+        }
+        Ok(scalar)
+    }
+
+    /// dst = *r0, where r0 is never null.
+    fn read_present(&mut self, dst: Reg) {
+        if self.is_str(dst) {
+            let width = self.value_width();
+            self.read_str_from(dst, width);
+        } else {
+            self.emit(Insn::load(Size::DW, 1, 0, 0));
+            self.store(dst, 1);
+        }
+    }
+
+    /// *r0 = src, where r0 is never null.
+    fn write_present(&mut self, src: Reg) {
+        if self.is_str(src) {
+            let width = self.value_width();
+            self.write_str_to(src, width);
+        } else {
+            self.load(1, src);
+            self.emit(Insn::store(Size::DW, 0, 0, 1));
+        }
     }
 
     /// dst = *r0, or 0 (or "") when r0 is null.
@@ -1049,13 +1108,7 @@ impl<'a> Gen<'a> {
     /// *r0 = src, when r0 is not null.
     fn write_value(&mut self, src: Reg) {
         let absent = self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0));
-        if self.is_str(src) {
-            let width = self.value_width();
-            self.write_str_to(src, width);
-        } else {
-            self.load(1, src);
-            self.emit(Insn::store(Size::DW, 0, 0, 1));
-        }
+        self.write_present(src);
         self.land(absent);
     }
 
