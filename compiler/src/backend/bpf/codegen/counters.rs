@@ -28,15 +28,18 @@ pub(super) struct Fusion {
 
 /// Finds the increments of `body` that can be atomic adds.
 pub(super) fn plan(prog: &mir::Program, body: &Body) -> Fusion {
-    let mut mentions: HashMap<Reg, usize> = HashMap::new();
+    let mut mentions = vec![0usize; body.regs.len()];
     for b in &body.blocks {
         for r in b.insts.iter().flat_map(regs_of).chain(term_regs(&b.term)) {
-            *mentions.entry(r).or_default() += 1;
+            mentions[r.index()] += 1;
         }
     }
-    let named: HashSet<Reg> = body.names.iter().map(|(r, _)| *r).collect();
+    let mut named = vec![false; body.regs.len()];
+    for (r, _) in &body.names {
+        named[r.index()] = true;
+    }
     // Defined once and used once, by the next step of the pattern.
-    let temp = |r: Reg| mentions.get(&r) == Some(&2) && !named.contains(&r);
+    let temp = |r: Reg| mentions.get(r.index()) == Some(&2) && !named[r.index()];
     let mut fusion = Fusion::default();
     for b in &body.blocks {
         for (w, inst) in b.insts.iter().enumerate() {
@@ -181,11 +184,11 @@ impl Gen<'_> {
         let Some(m) = self.maps[g].clone() else {
             return Ok(false);
         };
-        let key = self.key(g, keys)?;
         let skips = if keys.is_empty() {
-            self.emit_lookup(map, key);
+            self.lookup(g, keys)?;
             vec![self.forward(Insn::jump_imm(Jmp::Jeq, 0, 0, 0))]
         } else {
+            let key = self.key(g, keys)?;
             self.element(map, &m, key, at)
         };
         self.load(1, delta);

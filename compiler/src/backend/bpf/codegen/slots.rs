@@ -4,6 +4,7 @@
 use super::{CodegenError, SCRATCH};
 use crate::mir::{Block, Body, Inst, Reg, Term, Ty};
 use rstap_grammar::Span;
+use smallvec::{SmallVec, smallvec};
 
 /// Which blocks a path from the entry reaches.
 pub(super) fn reachable(body: &Body) -> Vec<bool> {
@@ -134,7 +135,7 @@ pub(super) fn assign_slots(
 
 /// The registers the `i`th instruction of `block` mentions; its terminator's
 /// for `i == insts.len()`.
-fn mentioned(block: &Block, i: usize) -> Vec<Reg> {
+fn mentioned(block: &Block, i: usize) -> Regs {
     match block.insts.get(i) {
         Some(inst) => regs_of(inst),
         None => term_regs(&block.term),
@@ -160,34 +161,39 @@ pub(super) fn regions(body: &Body, caps: &[u32], base: u32) -> (Vec<u32>, u32) {
     (offsets, next)
 }
 
-pub(super) fn term_regs(t: &Term) -> Vec<Reg> {
+pub(super) fn term_regs(t: &Term) -> Regs {
     match t {
-        Term::Branch { cond, .. } => vec![*cond],
-        Term::Return(Some(r)) => vec![*r],
+        Term::Branch { cond, .. } => smallvec![*cond],
+        Term::Return(Some(r)) => smallvec![*r],
         Term::IterNext { keys, value, .. } => keys.iter().flatten().chain(value).copied().collect(),
-        Term::Jump(_) | Term::Return(None) | Term::Next => Vec::new(),
+        Term::Jump(_) | Term::Return(None) | Term::Next => Regs::new(),
     }
 }
 
+/// The registers of one instruction or terminator, held inline.
+pub(super) type Regs = SmallVec<[Reg; 4]>;
+
 /// Every register an instruction mentions.
-pub(super) fn regs_of(i: &Inst) -> Vec<Reg> {
+pub(super) fn regs_of(i: &Inst) -> Regs {
     match i {
-        Inst::Const { dst, .. } | Inst::Str { dst, .. } | Inst::Context { dst, .. } => vec![*dst],
-        Inst::Move { dst, src } | Inst::Unary { dst, src, .. } => vec![*dst, *src],
+        Inst::Const { dst, .. } | Inst::Str { dst, .. } | Inst::Context { dst, .. } => {
+            smallvec![*dst]
+        }
+        Inst::Move { dst, src } | Inst::Unary { dst, src, .. } => smallvec![*dst, *src],
         Inst::Binary { dst, a, b, .. }
         | Inst::Compare { dst, a, b, .. }
         | Inst::StrCompare { dst, a, b, .. }
-        | Inst::Concat { dst, a, b } => vec![*dst, *a, *b],
-        Inst::Regex { dst, src, .. } => vec![*dst, *src],
-        Inst::ReadGlobal { dst, .. } => vec![*dst],
-        Inst::WriteGlobal { src, .. } => vec![*src],
+        | Inst::Concat { dst, a, b } => smallvec![*dst, *a, *b],
+        Inst::Regex { dst, src, .. } => smallvec![*dst, *src],
+        Inst::ReadGlobal { dst, .. } => smallvec![*dst],
+        Inst::WriteGlobal { src, .. } => smallvec![*src],
         Inst::MapRead { dst, keys, .. } => keys.iter().copied().chain([*dst]).collect(),
         Inst::MapWrite { keys, src, .. } => keys.iter().copied().chain([*src]).collect(),
         Inst::MapContains { dst, keys, .. } => {
             keys.iter().flatten().copied().chain([*dst]).collect()
         }
         Inst::MapDelete { keys, .. } => keys.iter().flatten().copied().collect(),
-        Inst::Clear { .. } => Vec::new(),
+        Inst::Clear { .. } => Regs::new(),
         Inst::AggAdd { keys, value, .. } => keys.iter().copied().chain([*value]).collect(),
         Inst::AggRead {
             dst, keys, shift, ..
@@ -198,9 +204,9 @@ pub(super) fn regs_of(i: &Inst) -> Vec<Reg> {
         Inst::Call { dst, args, .. } | Inst::Builtin { dst, args, .. } => {
             args.iter().copied().chain(*dst).collect()
         }
-        Inst::Load { dst, addr, .. } | Inst::LoadStr { dst, addr, .. } => vec![*dst, *addr],
+        Inst::Load { dst, addr, .. } | Inst::LoadStr { dst, addr, .. } => smallvec![*dst, *addr],
         Inst::Print { dst, args, .. } => args.iter().copied().chain(*dst).collect(),
-        Inst::PrintHist { keys, .. } => keys.clone(),
+        Inst::PrintHist { keys, .. } => keys.iter().copied().collect(),
         Inst::IterStart { limit, slice, .. } => limit
             .iter()
             .copied()
