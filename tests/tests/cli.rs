@@ -214,6 +214,21 @@ fn p4_writes_the_bpf_object_as_an_elf_file() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(std::fs::read(&object).expect("rewritten"), bytes);
+    // A device is written, not cut to length.
+    let null = run_rstap(
+        &[
+            "-p4",
+            "-o",
+            "/dev/null",
+            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
+        ],
+        &dir,
+    );
+    assert!(
+        null.status.success(),
+        "{}",
+        String::from_utf8_lossy(&null.stderr)
+    );
 }
 
 #[test]
