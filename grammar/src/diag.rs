@@ -26,6 +26,8 @@ pub enum Code {
     E0111 = 111,
     /// A script argument (`$N`, `@N`) that was not given.
     E0112 = 112,
+    /// Statements or expressions nested more deeply than rstap's passes allow.
+    E0113 = 113,
     /// The parser found a token it did not expect.
     E0120 = 120,
     /// The script ended in the middle of a construct.
