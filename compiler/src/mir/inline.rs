@@ -35,6 +35,18 @@ pub fn inline_calls(prog: &Program, body: &Body, max_nesting: usize) -> Result<B
     inline_calls_but(prog, body, max_nesting, &|_| false)
 }
 
+/// Whether `body` calls a function: [`inline_calls`] would change it.
+pub fn needs_inlining(body: &Body) -> bool {
+    calls_any(body, &|_| false)
+}
+
+fn calls_any(body: &Body, keep: &dyn Fn(FuncId) -> bool) -> bool {
+    body.blocks
+        .iter()
+        .flat_map(|b| &b.insts)
+        .any(|i| matches!(i, Inst::Call { func, .. } if !keep(*func)))
+}
+
 /// [`inline_calls`], except that calls of the functions `keep` picks stay
 /// calls.
 pub fn inline_calls_but(
@@ -44,8 +56,7 @@ pub fn inline_calls_but(
     keep: &dyn Fn(FuncId) -> bool,
 ) -> Result<Body, InlineError> {
     // With no call to inline the copy would be the body itself.
-    let calls = |i: &Inst| matches!(i, Inst::Call { func, .. } if !keep(*func));
-    if !body.blocks.iter().flat_map(|b| &b.insts).any(calls) {
+    if !calls_any(body, keep) {
         return Ok(body.clone());
     }
     let mut inliner = Inliner {

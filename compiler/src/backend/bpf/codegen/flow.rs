@@ -28,7 +28,7 @@ struct Fused {
 /// Adds to `body` the register that counts its statements, unless no run of
 /// it can execute more than `max_action` (no loop, few statements).
 pub(super) fn count_register(body: &mut Body, max_action: u32) -> Option<Reg> {
-    if most_actions(body).is_some_and(|n| n <= u64::from(max_action)) {
+    if within_max_action(body, max_action) {
         return None;
     }
     // No instruction names it, so it is confined to no block and keeps a
@@ -36,6 +36,12 @@ pub(super) fn count_register(body: &mut Body, max_action: u32) -> Option<Reg> {
     let r = Reg(u32::try_from(body.regs.len()).unwrap_or(u32::MAX));
     body.regs.push(Ty::Long);
     Some(r)
+}
+
+/// Whether no run of `body` can take more than `max_action` actions, so
+/// that it needs no count.
+pub(super) fn within_max_action(body: &Body, max_action: u32) -> bool {
+    most_actions(body).is_some_and(|n| n <= u64::from(max_action))
 }
 
 impl Gen<'_> {

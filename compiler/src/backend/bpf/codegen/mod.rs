@@ -33,7 +33,7 @@ use super::insn::{Alu, Insn, Jmp, Size, helper};
 use super::layout::{Col, GlobalMap, MapSpec, Role, Storage, Widths, global_map};
 use crate::hir::{BinOp, PointKind};
 use crate::kernel::KernelInfo;
-use crate::mir::inline::inline_calls;
+use crate::mir::inline::{inline_calls, needs_inlining};
 use crate::mir::{self, Body, CmpOp, Context, Inst, Reg, Ty, UnOp};
 use crate::tracepoint::TracepointFormat;
 pub use attach::from_kprobe_wildcard;
@@ -41,6 +41,7 @@ pub use iter::Callback;
 use rstap_grammar::Span;
 use slots::{assign_slots, inst_name, regions, span_of};
 pub use stack::{Deferred, MAX_FRAMES};
+use std::borrow::Cow;
 
 /// BPF's stack, less the 8 bytes the kernel takes for a loop's `may_goto`
 /// counter.
@@ -243,7 +244,7 @@ pub fn compile(
     target: Target,
 ) -> Result<Compiled, CodegenError> {
     let (inlined, counts) = as_run(prog, target)?;
-    let prog = &inlined;
+    let prog = inlined.as_ref();
     let max_string = target.max_string();
     let mut formats = Vec::new();
     for probe in &prog.probes {
@@ -397,7 +398,18 @@ pub fn compile(
 fn as_run(
     prog: &mir::Program,
     target: Target,
-) -> Result<(mir::Program, Vec<Option<Reg>>), CodegenError> {
+) -> Result<(Cow<'_, mir::Program>, Vec<Option<Reg>>), CodegenError> {
+    // Most scripts' handlers are already as they run: then the program is
+    // not copied (a copy of a 1,000-statement script's MIR is 2 MiB).
+    let changes = |p: &mir::Probe| {
+        p.context == Context::Kernel
+            && (needs_inlining(&p.body)
+                || stack::folds_names(p)
+                || !flow::within_max_action(&p.body, target.max_action))
+    };
+    if !prog.probes.iter().any(changes) {
+        return Ok((Cow::Borrowed(prog), vec![None; prog.probes.len()]));
+    }
     let nesting = usize::try_from(target.max_nesting).unwrap_or(usize::MAX);
     let mut probes = Vec::with_capacity(prog.probes.len());
     let mut counts = Vec::with_capacity(prog.probes.len());
@@ -431,7 +443,7 @@ fn as_run(
         probes,
         unread: prog.unread.clone(),
     };
-    Ok((prog, counts))
+    Ok((Cow::Owned(prog), counts))
 }
 
 /// Whether a program loads map `id`.

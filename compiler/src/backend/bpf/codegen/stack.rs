@@ -111,40 +111,55 @@ impl Deferred {
 /// known) in a kernel-context handler, its functions inlined, by the probe's
 /// constants.
 pub(super) fn fold_probe_names(probe: &mut mir::Probe) {
-    let names = [
-        (Builtin::Pp, Some(probe.pp().to_string())),
-        (Builtin::Pn, Some(probe.pn().to_string())),
-        (Builtin::Ppfunc, Some(probe.ppfunc().to_string())),
-        // A sampling probe's is the interrupted function: see `sampled`.
-        (
-            Builtin::Probefunc,
-            (!probe.samples()).then(|| probe.probefunc().to_string()),
-        ),
-        (Builtin::Probemod, probe.probemod().map(str::to_string)),
-    ];
-    for inst in probe.body.blocks.iter_mut().flat_map(|b| &mut b.insts) {
-        let Inst::Builtin {
-            dst: Some(dst),
-            func,
-            ..
-        } = inst
-        else {
-            continue;
-        };
-        if let Some((_, Some(text))) = names.iter().find(|(b, _)| b == func) {
-            *inst = Inst::Str {
-                dst: *dst,
-                bytes: text.clone().into_bytes(),
-            };
-        } else if *func == Builtin::UserMode
-            && let Some(user) = user_mode(&probe.kind)
-        {
-            *inst = Inst::Const {
-                dst: *dst,
-                value: i64::from(user),
-            };
+    let mut body = std::mem::take(&mut probe.body);
+    for inst in body.blocks.iter_mut().flat_map(|b| &mut b.insts) {
+        if let Some(constant) = folded(probe, inst) {
+            *inst = constant;
         }
     }
+    probe.body = body;
+}
+
+/// Whether [`fold_probe_names`] would change `probe`'s handler.
+pub(super) fn folds_names(probe: &mir::Probe) -> bool {
+    probe
+        .body
+        .blocks
+        .iter()
+        .flat_map(|b| &b.insts)
+        .any(|i| folded(probe, i).is_some())
+}
+
+/// The constant `inst` becomes in `probe`'s handler, when it asks for
+/// something the probe point decides.
+fn folded(probe: &mir::Probe, inst: &Inst) -> Option<Inst> {
+    let Inst::Builtin {
+        dst: Some(dst),
+        func,
+        ..
+    } = inst
+    else {
+        return None;
+    };
+    let text = match func {
+        Builtin::Pp => probe.pp().to_string(),
+        Builtin::Pn => probe.pn().to_string(),
+        Builtin::Ppfunc => probe.ppfunc().to_string(),
+        // A sampling probe's is the interrupted function: see `sampled`.
+        Builtin::Probefunc if !probe.samples() => probe.probefunc().to_string(),
+        Builtin::Probemod => probe.probemod()?.to_string(),
+        Builtin::UserMode => {
+            return user_mode(&probe.kind).map(|user| Inst::Const {
+                dst: *dst,
+                value: i64::from(user),
+            });
+        }
+        _ => return None,
+    };
+    Some(Inst::Str {
+        dst: *dst,
+        bytes: text.into_bytes(),
+    })
 }
 
 /// `user_mode()` where the kind of probe decides it: a uprobe or USDT mark
