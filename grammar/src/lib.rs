@@ -18,6 +18,7 @@ pub mod lexer;
 mod preprocess;
 pub mod source;
 pub mod span;
+pub mod stack;
 mod syntax_error;
 pub mod token;
 mod validate;

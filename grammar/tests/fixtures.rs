@@ -4,6 +4,7 @@
 //! guru mode (see fixtures/README.md).
 
 use rstap_grammar::ast::{Block, Expr, Item, Stmt};
+use rstap_grammar::stack::on_worker_stack;
 use rstap_grammar::visit::{Visitor, walk_block, walk_expr, walk_file, walk_item, walk_stmt};
 use rstap_grammar::{Facts, FileId, ParseOptions, SourceMap, Span, dump::dump, parse};
 use std::path::Path;
@@ -132,11 +133,14 @@ fn ok_fixtures_parse_and_dump() {
 fn err_fixtures_fail_with_diagnostics() {
     insta::glob!("fixtures/err/*.stp", |path| {
         let (files, id, opts) = load(path);
+        // As deep as the parser allows: more than a test thread's stack holds.
         let parsed = on_worker_stack(move || {
             parse(&files, id, &opts)
                 .map(|_| ())
                 .map_err(|d| (d.0.len(), d.render(&files)))
-        });
+        })
+        .expect("a worker thread")
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
         match parsed {
             Ok(()) => panic!("{} should not parse", path.display()),
             Err((count, rendered)) => {
@@ -145,18 +149,4 @@ fn err_fixtures_fail_with_diagnostics() {
             }
         }
     });
-}
-
-/// Runs `f` on a stack the size of the one rstap's front end runs on (its
-/// worker thread's): a fixture may nest as deeply as the parser allows, which
-/// a test thread's 2 MiB does not hold.
-fn on_worker_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(1 << 30)
-            .spawn_scoped(s, f)
-            .expect("a thread with a 1 GiB stack reservation")
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
 }

@@ -62,23 +62,10 @@ fn main() -> ExitCode {
         cli::ColorWhen::Never => rstap_runtime::Color::Never,
     });
     // The front end and the printers recurse over the syntax tree: give them a
-    // stack that a pathological script (100,000 nested operators) cannot exhaust.
-    // A small machine may refuse to reserve that much: then take what it gives.
-    let cli = std::sync::Arc::new(cli);
-    let mut worker = Err(std::io::Error::other("no stack size tried"));
-    for size in WORKER_STACKS {
-        let cli = std::sync::Arc::clone(&cli);
-        worker = std::thread::Builder::new()
-            .stack_size(size)
-            .spawn(move || finish(run(&cli)));
-        if worker.is_ok() {
-            break;
-        }
-    }
-    match worker.map(std::thread::JoinHandle::join) {
+    // stack that the deepest script the parser accepts cannot exhaust.
+    match rstap_grammar::stack::on_worker_stack(|| finish(run(&cli))) {
         Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(()))) => ExitCode::from(1),
-        Ok(Err(_)) => ExitCode::from(1),
+        Ok(Ok(Err(()))) | Ok(Err(_)) => ExitCode::from(1),
         Err(e) => {
             eprintln!("rstap: cannot start: {e}");
             ExitCode::from(1)
@@ -93,10 +80,6 @@ fn finish(result: Result<(), ()>) -> Result<(), ()> {
     let _ = std::io::stdout().flush();
     std::process::exit(i32::from(result.is_err()))
 }
-
-/// Reserved, not committed: only the pages a script's depth touches are used.
-/// Largest first; a machine with about 1 GiB of memory refuses the first.
-const WORKER_STACKS: [usize; 3] = [1 << 30, 1 << 28, 1 << 26];
 
 fn run(cli: &cli::Cli) -> Result<(), ()> {
     if let Some(pattern) = cli.list.as_ref().or(cli.list_vars.as_ref()) {
