@@ -13,17 +13,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rstap_compiler::backend::bpf::codegen::{Target, compile};
-use rstap_compiler::backend::bpf::object::{CallbackDef, ProgramDef, write_object_with};
+use rstap_compiler::backend::bpf::codegen::Target;
 use rstap_compiler::backend::tracefs;
 use rstap_compiler::check::{self, Library};
 use rstap_compiler::ctype::TypeGraph;
 use rstap_compiler::elf::Binary;
-use rstap_compiler::hir::PointKind;
 use rstap_compiler::kernel::{Features, KernelError, KernelInfo, KernelSymbol, TracepointId};
 use rstap_compiler::tracepoint::{TracepointFormat, parse_format};
 use rstap_compiler::{dump, kallsyms, mir};
+use rstap_grammar::stack::on_worker_stack;
 use rstap_grammar::{Facts, FileId, ParseOptions, SourceMap, parse};
+use rstap_runtime::probes::build_for;
 use std::sync::{Arc, OnceLock};
 
 /// Only `fixture_types` is used: the module's `FixtureKernel` reads its
@@ -180,9 +180,18 @@ const TARGET: Target = Target {
     max_string: 0,
     possible_cpus: 2,
     fentry: true,
+    tracer_pid: 4242,
 };
 
 fuzz_target!(|data: &[u8]| {
+    // On the stack the binary's passes run on (see `rstap_grammar::stack`).
+    on_worker_stack(|| one(data))
+        .expect("a worker thread")
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+});
+
+/// Every pass over one input.
+fn one(data: &[u8]) {
     let w = world();
     let mut files = w.files.clone();
     let id = files.add("fuzz.stp", String::from_utf8_lossy(data));
@@ -207,41 +216,8 @@ fuzz_target!(|data: &[u8]| {
     let mir = mir::lower(&checked.program);
     let _ = mir.to_string();
     let _ = tracefs::plan(&mir, &w.kernel);
-    if let Ok(compiled) = compile(&mir, &w.kernel, TARGET) {
-        let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
-        let programs: Vec<ProgramDef> = compiled
-            .programs
-            .iter()
-            .map(|p| ProgramDef {
-                name: format!("p{}", p.probe),
-                section: section(&mir.probes[p.probe].kind, p.trampoline),
-                insns: p.insns.clone(),
-            })
-            .collect();
-        let callbacks: Vec<CallbackDef> = compiled
-            .callbacks
-            .iter()
-            .map(|c| CallbackDef {
-                name: c.name.clone(),
-                insns: c.insns.clone(),
-            })
-            .collect();
-        let _ = write_object_with(&maps, &programs, &callbacks);
-    }
-});
-
-/// The ELF section of a program, as the runtime names it (`rstap_runtime::probes`).
-fn section(kind: &PointKind, trampoline: bool) -> String {
-    match kind {
-        PointKind::Tracepoint(tp) => format!("tracepoint/{}/{}", tp.system, tp.name),
-        PointKind::Kprobe { function, ret, .. } if trampoline => {
-            format!("{}/{function}", if *ret { "fexit" } else { "fentry" })
-        }
-        PointKind::Kprobe { function, ret, .. } => {
-            format!("{}/{function}", if *ret { "kretprobe" } else { "kprobe" })
-        }
-        PointKind::Uprobe { ret, .. } => (if *ret { "uretprobe" } else { "uprobe" }).to_string(),
-        PointKind::Usdt { .. } => "uprobe".to_string(),
-        _ => "perf_event".to_string(),
+    // As `-p4 -o` does: the runtime's own assembly of the object.
+    if let Ok(built) = build_for(&mir, &w.kernel, TARGET) {
+        let _ = built.elf();
     }
 }

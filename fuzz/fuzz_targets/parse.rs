@@ -10,6 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rstap_grammar::stack::on_worker_stack;
 use rstap_grammar::{ParseOptions, SourceMap, dump, parse};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         1 => b,
         _ => c,
     };
-    parse_one(&text, &opts);
+    // On the stack the binary's passes run on (see `rstap_grammar::stack`).
+    on_worker_stack(|| parse_one(&text, &opts))
+        .expect("a worker thread")
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
 });
 
 /// The variations that change what `parse` does: no script arguments; three

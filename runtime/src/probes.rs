@@ -197,6 +197,16 @@ pub fn build(
         fentry: !opts.kprobes_only,
         tracer_pid: i32::try_from(std::process::id()).unwrap_or(0),
     };
+    build_for(prog, kernel, target)
+}
+
+/// [`build`] for a given target: the compiled programs, named and placed in
+/// the sections the loader attaches by.
+pub fn build_for(
+    prog: &mir::Program,
+    kernel: &dyn KernelInfo,
+    target: Target,
+) -> Result<Built, StartError> {
     let compiled = compile(prog, kernel, target)?;
     let maps: Vec<_> = compiled.maps.iter().map(|m| m.def()).collect();
     let mut programs = Vec::new();
