@@ -78,11 +78,33 @@ fn capsh_or_skip() -> bool {
 
 /// `rstap OPTIONS -e SCRIPT` without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN.
 fn without_bpf_caps(options: &str, script: &str) -> std::process::Output {
+    without("cap_bpf,cap_perfmon,cap_sys_admin", options, script)
+}
+
+/// `rstap OPTIONS -e SCRIPT` with the capabilities in `drop` (capsh's list)
+/// taken from the bounding set, so the root process rstap runs as lacks them.
+fn without(drop: &str, options: &str, script: &str) -> std::process::Output {
     let cmd = format!("exec {} {options} -e '{script}'", rstap().display());
     Command::new("capsh")
-        .args(["--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c", &cmd])
+        .args([&format!("--drop={drop}"), "--", "-c", &cmd])
         .output()
         .unwrap_or_else(|e| panic!("capsh: {e}"))
+}
+
+#[test]
+fn with_cap_bpf_alone_rstap_names_cap_perfmon() {
+    if !capsh_or_skip() {
+        return;
+    }
+    // CAP_BPF lets it create maps; loading a tracing program needs CAP_PERFMON
+    // too (CAP_SYS_ADMIN would stand in for it).
+    let script = "global n; probe kernel.trace(\"sched:sched_switch\") { n++ } probe timer.ms(100) { exit() }";
+    let out = without("cap_perfmon,cap_sys_admin", "--runtime=bpf", script);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "rstap: cannot load the BPF object: the kernel refused BPF: it needs root, or CAP_BPF and CAP_PERFMON, and this process lacks CAP_PERFMON\n"
+    );
 }
 
 #[test]
