@@ -3,6 +3,7 @@
 
 use rstap_tests::{run_rstap, workspace};
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn tmp() -> std::path::PathBuf {
@@ -172,15 +173,19 @@ fn the_examples_parse() {
 fn p4_writes_the_bpf_object_as_an_elf_file() {
     let dir = tmp();
     let object = dir.join("dropwatch.o");
-    let out = run_rstap(
-        &[
-            "-p4",
-            "-o",
-            &object.to_string_lossy(),
-            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
-        ],
-        &dir,
-    );
+    let script = workspace().join("examples/dropwatch.stp");
+    let p4 = |out: &Path| {
+        run_rstap(
+            &[
+                "-p4",
+                "-o",
+                &out.to_string_lossy(),
+                &script.to_string_lossy(),
+            ],
+            &dir,
+        )
+    };
+    let out = p4(&object);
     if !out.status.success() {
         // -p4 needs the live tracepoint formats (tracefs, as root).
         rstap_tests::skip_or_fail(&format!(
@@ -197,38 +202,19 @@ fn p4_writes_the_bpf_object_as_an_elf_file() {
         "e_machine is EM_BPF"
     );
     // Over a longer file (written in place, then cut): exactly the object,
-    // the same bytes as before, nothing of the old file after them.
+    // the same bytes as before, nothing of the old file after them; and a
+    // device is written, not cut to length.
     std::fs::write(&object, vec![b'x'; bytes.len() * 3]).expect("a longer file");
-    let again = run_rstap(
-        &[
-            "-p4",
-            "-o",
-            &object.to_string_lossy(),
-            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
-        ],
-        &dir,
-    );
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    for target in [object.as_path(), Path::new("/dev/null")] {
+        let again = p4(target);
+        assert!(
+            again.status.success(),
+            "{}: {}",
+            target.display(),
+            String::from_utf8_lossy(&again.stderr)
+        );
+    }
     assert_eq!(std::fs::read(&object).expect("rewritten"), bytes);
-    // A device is written, not cut to length.
-    let null = run_rstap(
-        &[
-            "-p4",
-            "-o",
-            "/dev/null",
-            &workspace().join("examples/dropwatch.stp").to_string_lossy(),
-        ],
-        &dir,
-    );
-    assert!(
-        null.status.success(),
-        "{}",
-        String::from_utf8_lossy(&null.stderr)
-    );
 }
 
 #[test]
