@@ -19,6 +19,7 @@ pub mod script;
 pub mod side_by_side;
 pub mod stap_peer;
 pub mod stats;
+pub mod tracefs_rate;
 pub mod vs_report;
 pub mod vs_scripts;
 pub mod workload;

@@ -6,6 +6,7 @@ use crate::footprint::Footprint;
 use crate::machine::Facts;
 use crate::side_by_side::{EventRuns, EventSample, Measured, ProcSample, Side, Tool};
 use crate::stats::Spread;
+use crate::tracefs_rate;
 use crate::vs_scripts::Pair;
 use std::fmt::Write;
 
@@ -23,6 +24,9 @@ pub struct Report<'a> {
     pub event_pairs: &'a [Pair],
     pub rstap_footprint: &'a Result<Footprint, String>,
     pub bpftrace_footprint: &'a Result<Footprint, String>,
+    /// The tracefs runtime's rate ladder, and its seconds a step.
+    pub tracefs: &'a Result<Vec<tracefs_rate::Step>, String>,
+    pub tracefs_seconds: u64,
 }
 
 type Metric<T> = (&'static str, fn(&T) -> f64);
@@ -149,6 +153,21 @@ pub fn markdown(r: &Report) -> String {
          and ld-linux):\n"
     );
     footprints(&mut out, r.rstap_footprint, r.bpftrace_footprint);
+
+    let _ = writeln!(
+        out,
+        "\n## tracefs runtime\n\nrstap's other runtime (`--runtime=tracefs`, for \
+         kernels without usable BPF) runs every handler in user space. A child \
+         makes getppid() calls at a pace that doubles each step ({} s a step) \
+         while `if (pid() == target()) n++` counts them; the ladder stops at \
+         the first step that misses an event or whose pace the child cannot \
+         keep. bpftrace has no such mode.\n",
+        r.tracefs_seconds
+    );
+    let _ = match r.tracefs {
+        Ok(steps) => write!(out, "{}", tracefs_rate::markdown(steps)),
+        Err(e) => writeln!(out, "Not measured: {e}"),
+    };
 
     let _ = writeln!(
         out,

@@ -13,7 +13,7 @@ use rstap_benches::rstap_bin;
 use rstap_benches::side_by_side::{self, Tools};
 use rstap_benches::stap_peer::TempDir;
 use rstap_benches::vs_report::{self, Report};
-use rstap_benches::{vs_scripts, workload};
+use rstap_benches::{tracefs_rate, vs_scripts, workload};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,6 +21,9 @@ const COMMAND: &str = "cargo run --release -p rstap-benches --bin vs_bpftrace";
 /// The large compile case: statements over probes.
 const STATEMENTS: usize = 1_000;
 const PROBES: usize = 50;
+/// The tracefs runtime's rate ladder: seconds a step, and the first pace.
+const TRACEFS_SECONDS: u64 = 3;
+const TRACEFS_START: u64 = 50_000;
 
 #[derive(Debug)]
 struct Args {
@@ -49,6 +52,9 @@ fn parse_args(repo: &Path) -> Result<Args, String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    if tracefs_rate::child_main(&argv) {
+        return ExitCode::SUCCESS;
+    }
     if let [_, flag, calls] = argv.as_slice()
         && flag == workload::FLAG
     {
@@ -117,6 +123,8 @@ fn run(repo: &Path, args: &Args) -> Result<(), String> {
             stats.as_ref().map(|_| ()).map_err(Clone::clone),
         )
     };
+    let tracefs =
+        tracefs_rate::measure(&tools.rstap, scratch.path(), TRACEFS_SECONDS, TRACEFS_START);
     let footprint_of = |binary: &Path| footprint::measure(binary, scratch.path());
     let report = vs_report::markdown(&Report {
         facts: &facts,
@@ -130,6 +138,8 @@ fn run(repo: &Path, args: &Args) -> Result<(), String> {
         event_pairs: &event_pairs,
         rstap_footprint: &footprint_of(&tools.rstap),
         bpftrace_footprint: &footprint_of(&tools.bpftrace.path),
+        tracefs: &tracefs,
+        tracefs_seconds: TRACEFS_SECONDS,
     });
     print!("{report}");
     let old = std::fs::read_to_string(&args.out).unwrap_or_default();
