@@ -13,6 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+mod worker;
 use rstap_compiler::backend::bpf::codegen::Target;
 use rstap_compiler::backend::tracefs;
 use rstap_compiler::check::{self, Library};
@@ -21,7 +23,6 @@ use rstap_compiler::elf::Binary;
 use rstap_compiler::kernel::{Features, KernelError, KernelInfo, KernelSymbol, TracepointId};
 use rstap_compiler::tracepoint::{TracepointFormat, parse_format};
 use rstap_compiler::{dump, kallsyms, mir};
-use rstap_grammar::stack::on_worker_stack;
 use rstap_grammar::{Facts, FileId, ParseOptions, SourceMap, parse};
 use rstap_runtime::probes::build_for;
 use std::sync::{Arc, OnceLock};
@@ -184,10 +185,9 @@ const TARGET: Target = Target {
 };
 
 fuzz_target!(|data: &[u8]| {
-    // On the stack the binary's passes run on (see `rstap_grammar::stack`).
-    on_worker_stack(|| one(data))
-        .expect("a worker thread")
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    // On the stack the binary's passes run on.
+    let data = data.to_vec();
+    worker::run(move || one(&data));
 });
 
 /// Every pass over one input.

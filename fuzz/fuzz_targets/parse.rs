@@ -10,7 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rstap_grammar::stack::on_worker_stack;
+
+mod worker;
 use rstap_grammar::{ParseOptions, SourceMap, dump, parse};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,10 +25,9 @@ fuzz_target!(|data: &[u8]| {
         1 => b,
         _ => c,
     };
-    // On the stack the binary's passes run on (see `rstap_grammar::stack`).
-    on_worker_stack(|| parse_one(&text, &opts))
-        .expect("a worker thread")
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    // On the stack the binary's passes run on.
+    let text = text.into_owned();
+    worker::run(move || parse_one(&text, &opts));
 });
 
 /// The variations that change what `parse` does: no script arguments; three
