@@ -3,7 +3,7 @@
 //! and prints them as stap does. Needs root and BPF; elsewhere each test says
 //! why it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{rstap, skip_or_fail, text};
+use rstap_tests::{rstap, text};
 use std::process::{Command, Output};
 
 fn kernel_ok() -> bool {
@@ -202,28 +202,15 @@ fn probemod_of_a_tracepoint_is_stap_runtime_error() {
 /// process, after the event.
 fn build_caller_chain() -> Option<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("rstap-ustack-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let src = dir.join("w.c");
-    std::fs::write(
-        &src,
+    rstap_tests::build_c(
+        &dir,
+        "w",
         "__attribute__((noinline)) int work(int x) { return x * 2; }\n\
          __attribute__((noinline)) int outer(int x) { return work(x) + 1; }\n\
          #include <unistd.h>\n\
          int main(void) { int s = 0; for (int i = 0; i < 3; i++) s += outer(i); usleep(300000); return s == 0; }\n",
+        &["-O1", "-fno-omit-frame-pointer"],
     )
-    .expect("write w.c");
-    let bin = dir.join("w");
-    let built = Command::new("cc")
-        .args(["-O1", "-fno-omit-frame-pointer", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        skip_or_fail("a C compiler (cc) is needed to build the traced program");
-        return None;
-    }
-    Some(bin)
 }
 
 #[test]

@@ -94,24 +94,12 @@ fn built() -> Option<&'static Built> {
     BUILT
         .get_or_init(|| {
             let dir = std::env::temp_dir().join(format!("rstap-tracefs-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
             for (name, src, flags) in [
                 ("getppid", GETPPID, &["-O2", "-pthread"][..]),
                 ("work", WORK, &["-O2"][..]),
                 ("nobpf", NOBPF, &["-O2"][..]),
             ] {
-                let c = format!("{name}.c");
-                std::fs::write(dir.join(&c), src).expect("write a C source");
-                let ok = Command::new("cc")
-                    .args(flags)
-                    .args(["-o", name, &c])
-                    .current_dir(&dir)
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if !ok {
-                    skip_or_fail("a C compiler (cc) is needed to build the traced programs");
-                    return None;
-                }
+                rstap_tests::build_c(&dir, name, src, flags)?;
             }
             Some(Built { dir })
         })
