@@ -431,10 +431,13 @@ probe end { printf("n=%d\n", n); delete x }"#;
             panic!("no lost-events warning (counted {counted} of {calls}) in:\n{stderr}")
         });
     assert!(lost > 0 && counted < calls, "{stdout}{stderr}");
-    // Every call was either counted or is among the lost (which may also
-    // include a few other tasks' events).
+    // Every call was either counted or is among the lost. The lost also
+    // include the task events the instance records for execname()
+    // (`task_newtask`, `task_rename`, `sched_process_exec`) of every process
+    // on the machine: 27,000 of them beside a fuzzer that made a thread per
+    // input. Counted twice (overrun and dropped both) they would be 2x.
     assert!(
-        counted + lost >= calls && counted + lost <= calls + 1000,
+        counted + lost >= calls && counted + lost <= calls + calls / 10,
         "counted {counted} + lost {lost} should account for {calls} calls"
     );
 }
