@@ -9,7 +9,7 @@ use std::io::Read;
 /// and reading it costs about a millisecond that most runs need not spend.
 /// A fact that cannot be read stays at its default: conditions on it are false.
 pub fn facts(guru: bool, script: &str) -> Facts {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    let release = read_kernel_file("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     let mut facts = if release.is_empty() {
@@ -30,6 +30,20 @@ pub fn facts(guru: bool, script: &str) -> Facts {
 }
 
 /// stap's names for architectures differ from Rust's in a few places.
+/// A file of /proc, /sys or tracefs, whole. Such a file says it is empty, so
+/// `fs::read_to_string` asks its size (`statx`, `lseek`) and then reads it in
+/// pieces of 32, 32, 64, 128... bytes, each a `read` the kernel answers by
+/// formatting the file again: eight system calls for a tracepoint's
+/// 500-byte format. Into a buffer of 16 KiB it is one read and the end (no
+/// size asked: `take` hides that the reader is a file).
+pub fn read_kernel_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let mut bytes = Vec::with_capacity(16 << 10);
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 fn stap_arch(rust_arch: &str) -> &str {
     match rust_arch {
         "aarch64" => "arm64",
@@ -54,7 +68,7 @@ fn kernel_config(release: &str) -> Option<String> {
 
 /// The kernel's tick rate (CONFIG_HZ), for jiffies timers and `HZ()`.
 pub fn config_hz() -> Option<i64> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let release = read_kernel_file("/proc/sys/kernel/osrelease").ok()?;
     let text = kernel_config(release.trim())?;
     text.lines()
         .find_map(|l| l.strip_prefix("CONFIG_HZ="))
@@ -73,5 +87,31 @@ pub fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * MIB);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * MIB);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_file_reads_whole_as_read_to_string_reads_it() {
+        // Kernel files; then a file larger than the first 16 KiB buffer.
+        for path in ["/proc/self/maps", "/proc/sys/kernel/osrelease"] {
+            let ours = read_kernel_file(path).expect("readable");
+            let std_read = std::fs::read_to_string(path).expect("readable");
+            if path.ends_with("maps") {
+                // The maps change as the test runs; their first line does not.
+                assert_eq!(ours.lines().next(), std_read.lines().next());
+            } else {
+                assert_eq!(ours, std_read);
+            }
+        }
+        let big = std::env::temp_dir().join(format!("rstap-host-{}", std::process::id()));
+        let text = "x".repeat(100_000);
+        std::fs::write(&big, &text).expect("write");
+        assert_eq!(read_kernel_file(&big).expect("read"), text);
+        let _ = std::fs::remove_file(&big);
+        assert!(read_kernel_file("/nonexistent/rstap").is_err());
     }
 }

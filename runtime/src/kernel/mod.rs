@@ -62,7 +62,7 @@ impl LiveKernel {
             .join(&tp.system)
             .join(&tp.name)
             .join("format");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let text = crate::host::read_kernel_file(&path).map_err(|e| {
             KernelError(format!(
                 "cannot read the format of tracepoint {tp} ({}): {e}",
                 path.display()

@@ -55,7 +55,7 @@ fn mount() -> std::io::Result<()> {
 /// `available_events` as sorted tracepoint ids.
 pub fn tracepoints(tracefs: &Path) -> Result<Vec<TracepointId>, KernelError> {
     let path = tracefs.join("available_events");
-    let text = std::fs::read_to_string(&path)
+    let text = crate::host::read_kernel_file(&path)
         .map_err(|e| KernelError(format!("cannot read {}: {e}", path.display())))?;
     let mut tps: Vec<TracepointId> = text
         .lines()
