@@ -3,6 +3,8 @@
 //! the stack, and clear refusals for what kernel context cannot run yet. The
 //! bytecode itself is tested by loading and running it (kernel tier).
 
+#[path = "support/limits.rs"]
+mod limits;
 mod support;
 
 use rstap_compiler::backend::bpf::codegen::{
@@ -15,17 +17,7 @@ use rstap_compiler::mir;
 use rstap_grammar::{ParseOptions, SourceMap, parse};
 use support::FixtureKernel;
 
-/// stap's limits: MAXMAPENTRIES 2048, MAXACTION 10000, MAXNESTING 10.
-const TARGET: Target = Target {
-    max_entries: 2048,
-    max_action: 10_000,
-    max_nesting: 10,
-    wall_offset_ns: 0,
-    max_string: 0,
-    possible_cpus: 2,
-    fentry: false,
-    tracer_pid: 4242,
-};
+const TARGET: Target = limits::STAP_LIMITS;
 
 fn codegen(script: &str) -> Result<Compiled, CodegenError> {
     codegen_for(script, TARGET)

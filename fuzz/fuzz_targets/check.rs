@@ -36,6 +36,9 @@ use std::sync::{Arc, OnceLock};
 #[path = "../../compiler/tests/support/mod.rs"]
 mod support;
 
+#[path = "../../compiler/tests/support/limits.rs"]
+mod limits;
+
 const FIXTURES: &str = "../../compiler/tests/fixtures/kernel";
 
 /// The fixture kernel's tracepoint formats, by `system:name`.
@@ -172,16 +175,10 @@ fn world() -> &'static World {
     })
 }
 
-/// stap's limits, as the compiler's codegen tests use them.
+/// stap's limits, as the compiler's codegen tests use them, with fentry.
 const TARGET: Target = Target {
-    max_entries: 2048,
-    max_action: 10_000,
-    max_nesting: 10,
-    wall_offset_ns: 0,
-    max_string: 0,
-    possible_cpus: 2,
     fentry: true,
-    tracer_pid: 4242,
+    ..limits::STAP_LIMITS
 };
 
 fuzz_target!(|data: &[u8]| {
