@@ -84,7 +84,10 @@ pub fn config_hz() -> Option<i64> {
 /// the kernel allows them on request: a big script's intermediate forms took
 /// some 2,700 page faults of 4 KiB each (a fifth of its compile time), and a
 /// huge page is one fault. A small script never reaches that part.
-#[expect(unsafe_code, reason = "mallopt(3) and the heap's growth have no safe wrapper")]
+#[expect(
+    unsafe_code,
+    reason = "mallopt(3) and the heap's growth have no safe wrapper"
+)]
 pub fn tune_allocator() {
     const MIB: i32 = 1 << 20;
     // mallopt only sets the allocator's parameters; main calls it before

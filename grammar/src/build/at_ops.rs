@@ -2,7 +2,7 @@
 //! `@defined` and the guru-mode register and memory operators.
 
 use super::MemberTok;
-use super::{Ctx, PResult, user};
+use super::{BExpr, Ctx, PResult, user};
 use crate::ast::*;
 use crate::diag::{Code, Diag};
 use crate::span::{Span, Spanned};
@@ -28,7 +28,7 @@ impl Ctx<'_> {
         members: Option<Vec<MemberTok>>,
         l: usize,
         r: usize,
-    ) -> PResult<Expr> {
+    ) -> PResult<BExpr> {
         let span = self.span(l, r);
         let word_span = self.span(l, l + 1);
         let Some(args) = args else {
@@ -189,14 +189,14 @@ impl Ctx<'_> {
                 _ => return user(unknown_operator(&word, word_span)),
             }
         };
-        let e = Spanned::new(node, span);
+        let e = Box::new(Spanned::new(node, span));
         let Some(members) = members else { return Ok(e) };
         match e.node {
             ExprKind::Cast {
                 expr, ty, module, ..
             } => {
                 let chain = self.members(members, 0)?;
-                Ok(Spanned::new(
+                Ok(Box::new(Spanned::new(
                     ExprKind::Cast {
                         expr,
                         ty,
@@ -204,18 +204,18 @@ impl Ctx<'_> {
                         chain,
                     },
                     span,
-                ))
+                )))
             }
             ExprKind::AtVar { name, module, .. } => {
                 let chain = self.members(members, 0)?;
-                Ok(Spanned::new(
+                Ok(Box::new(Spanned::new(
                     ExprKind::AtVar {
                         name,
                         module,
                         chain,
                     },
                     span,
-                ))
+                )))
             }
             ExprKind::Hist { .. } => {
                 let mut indexes = Vec::new();
@@ -223,18 +223,18 @@ impl Ctx<'_> {
                 for m in members {
                     match m {
                         MemberTok::Index(i) if indexes.is_empty() && rest.is_empty() => {
-                            indexes.push(Some(i))
+                            indexes.push(Some(*i))
                         }
                         other => rest.push(other),
                     }
                 }
-                let index = Spanned::new(
+                let index = Box::new(Spanned::new(
                     ExprKind::Index {
-                        base: Indexable::Hist(Box::new(e)),
+                        base: Indexable::Hist(e),
                         indexes,
                     },
                     span,
-                );
+                ));
                 if rest.is_empty() {
                     Ok(index)
                 } else {

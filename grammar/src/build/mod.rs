@@ -10,6 +10,39 @@ use lalrpop_util::ParseError;
 
 pub type PResult<T> = Result<T, ParseError<usize, Tok, Diag>>;
 
+/// The parser moves every value it builds on its stack, as a variant of one
+/// enum as large as the largest: expressions and statements travel boxed, as
+/// does every other value larger than a block, and are unboxed where they land.
+pub type BExpr = Box<Expr>;
+pub type BStmt = Box<Stmt>;
+
+pub fn unbox<T>(v: Vec<Box<T>>) -> Vec<T> {
+    v.into_iter().map(|b| *b).collect()
+}
+
+/// Index lists (`*` is `None`), unboxed.
+pub fn unbox_keys(v: Vec<Option<BExpr>>) -> Vec<Option<Expr>> {
+    v.into_iter().map(|k| k.map(|e| *e)).collect()
+}
+
+/// `next`, `break` or `continue`.
+#[derive(Clone, Copy, Debug)]
+pub enum JumpWord {
+    Next,
+    Break,
+    Continue,
+}
+
+impl JumpWord {
+    pub fn kind(self) -> StmtKind {
+        match self {
+            JumpWord::Next => StmtKind::Next,
+            JumpWord::Break => StmtKind::Break,
+            JumpWord::Continue => StmtKind::Continue,
+        }
+    }
+}
+
 /// What the actions need: the tokens' spans (locations are token indices).
 #[derive(Debug)]
 pub struct Ctx<'a> {
@@ -36,7 +69,7 @@ pub struct ForeachHead {
 #[derive(Debug)]
 pub enum MemberTok {
     Field(String, Span),
-    Index(Expr),
+    Index(BExpr),
 }
 
 pub fn push<T>(mut v: Vec<T>, t: T) -> Vec<T> {
@@ -192,7 +225,7 @@ impl Ctx<'_> {
         }))
     }
 
-    pub fn foreach(&self, h: Box<ForeachHead>, body: Stmt, l: usize, r: usize) -> PResult<Stmt> {
+    pub fn foreach(&self, h: Box<ForeachHead>, body: Stmt, l: usize, r: usize) -> PResult<BStmt> {
         // Every sort mark found in the header, in source order; only one is allowed.
         let (keys, bracketed) = h.keys;
         let mut marks: Vec<(SortBy, Spanned<SortDir>)> = Vec::new();
@@ -246,10 +279,10 @@ impl Ctx<'_> {
             limit: h.limit,
             body,
         };
-        Ok(Spanned::new(
+        Ok(Box::new(Spanned::new(
             StmtKind::Foreach(Box::new(f)),
             self.span(l, r),
-        ))
+        )))
     }
 
     pub fn hist_indexable(
@@ -261,7 +294,7 @@ impl Ctx<'_> {
     ) -> PResult<Indexable> {
         let e = self.at_word(word, Some(args), None, l, r)?;
         match e.node {
-            ExprKind::Hist { .. } => Ok(Indexable::Hist(Box::new(e))),
+            ExprKind::Hist { .. } => Ok(Indexable::Hist(e)),
             _ => user(self.err(
                 Code::E0120,
                 l,
@@ -272,92 +305,88 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn assign(&self, op: AssignOp, a: Expr, b: Expr, l: usize, r: usize) -> Expr {
-        Spanned::new(
+    pub fn assign(&self, op: AssignOp, a: BExpr, b: BExpr, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(
             ExprKind::Assign {
                 op,
-                left: Box::new(a),
-                right: Box::new(b),
+                left: a,
+                right: b,
             },
             self.span(l, r),
-        )
+        ))
     }
 
-    pub fn ternary(&self, c: Expr, a: Expr, b: Expr, l: usize, r: usize) -> Expr {
-        Spanned::new(
+    pub fn ternary(&self, c: BExpr, a: BExpr, b: BExpr, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(
             ExprKind::Ternary {
-                cond: Box::new(c),
-                then: Box::new(a),
-                otherwise: Box::new(b),
+                cond: c,
+                then: a,
+                otherwise: b,
             },
             self.span(l, r),
-        )
+        ))
     }
 
-    pub fn binary(&self, op: BinOp, a: Expr, b: Expr, l: usize, r: usize) -> Expr {
-        Spanned::new(
+    pub fn binary(&self, op: BinOp, a: BExpr, b: BExpr, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(
             ExprKind::Binary {
                 op,
-                left: Box::new(a),
-                right: Box::new(b),
+                left: a,
+                right: b,
             },
             self.span(l, r),
-        )
+        ))
     }
 
-    pub fn unary(&self, op: UnaryOp, e: Expr, l: usize, r: usize) -> Expr {
-        Spanned::new(
-            ExprKind::Unary {
-                op,
-                expr: Box::new(e),
-            },
+    pub fn unary(&self, op: UnaryOp, e: BExpr, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(
+            ExprKind::Unary { op, expr: e },
             self.span(l, r),
-        )
+        ))
     }
 
-    pub fn crement(&self, op: CrementOp, post: bool, e: Expr, l: usize, r: usize) -> Expr {
-        Spanned::new(
-            ExprKind::Crement {
-                op,
-                post,
-                expr: Box::new(e),
-            },
+    pub fn crement(&self, op: CrementOp, post: bool, e: BExpr, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(
+            ExprKind::Crement { op, post, expr: e },
             self.span(l, r),
-        )
+        ))
     }
 
     pub fn regex(
         &self,
-        e: Expr,
+        e: BExpr,
         negated: bool,
         pattern: Spanned<String>,
         l: usize,
         r: usize,
-    ) -> Expr {
-        Spanned::new(
+    ) -> BExpr {
+        Box::new(Spanned::new(
             ExprKind::Regex {
-                expr: Box::new(e),
+                expr: e,
                 negated,
                 pattern,
             },
             self.span(l, r),
-        )
+        ))
     }
 
-    pub fn in_expr(&self, keys: Vec<Option<Expr>>, array: Indexable, l: usize, r: usize) -> Expr {
-        Spanned::new(ExprKind::In { keys, array }, self.span(l, r))
+    pub fn in_expr(&self, keys: Vec<Option<Expr>>, array: Indexable, l: usize, r: usize) -> BExpr {
+        Box::new(Spanned::new(ExprKind::In { keys, array }, self.span(l, r)))
     }
 
     /// Members after a value that is not a target variable: stap's autocast.
-    pub fn chain(&self, base: Expr, members: Vec<MemberTok>, l: usize, r: usize) -> PResult<Expr> {
+    pub fn chain(
+        &self,
+        base: BExpr,
+        members: Vec<MemberTok>,
+        l: usize,
+        r: usize,
+    ) -> PResult<BExpr> {
         let chain = self.members(members, 0)?;
-        Ok(Spanned::new(
-            ExprKind::Chain {
-                base: Box::new(base),
-                chain,
-            },
+        Ok(Box::new(Spanned::new(
+            ExprKind::Chain { base, chain },
             self.span(l, r),
-        ))
+        )))
     }
 
     fn members(&self, members: Vec<MemberTok>, mut pretty: u8) -> PResult<TargetChain> {
@@ -394,7 +423,7 @@ impl Ctx<'_> {
                             .with_label("`$` and `$$` must end the chain"),
                         );
                     }
-                    out.push(Member::Index(Box::new(e)));
+                    out.push(Member::Index(e));
                 }
             }
         }
@@ -405,7 +434,7 @@ impl Ctx<'_> {
         })
     }
 
-    pub fn addr_of(&self, mut e: Expr, l: usize, r: usize) -> PResult<Expr> {
+    pub fn addr_of(&self, mut e: BExpr, l: usize, r: usize) -> PResult<BExpr> {
         match &mut e.node {
             ExprKind::Target { chain, .. }
             | ExprKind::Cast { chain, .. }
@@ -414,7 +443,7 @@ impl Ctx<'_> {
                 e.span = self.span(l, r);
                 Ok(e)
             }
-            _ => Ok(Spanned::new(ExprKind::AddrOf(Box::new(e)), self.span(l, r))),
+            _ => Ok(Box::new(Spanned::new(ExprKind::AddrOf(e), self.span(l, r)))),
         }
     }
 
@@ -425,24 +454,24 @@ impl Ctx<'_> {
         members: Option<Vec<MemberTok>>,
         l: usize,
         r: usize,
-    ) -> PResult<Expr> {
-        let e = Spanned::new(
+    ) -> PResult<BExpr> {
+        let e = Box::new(Spanned::new(
             ExprKind::Index {
                 base: Indexable::Array(name),
                 indexes,
             },
             self.span(l, r),
-        );
+        ));
         self.maybe_chain(e, members, l, r)
     }
 
     fn maybe_chain(
         &self,
-        e: Expr,
+        e: BExpr,
         members: Option<Vec<MemberTok>>,
         l: usize,
         r: usize,
-    ) -> PResult<Expr> {
+    ) -> PResult<BExpr> {
         match members {
             Some(m) => self.chain(e, m, l, r),
             None => Ok(e),
@@ -455,7 +484,7 @@ impl Ctx<'_> {
         members: Option<Vec<MemberTok>>,
         l: usize,
         r: usize,
-    ) -> PResult<Expr> {
+    ) -> PResult<BExpr> {
         let core = t.trim_start_matches('$');
         let leading = t.len() - core.len();
         let name_core = core.trim_end_matches('$');
@@ -495,9 +524,9 @@ impl Ctx<'_> {
                 ..TargetChain::empty()
             },
         };
-        Ok(Spanned::new(
+        Ok(Box::new(Spanned::new(
             ExprKind::Target { name, chain },
             self.span(l, r),
-        ))
+        )))
     }
 }

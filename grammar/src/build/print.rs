@@ -2,7 +2,7 @@
 //! literal format, checked directive by directive).
 
 use super::MemberTok;
-use super::{Ctx, PResult, user};
+use super::{BExpr, Ctx, PResult, user};
 use crate::ast::*;
 use crate::diag::{Code, Diag};
 use crate::format::parse_format;
@@ -29,11 +29,12 @@ impl Ctx<'_> {
         members: Option<Vec<MemberTok>>,
         l: usize,
         r: usize,
-    ) -> PResult<Expr> {
+    ) -> PResult<BExpr> {
         let e = match PRINT_FAMILY.iter().find(|(n, _)| *n == name.node) {
             Some(&(_, kind)) => self.print(kind, args, l, r)?,
             None => Spanned::new(ExprKind::Call { name, args }, self.span(l, r)),
         };
+        let e = Box::new(e);
         self.maybe_chain(e, members, l, r)
     }
 
