@@ -7,15 +7,17 @@ use crate::lexer::Token;
 use crate::span::Span;
 use crate::token::Tok;
 
-pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
-    let mut tokens = glue_strings(tokens);
-    let mut out = Vec::with_capacity(tokens.len());
+pub fn glue(mut tokens: Vec<Token>) -> Vec<Token> {
+    glue_strings(&mut tokens);
+    // Rewritten in place: a glued name replaces the tokens it was made of, so
+    // the list only shrinks, and `out` never passes the token being read.
+    let mut out = 0;
     let mut depth = 0usize;
     let mut i = 0;
     while i < tokens.len() {
         match tokens[i].tok {
             Tok::Probe if depth == 0 => {
-                out.push(tokens[i].take());
+                keep(&mut tokens, i, &mut out);
                 i = glue_head(&mut tokens, i + 1, &mut out);
                 continue;
             }
@@ -23,10 +25,24 @@ pub fn glue(tokens: Vec<Token>) -> Vec<Token> {
             Tok::RBrace => depth = depth.saturating_sub(1),
             _ => {}
         }
-        out.push(tokens[i].take());
+        keep(&mut tokens, i, &mut out);
         i += 1;
     }
-    split_statements(disambiguate(out))
+    tokens.truncate(out);
+    split_statements(disambiguate(tokens))
+}
+
+/// Moves token `i` to the write position `out` (at or before it) of a list
+/// rewritten in place.
+fn keep(tokens: &mut [Token], i: usize, out: &mut usize) {
+    tokens.swap(*out, i);
+    *out += 1;
+}
+
+/// Writes a made token at `out`, over one already read.
+fn put(tokens: &mut [Token], t: Token, out: &mut usize) {
+    tokens[*out] = t;
+    *out += 1;
 }
 
 /// After `s =~ "re"` or `k in arr`, stap's parser has no rule that continues with
@@ -84,25 +100,15 @@ fn split_statements(mut toks: Vec<Token>) -> Vec<Token> {
     out
 }
 
-fn glue_strings(tokens: Vec<Token>) -> Vec<Token> {
-    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
-    for t in tokens {
-        if let (
-            Tok::Str(next),
-            Some(Token {
-                tok: Tok::Str(prev),
-                span,
-                ..
-            }),
-        ) = (&t.tok, out.last_mut())
-        {
-            prev.push_str(next);
-            *span = span.to(t.span);
-            continue;
-        }
-        out.push(t);
-    }
-    out
+fn glue_strings(tokens: &mut Vec<Token>) {
+    tokens.dedup_by(|next, prev| {
+        let (Tok::Str(text), Tok::Str(glued)) = (&next.tok, &mut prev.tok) else {
+            return false;
+        };
+        glued.push_str(text);
+        prev.span = prev.span.to(next.span);
+        true
+    });
 }
 
 /// Does this token end an operand, so that `++` after it is postfix?
@@ -211,9 +217,9 @@ fn name_part(tok: &Tok) -> Option<String> {
     }
 }
 
-/// Copies a probe head starting at `i`; returns the index of the token that ends it
-/// (normally the `{` of the body).
-fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize {
+/// Rewrites a probe head starting at `i`; returns the index of the token that
+/// ends it (normally the `{` of the body).
+fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut usize) -> usize {
     let mut expect_name = true;
     while i < tokens.len() {
         let t = tokens[i].clone();
@@ -237,15 +243,16 @@ fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize 
             };
             if let Some((name, j)) = glued {
                 let span = t.span.to(tokens[j - 1].span);
-                out.push(Token {
+                let glued = Token {
                     tok: Tok::PointName(name),
                     span,
                     space_before: t.space_before,
-                });
+                };
+                put(tokens, glued, out);
                 i = j;
                 continue;
             }
-            out.push(tokens[i].take());
+            keep(tokens, i, out);
             i += 1;
             continue;
         }
@@ -255,7 +262,7 @@ fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize 
                 continue;
             }
             Tok::If => {
-                out.push(tokens[i].take());
+                keep(tokens, i, out);
                 i += 1;
                 if matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::LParen)) {
                     i = copy_group(tokens, i, out);
@@ -266,24 +273,23 @@ fn glue_head(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize 
             Tok::Question | Tok::Bang => {}
             _ => return i,
         }
-        out.push(tokens[i].take());
+        keep(tokens, i, out);
         i += 1;
     }
     i
 }
 
-/// Copies a balanced `( ... )` group; returns the index after it.
-fn copy_group(tokens: &mut [Token], mut i: usize, out: &mut Vec<Token>) -> usize {
+/// Keeps a balanced `( ... )` group; returns the index after it.
+fn copy_group(tokens: &mut [Token], mut i: usize, out: &mut usize) -> usize {
     let mut depth = 0usize;
-    while let Some(slot) = tokens.get_mut(i) {
-        let t = slot.take();
-        i += 1;
+    while let Some(t) = tokens.get(i) {
         let (opens, closes, stops) = (
             t.tok == Tok::LParen,
             t.tok == Tok::RParen,
             matches!(t.tok, Tok::LBrace | Tok::RBrace | Tok::Semi),
         );
-        out.push(t);
+        keep(tokens, i, out);
+        i += 1;
         if opens {
             depth += 1;
         } else if closes {

@@ -41,6 +41,10 @@ pub fn preprocess(
     args: &[String],
     library: &Macros,
 ) -> Result<Vec<Token>, Diag> {
+    // Most scripts use no argument, conditional or macro: nothing to copy.
+    if !tokens.iter().any(|t| needs_preprocessing(&t.tok, library)) {
+        return Ok(tokens);
+    }
     let mut pp = Preprocessor {
         facts,
         args,
@@ -51,6 +55,23 @@ pub fn preprocess(
     let mut out = Vec::with_capacity(tokens.len());
     pp.run_all(&mut tokens, &mut out, 0)?;
     Ok(out)
+}
+
+/// Whether the preprocessor changes or reads past this token: every token it
+/// does not copy as it is.
+fn needs_preprocessing(tok: &Tok, library: &Macros) -> bool {
+    match tok {
+        Tok::PpOpen
+        | Tok::PpThen
+        | Tok::PpElse
+        | Tok::PpClose
+        | Tok::DollarArg(_)
+        | Tok::AtArg(_)
+        | Tok::DollarHash
+        | Tok::AtHash => true,
+        Tok::At(name) => name == "@define" || library.contains_key(&name[1..]),
+        _ => false,
+    }
 }
 
 /// Reads a macro file (`*.stpm`), which may hold nothing but `@define`s, into `library`.
