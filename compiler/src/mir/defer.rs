@@ -120,7 +120,7 @@ fn outline_sprintfs(prog: &mut Program) {
                 let params: Vec<Ty> = args.iter().map(|&a| body.ty(a)).collect();
                 let (dst, args) = (*dst, args.clone());
                 let func = FuncId(u32::try_from(prog.functions.len()).unwrap_or(u32::MAX));
-                prog.functions.push(formatter(spec.clone(), params));
+                prog.functions.push(formatter((**spec).clone(), params));
                 prog.probes[p].body.blocks[b].insts[i] = Inst::Call {
                     dst: Some(dst),
                     func,
@@ -151,7 +151,7 @@ fn formatter(spec: PrintSpec, params: Vec<Ty>) -> super::Function {
             blocks: vec![super::Block {
                 insts: vec![Inst::Print {
                     dst: Some(result),
-                    spec,
+                    spec: Box::new(spec),
                     args: params,
                 }],
                 term: Term::Return(Some(result)),
@@ -321,10 +321,10 @@ fn body(body: &mut Body, pure: &[bool]) {
                     let (format, args) = splice(format, &args, &carried);
                     block.insts.push(Inst::Print {
                         dst: None,
-                        spec: PrintSpec {
+                        spec: Box::new(PrintSpec {
                             kind: PrintKind::Printf,
                             format,
-                        },
+                        }),
                         args,
                     });
                 }

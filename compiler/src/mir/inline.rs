@@ -489,7 +489,7 @@ fn for_each_reg(inst: &mut Inst, mut f: impl FnMut(&mut Reg)) {
             slice,
             ..
         } => {
-            if let IterSource::Hist { keys, .. } = source {
+            if let IterSource::Hist { keys, .. } = &mut **source {
                 keys.iter_mut().for_each(&mut f);
             }
             limit

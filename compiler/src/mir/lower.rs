@@ -362,8 +362,8 @@ impl<'p> Builder<'p> {
         });
         self.emit(Inst::IterStart {
             iter,
-            source,
-            sort,
+            source: Box::new(source),
+            sort: sort.map(Box::new),
             limit,
             slice,
         });
@@ -697,7 +697,7 @@ impl<'p> Builder<'p> {
             dst,
             global,
             keys,
-            hist,
+            hist: Box::new(hist),
             bucket,
         });
     }
@@ -910,7 +910,7 @@ impl<'p> Builder<'p> {
             self.emit(Inst::PrintHist {
                 global,
                 keys,
-                hist: hist.clone(),
+                hist: Box::new(hist.clone()),
                 at: e.span,
             });
             // print and println of a histogram alike: the chart ends in a blank line.
@@ -926,10 +926,10 @@ impl<'p> Builder<'p> {
         let dst = returns.then(|| self.reg(Ty::Str));
         self.emit(Inst::Print {
             dst,
-            spec: PrintSpec {
+            spec: Box::new(PrintSpec {
                 kind,
                 format: pieces,
-            },
+            }),
             args,
         });
         dst

@@ -236,14 +236,14 @@ fn inst(p: &Program, i: &Inst) -> String {
             limit,
             slice,
         } => {
-            let src = match source {
+            let src = match &**source {
                 IterSource::Array(g) => name(p, *g).to_string(),
                 IterSource::Hist { global, keys, hist } => {
                     format!("{hist:?}({}[{}])", name(p, *global), list(keys))
                 }
             };
             let mut s = format!("{iter} = iterate {src}");
-            if let Some((k, d)) = sort {
+            if let Some((k, d)) = sort.as_deref() {
                 let _ = write!(s, " sort {k:?} {d:?}");
             }
             if let Some(l) = limit {

@@ -443,7 +443,7 @@ impl Engine<'_> {
                     .as_ref()
                     .map(|s| s.iter().map(|k| k.map(|k| r(f, &k))).collect());
                 let mut entries = self.entries(f, source, pattern.as_deref());
-                if let Some((key, dir)) = sort {
+                if let Some((key, dir)) = sort.as_deref() {
                     self.sort(&mut entries, source, *key, *dir);
                 }
                 if let Some(l) = limit {

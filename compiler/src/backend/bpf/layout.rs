@@ -440,10 +440,13 @@ fn reads_variance(prog: &mir::Program, g: usize) -> bool {
                 ..
             } => global.index() == g,
             Inst::IterStart {
-                source: IterSource::Array(global),
-                sort: Some((SortKey::Stat(StatOp::Variance), _)),
+                source,
+                sort: Some(sort),
                 ..
-            } => global.index() == g,
+            } => {
+                matches!(&**source, IterSource::Array(global) if global.index() == g)
+                    && matches!(**sort, (SortKey::Stat(StatOp::Variance), _))
+            }
             _ => false,
         })
 }

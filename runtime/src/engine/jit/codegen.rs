@@ -283,10 +283,8 @@ impl<'p> Gen<'_, 'p> {
     fn helper(&mut self, inst: &'p Inst, on_fault: Block) {
         let mut reads = inst.uses();
         // The keys of a histogram's `foreach` are read, though not listed.
-        if let Inst::IterStart {
-            source: IterSource::Hist { keys, .. },
-            ..
-        } = inst
+        if let Inst::IterStart { source, .. } = inst
+            && let IterSource::Hist { keys, .. } = &**source
         {
             reads.extend(keys.iter().copied());
         }

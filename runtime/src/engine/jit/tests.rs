@@ -49,10 +49,10 @@ fn program() -> Program {
     let r = |i| Reg(i);
     let println = |args| Inst::Print {
         dst: None,
-        spec: PrintSpec {
+        spec: Box::new(PrintSpec {
             kind: PrintKind::Println,
             format: Vec::new(),
-        },
+        }),
         args,
     };
     let mut body_block = block(
@@ -209,10 +209,10 @@ fn a_body_with_a_loop_is_compiled_at_once_a_loop_free_one_when_it_runs_again() {
                 },
                 Inst::Print {
                     dst: None,
-                    spec: PrintSpec {
+                    spec: Box::new(PrintSpec {
                         kind: PrintKind::Println,
                         format: Vec::new(),
-                    },
+                    }),
                     args: vec![Reg(0)],
                 },
             ],

@@ -23,11 +23,8 @@ pub(super) fn string_caps(
     // A foreach's key variables receive keys of their array's columns.
     let mut walked = std::collections::HashMap::new();
     for inst in body.blocks.iter().flat_map(|b| &b.insts) {
-        if let Inst::IterStart {
-            iter,
-            source: mir::IterSource::Array(g),
-            ..
-        } = inst
+        if let Inst::IterStart { iter, source, .. } = inst
+            && let mir::IterSource::Array(g) = &**source
         {
             walked.insert(*iter, g.index());
         }

@@ -150,7 +150,7 @@ fn touches(inst: &Inst, g: GlobalId) -> bool {
         | Inst::AggRead { global, .. }
         | Inst::HistBucket { global, .. }
         | Inst::PrintHist { global, .. } => *global == g,
-        Inst::IterStart { source, .. } => match source {
+        Inst::IterStart { source, .. } => match &**source {
             IterSource::Array(global) | IterSource::Hist { global, .. } => *global == g,
         },
         _ => false,
