@@ -92,6 +92,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     // A malformed -D or -G is a bad command line whatever the pass.
     let run_opts = cli.run_options().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
+    host::prefault_heap(script.text.len());
     let started = Instant::now();
     let mut files = SourceMap::new();
     let tapsets = tapset_dirs(&cli.include)?;
