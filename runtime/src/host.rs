@@ -162,14 +162,27 @@ pub fn prefault_heap(script_len: usize) {
         .spawn(move || populate(from, len));
 }
 
+/// Maps the huge pages of `from..from + len` from the last down: the compile
+/// fills the heap from the bottom up, and two first touches of one huge page
+/// would each clear a page of their own, so the two meet once only.
 #[expect(unsafe_code, reason = "madvise(2) has no safe wrapper")]
 fn populate(from: usize, len: usize) {
-    // SAFETY: the range is inside the heap's mapping, which lives as long as
-    // the process; MADV_POPULATE_WRITE maps pages as a write would, without
-    // writing, so the allocator's data in them is untouched. A kernel before
-    // 5.14 refuses it, and the compile faults its pages in itself.
-    unsafe {
-        libc::madvise(from as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE);
+    for page in (0..len / HUGE_PAGE).rev() {
+        let at = from + page * HUGE_PAGE;
+        // SAFETY: the range is inside the heap's mapping, which lives as long
+        // as the process; MADV_POPULATE_WRITE maps pages as a write would,
+        // without writing, so the allocator's data in them is untouched.
+        let refused = unsafe {
+            libc::madvise(
+                at as *mut libc::c_void,
+                HUGE_PAGE,
+                libc::MADV_POPULATE_WRITE,
+            ) != 0
+        };
+        // A kernel before 5.14 refuses it: the compile faults its pages in.
+        if refused {
+            return;
+        }
     }
 }
 
