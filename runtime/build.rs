@@ -20,8 +20,15 @@ fn main() {
     println!("cargo::rustc-link-arg-bins=-no-pie");
     println!("cargo::rustc-link-arg-bins=-Wl,--icf=all");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let dir = out.join("static-unwinder");
-    std::fs::create_dir_all(&dir).expect("OUT_DIR is writable");
+    // Each directory is made afresh: a linker script left in one by an
+    // earlier build would still be found.
+    let fresh = |name: &str| {
+        let dir = out.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("OUT_DIR is writable");
+        dir
+    };
+    let dir = fresh("static-unwinder");
     std::fs::write(dir.join("libgcc_s.so"), "INPUT(-lgcc_eh)\n").expect("OUT_DIR is writable");
     println!("cargo::rustc-link-search=native={}", dir.display());
     // For the binary only: a search path from here would reach every
@@ -32,8 +39,7 @@ fn main() {
         archive("libgcc.a"),
         archive("libgcc_eh.a"),
     ) {
-        let libs = out.join("static-libc");
-        std::fs::create_dir_all(&libs).expect("OUT_DIR is writable");
+        let libs = fresh("static-libc");
         let group = format!("GROUP({libc} {eh} {libgcc})\n");
         std::fs::write(libs.join("libc.so"), group).expect("OUT_DIR is writable");
         std::fs::write(libs.join("libm.so"), format!("INPUT({libm})\n"))
