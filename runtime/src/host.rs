@@ -80,10 +80,11 @@ pub fn config_hz() -> Option<i64> {
 /// large vector while compiling a big script faulted in fresh pages (a fifth of
 /// the page faults of a 1,000-statement compile). Keep both in the heap.
 ///
-/// The heap beyond its first few MiB is also on transparent huge pages, where
-/// the kernel allows them on request: a big script's intermediate forms took
-/// some 2,700 page faults of 4 KiB each (a fifth of its compile time), and a
-/// huge page is one fault. A small script never reaches that part.
+/// The heap from its first 2 MiB boundary on is also on transparent huge
+/// pages, where the kernel allows them on request: a big script's
+/// intermediate forms took some 2,700 page faults of 4 KiB each (a fifth of
+/// its compile time), and a huge page is one fault. A small script never
+/// reaches that part.
 #[expect(
     unsafe_code,
     reason = "mallopt(3) and the heap's growth have no safe wrapper"
@@ -142,10 +143,12 @@ fn huge_heap_tail() {
 const HEAP_PER_SCRIPT_BYTE: usize = 160;
 
 /// Faults in, on another CPU, the part of the heap compiling a script of
-/// `script_len` bytes will use. A first touch of a page costs its clearing
-/// (here 0.4 ms a megabyte, a quarter of a large script's compile); done
-/// ahead on an idle CPU, the compile finds the pages there. Not for scripts
-/// that stay below the huge pages, nor on a machine with one CPU.
+/// `script_len` bytes will use. A first touch of a page costs its clearing,
+/// and in a VM whose host takes freed memory back, the host's providing it
+/// again (10 MB took 1 ms on a quiet machine here, and several after another
+/// process had freed much memory); done ahead on an idle CPU, the compile
+/// finds the pages there. Not for scripts that stay below the huge pages,
+/// nor on a machine with one CPU.
 pub fn prefault_heap(script_len: usize) {
     let Some(&(from, to)) = HUGE_TAIL.get() else {
         return;
