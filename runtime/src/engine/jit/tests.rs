@@ -243,3 +243,31 @@ fn a_body_with_a_loop_is_compiled_at_once_a_loop_free_one_when_it_runs_again() {
     assert_eq!(compiled(&e).len(), 3, "{:?}", compiled(&e));
     assert_eq!(String::from_utf8_lossy(&e.out), "7\n7\ndivision by 03\n2\n");
 }
+
+#[test]
+fn an_end_probe_is_interpreted_even_when_it_loops() {
+    let mut prog = program();
+    prog.probes[0].kind = PointKind::End(0);
+    assert!(prog.probes[0].body.may_loop());
+    let (interp, _) = run(&prog, EngineKind::Interp);
+    let (jit, compiled) = run(&prog, EngineKind::Jit);
+    assert_eq!(
+        String::from_utf8_lossy(&jit),
+        String::from_utf8_lossy(&interp)
+    );
+    // The function it calls six times still compiles on its second call.
+    let mut e = Engine::new(&prog, Limits::default(), host());
+    e.set_engine(EngineKind::Jit);
+    assert!(e.run_probe(0).is_ok());
+    let names: Vec<String> = e
+        .jit_stats()
+        .compiled
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("probe")),
+        "the end probe was compiled: {names:?}"
+    );
+    assert_eq!(compiled, names.len());
+}
