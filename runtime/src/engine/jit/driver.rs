@@ -73,7 +73,7 @@ fn jit_after() -> Option<u32> {
 /// An end or error probe runs once, as the run ends: even with a loop (a
 /// report walking its arrays) it costs less interpreted than the JIT's
 /// setup, which raised the peak memory of a run that prints a keyed array
-/// from 6.8 to 10.8 MB. With `RSTAP_JIT_AFTER` set it compiles like any
+/// from 7.3 to 8.8 MB. With `RSTAP_JIT_AFTER` set it compiles like any
 /// other body.
 fn runs_at_the_end(engine: &Engine<'_>, entry: Entry) -> bool {
     jit_after().is_none()
@@ -83,7 +83,8 @@ fn runs_at_the_end(engine: &Engine<'_>, entry: Entry) -> bool {
 
 /// The compiled code for `entry` (`body`), compiling it on its first run
 /// when it has a loop, else once it has run [`interpreted_runs`] times;
-/// `None`: the interpreter runs it.
+/// `None`: the interpreter runs it (always for an end or error probe, see
+/// [`runs_at_the_end`]).
 pub(super) fn code<'p>(
     engine: &mut Engine<'p>,
     entry: Entry,
