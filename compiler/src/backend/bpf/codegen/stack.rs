@@ -127,12 +127,30 @@ pub(super) fn folds_names(probe: &mir::Probe) -> bool {
         .blocks
         .iter()
         .flat_map(|b| &b.insts)
-        .any(|i| folded(probe, i).is_some())
+        .any(|i| fixed(probe, i).is_some())
 }
 
 /// The constant `inst` becomes in `probe`'s handler, when it asks for
 /// something the probe point decides.
 fn folded(probe: &mir::Probe, inst: &Inst) -> Option<Inst> {
+    fixed(probe, inst).map(|(dst, value)| match value {
+        Fixed::Text(text) => Inst::Str {
+            dst,
+            bytes: text.as_bytes().to_vec(),
+        },
+        Fixed::Value(value) => Inst::Const { dst, value },
+    })
+}
+
+/// What the probe point decides: a name, or a number.
+enum Fixed<'p> {
+    Text(&'p str),
+    Value(i64),
+}
+
+/// The register `inst` writes and the value `probe`'s point gives it, when
+/// `inst` asks for something the point decides.
+fn fixed<'p>(probe: &'p mir::Probe, inst: &Inst) -> Option<(Reg, Fixed<'p>)> {
     let Inst::Builtin {
         dst: Some(dst),
         func,
@@ -142,24 +160,18 @@ fn folded(probe: &mir::Probe, inst: &Inst) -> Option<Inst> {
         return None;
     };
     let text = match func {
-        Builtin::Pp => probe.pp().to_string(),
-        Builtin::Pn => probe.pn().to_string(),
-        Builtin::Ppfunc => probe.ppfunc().to_string(),
+        Builtin::Pp => probe.pp(),
+        Builtin::Pn => probe.pn(),
+        Builtin::Ppfunc => probe.ppfunc(),
         // A sampling probe's is the interrupted function: see `sampled`.
-        Builtin::Probefunc if !probe.samples() => probe.probefunc().to_string(),
-        Builtin::Probemod => probe.probemod()?.to_string(),
+        Builtin::Probefunc if !probe.samples() => probe.probefunc(),
+        Builtin::Probemod => probe.probemod()?,
         Builtin::UserMode => {
-            return user_mode(&probe.kind).map(|user| Inst::Const {
-                dst: *dst,
-                value: i64::from(user),
-            });
+            return user_mode(&probe.kind).map(|user| (*dst, Fixed::Value(i64::from(user))));
         }
         _ => return None,
     };
-    Some(Inst::Str {
-        dst: *dst,
-        bytes: text.into_bytes(),
-    })
+    Some((*dst, Fixed::Text(text)))
 }
 
 /// `user_mode()` where the kind of probe decides it: a uprobe or USDT mark
