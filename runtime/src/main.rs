@@ -10,6 +10,7 @@ use rstap_runtime::{cli, host, kernel, report, session};
 use clap::Parser;
 use rstap_compiler::check::{self, Library};
 use rstap_grammar::{ParseOptions, SourceMap};
+use std::convert::Infallible;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::process::ExitCode;
@@ -63,9 +64,10 @@ fn main() -> ExitCode {
     });
     // The front end and the printers recurse over the syntax tree: give them a
     // stack that the deepest script the parser accepts cannot exhaust.
+    // The worker ends the process itself; it comes back only by panicking.
     match rstap_grammar::stack::on_worker_stack(|| finish(run(&cli))) {
-        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(()))) | Ok(Err(_)) => ExitCode::from(1),
+        Ok(Ok(never)) => match never {},
+        Ok(Err(_)) => ExitCode::from(1),
         Err(e) => {
             eprintln!("rstap: cannot start: {e}");
             ExitCode::from(1)
@@ -76,7 +78,7 @@ fn main() -> ExitCode {
 /// Ends the process from the worker as soon as it is done: stdout is
 /// flushed, and the worker's stack is not handed back page by page (an
 /// `madvise` and an `munmap` of its reservation) only for the process to exit.
-fn finish(result: Result<(), ()>) -> Result<(), ()> {
+fn finish(result: Result<(), ()>) -> Infallible {
     let _ = std::io::stdout().flush();
     std::process::exit(i32::from(result.is_err()))
 }
