@@ -217,6 +217,35 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Option<P
     }
 }
 
+/// The programs a test file builds, once, in a directory of their own.
+#[derive(Debug)]
+pub struct Programs {
+    pub dir: PathBuf,
+}
+
+impl Programs {
+    /// Where the built program `name` is, as an argument.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// The programs of `cell`, built by `build` into a temporary directory
+    /// named after `what` and this process the first time; `None` when
+    /// `build` could not (it says why, as a skip or a failure).
+    pub fn once(
+        cell: &'static OnceLock<Option<Programs>>,
+        what: &str,
+        build: impl FnOnce(&Path) -> Option<()>,
+    ) -> Option<&'static Programs> {
+        cell.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("rstap-{what}-{}", std::process::id()));
+            build(&dir)?;
+            Some(Programs { dir })
+        })
+        .as_ref()
+    }
+}
+
 /// The system's libstdc++, a Debian library built with USDT marks
 /// (`libstdcxx:throw`, `catch`, `rethrow`), when it has one.
 pub fn libstdcxx() -> Option<&'static str> {

@@ -79,31 +79,20 @@ int main(int argc, char **argv) {
 }
 "#;
 
-struct Built {
-    dir: PathBuf,
-}
-
-impl Built {
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
+type Built = rstap_tests::Programs;
 
 fn built() -> Option<&'static Built> {
     static BUILT: OnceLock<Option<Built>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rstap-tracefs-{}", std::process::id()));
-            for (name, src, flags) in [
-                ("getppid", GETPPID, &["-O2", "-pthread"][..]),
-                ("work", WORK, &["-O2"][..]),
-                ("nobpf", NOBPF, &["-O2"][..]),
-            ] {
-                rstap_tests::build_c(&dir, name, src, flags)?;
-            }
-            Some(Built { dir })
-        })
-        .as_ref()
+    Built::once(&BUILT, "tracefs", |dir| {
+        for (name, src, flags) in [
+            ("getppid", GETPPID, &["-O2", "-pthread"][..]),
+            ("work", WORK, &["-O2"][..]),
+            ("nobpf", NOBPF, &["-O2"][..]),
+        ] {
+            rstap_tests::build_c(dir, name, src, flags)?;
+        }
+        Some(())
+    })
 }
 
 /// The tests of this file run one at a time: the SIGKILL test counts what

@@ -7,7 +7,7 @@
 //! (Debian's systemtap-sdt-dev).
 
 use rstap_tests::{cc, rstap, skip_or_fail, text};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -85,51 +85,42 @@ int main(void) {
 
 /// The built programs: `work` at -O2 (marks' arguments in registers),
 /// `work0` at -O0 (in stack memory), `spin`, `hot` and `libwork.so`.
-struct Built {
-    dir: PathBuf,
-}
-
-impl Built {
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
+type Built = rstap_tests::Programs;
 
 fn built() -> Option<&'static Built> {
     static BUILT: OnceLock<Option<Built>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rstap-uprobes-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let sources = [
-                ("w.c", PROGRAM),
-                ("lib.c", LIB),
-                ("spin.c", SPIN),
-                ("hot.c", HOT),
-            ];
-            for (name, src) in sources {
-                std::fs::write(dir.join(name), src).expect("write a C source");
-            }
-            let rpath = format!("-Wl,-rpath,{}", dir.display());
-            let ok = cc(&["-O2", "-fPIC", "-shared", "-o", "libwork.so", "lib.c"], &dir)
-                && cc(&["-O1", "-o", "spin", "spin.c"], &dir)
-                && cc(&["-O1", "-o", "hot", "hot.c"], &dir);
-            if !ok {
-                skip_or_fail("a C compiler (cc) is needed to build the traced programs");
+    Built::once(&BUILT, "uprobes", |dir| {
+        std::fs::create_dir_all(dir).expect("temp dir");
+        let sources = [
+            ("w.c", PROGRAM),
+            ("lib.c", LIB),
+            ("spin.c", SPIN),
+            ("hot.c", HOT),
+        ];
+        for (name, src) in sources {
+            std::fs::write(dir.join(name), src).expect("write a C source");
+        }
+        let rpath = format!("-Wl,-rpath,{}", dir.display());
+        let ok = cc(
+            &["-O2", "-fPIC", "-shared", "-o", "libwork.so", "lib.c"],
+            dir,
+        ) && cc(&["-O1", "-o", "spin", "spin.c"], dir)
+            && cc(&["-O1", "-o", "hot", "hot.c"], dir);
+        if !ok {
+            skip_or_fail("a C compiler (cc) is needed to build the traced programs");
+            return None;
+        }
+        for (out, opt) in [("work", "-O2"), ("work0", "-O0")] {
+            let args = [opt, "-o", out, "w.c", "-L.", "-lwork", &rpath];
+            if !cc(&args, dir) {
+                skip_or_fail(
+                    "<sys/sdt.h> is needed to build the USDT test program (Debian: systemtap-sdt-dev)",
+                );
                 return None;
             }
-            for (out, opt) in [("work", "-O2"), ("work0", "-O0")] {
-                let args = [opt, "-o", out, "w.c", "-L.", "-lwork", &rpath];
-                if !cc(&args, &dir) {
-                    skip_or_fail(
-                        "<sys/sdt.h> is needed to build the USDT test program (Debian: systemtap-sdt-dev)",
-                    );
-                    return None;
-                }
-            }
-            Some(Built { dir })
-        })
-        .as_ref()
+        }
+        Some(())
+    })
 }
 
 /// The tests of this file run their busy children one at a time, so that
