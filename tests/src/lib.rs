@@ -217,6 +217,23 @@ pub fn build_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> Option<P
     }
 }
 
+/// Whether SystemTap runs pass `pass` (`-p1`, `-p2`) of `script` here: the
+/// differential tests compare against it, and say why when they cannot.
+pub fn stap_runs(pass: &str, script: &str) -> Result<(), String> {
+    let out = Command::new("stap")
+        .args([pass, "-e", script])
+        .output()
+        .map_err(|e| format!("stap is not installed ({e})"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "stap {pass} does not run here (it needs /lib/modules/$(uname -r)/build; .ci/run makes a stub): {}",
+            text(&out.stderr).lines().next().unwrap_or("")
+        ))
+    }
+}
+
 /// The programs a test file builds, once, in a directory of their own.
 #[derive(Debug)]
 pub struct Programs {

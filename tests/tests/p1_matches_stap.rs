@@ -6,24 +6,6 @@ use rstap_tests::{fixture_flags, rstap, skip_or_fail, workspace};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn stap_works() -> Result<(), String> {
-    let out = Command::new("stap")
-        .args(["-p1", "-e", "probe begin { }"])
-        .output()
-        .map_err(|e| format!("stap is not installed ({e})"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "stap -p1 does not run here (it needs /lib/modules/$(uname -r)/build; .ci/run makes a stub): {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        ))
-    }
-}
-
 fn dump(tool: &Path, fixture: &Path) -> (bool, String) {
     let text = std::fs::read_to_string(fixture)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixture.display()));
@@ -50,7 +32,7 @@ fn dump(tool: &Path, fixture: &Path) -> (bool, String) {
 
 #[test]
 fn rstap_p1_is_byte_identical_to_stap_p1() {
-    if let Err(why) = stap_works() {
+    if let Err(why) = rstap_tests::stap_runs("-p1", "probe begin { }") {
         skip_or_fail(&why);
         return;
     }

@@ -17,24 +17,6 @@ use std::process::Command;
 /// Fewer comparisons than this means the differential test has stopped testing much.
 const MIN_COMPARED: usize = 40;
 
-fn stap_works() -> Result<(), String> {
-    let out = Command::new("stap")
-        .args(["-p2", "-e", "probe begin { exit() }"])
-        .output()
-        .map_err(|e| format!("stap is not installed ({e})"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "stap -p2 does not run here (it needs /lib/modules/$(uname -r)/build; .ci/run makes a stub): {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        ))
-    }
-}
-
 /// What one tool made of one fixture.
 struct Run {
     ok: bool,
@@ -218,7 +200,7 @@ fn judge_all(fixtures: &[PathBuf], judge: &(dyn Fn(&Path) -> Outcome + Sync)) ->
 
 #[test]
 fn rstap_p2_is_byte_identical_to_stap_p2() {
-    if let Err(why) = stap_works() {
+    if let Err(why) = rstap_tests::stap_runs("-p2", "probe begin { exit() }") {
         skip_or_fail(&why);
         return;
     }
