@@ -234,6 +234,15 @@ pub fn stap_runs(pass: &str, script: &str) -> Result<(), String> {
     }
 }
 
+/// Holds the lock under which the tests of one test binary that must not
+/// overlap run, one at a time (each test binary has its own). A test that
+/// failed while holding it does not stop the others.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The programs a test file builds, once, in a directory of their own.
 #[derive(Debug)]
 pub struct Programs {

@@ -7,7 +7,9 @@
 //! many; probes this runtime cannot run are refused at the script line; a
 //! leading `if (...) next` becomes a kernel filter; and a run denied bpf(2)
 //! (by a seccomp filter) falls back to tracefs with one warning line.
-//! Needs root, tracefs and a C compiler.
+//! Needs root, tracefs and a C compiler. The tests run one at a time
+//! (`rstap_tests::serial`): the SIGKILL test counts what the next run sweeps,
+//! which another test's run must not sweep first.
 
 use rstap_tests::{rstap, skip_or_fail, text};
 use std::io::{BufRead, BufReader};
@@ -95,14 +97,6 @@ fn built() -> Option<&'static Built> {
     })
 }
 
-/// The tests of this file run one at a time: the SIGKILL test counts what
-/// the next run sweeps, which another test's run must not sweep first.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn setup() -> Option<&'static Built> {
     if !rstap_tests::is_root() {
         skip_or_fail("the tracefs runtime needs root");
@@ -149,7 +143,7 @@ fn leftovers_of(pid: u32) -> Vec<PathBuf> {
 #[test]
 fn getppid_calls_are_counted_exactly_with_no_event_lost() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let script = r#"global n, s, a
 probe kernel.trace("syscalls:sys_enter_getppid") {
   if (pid() == target() && tid() != pid()) { n++; s <<< 1; a[execname()] <<< 2 }
@@ -171,7 +165,7 @@ probe end {
 #[test]
 fn uprobe_events_fetch_arguments_returns_entry_values_and_strings() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let work = b.path("work");
     let script = format!(
         r#"global calls, args, rets, rsum, lat, mismatched, greeting
@@ -248,7 +242,7 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn sigint_and_sigterm_leave_no_instance_or_event_group() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     for sig in ["-INT", "-TERM"] {
         let (mut child, mut out) = start_ready(b);
         let pid = child.id();
@@ -266,7 +260,7 @@ fn sigint_and_sigterm_leave_no_instance_or_event_group() {
 #[test]
 fn after_sigkill_the_next_run_removes_the_leftovers_and_says_how_many() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let (mut child, _out) = start_ready(b);
     let pid = child.id();
     signal(pid, "-KILL");
@@ -299,7 +293,7 @@ fn probes_needing_kernel_context_are_refused_at_the_script_line() {
     if setup().is_none() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let cases = [
         (
             "print_backtrace()",
@@ -330,7 +324,7 @@ fn a_leading_field_test_becomes_a_kernel_filter() {
     if setup().is_none() || !rstap_tests::python_or_skip() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // close(987654) fails with EBADF: only those calls pass the filter.
     let script = r#"global n
 probe kernel.trace("syscalls:sys_enter_close") {
@@ -356,7 +350,7 @@ probe end { printf("n=%d\n", n) }"#;
 #[test]
 fn a_run_denied_bpf_falls_back_to_tracefs_with_one_warning() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let script = r#"global n
 probe kernel.trace("syscalls:sys_enter_getppid") { if (pid() == target() && tid() != pid()) n++ }
 probe end { printf("n=%d\n", n) }"#;
@@ -379,7 +373,7 @@ fn events_the_full_buffer_dropped_are_reported_and_account_for_the_rest() {
         // The small buffer is asked for through a hook only debug builds have.
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // A handler slow enough (ten sprint()s each, microseconds,
     // JIT or not) that a burst of a million calls (well under a
     // microsecond each, even on a loaded machine) overruns the 4 MiB per-CPU

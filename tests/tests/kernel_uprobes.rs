@@ -4,7 +4,9 @@
 //! function and return probes, `$argN`, `$return`, `@entry`, marks and their
 //! arguments, `process.begin/end` and `timer.profile` are checked against
 //! numbers known in advance. Needs root, BPF, a C compiler and <sys/sdt.h>
-//! (Debian's systemtap-sdt-dev).
+//! (Debian's systemtap-sdt-dev). The tests run their busy children one at a
+//! time (`rstap_tests::serial`), so that `timer.profile`'s child does not
+//! compete with another test's.
 
 use rstap_tests::{cc, rstap, skip_or_fail, text};
 use std::path::Path;
@@ -123,14 +125,6 @@ fn built() -> Option<&'static Built> {
     })
 }
 
-/// The tests of this file run their busy children one at a time, so that
-/// `timer.profile`'s child does not compete with another test's.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn setup() -> Option<&'static Built> {
     if !rstap_tests::bpf_or_skip() {
         return None;
@@ -168,7 +162,7 @@ fn has_line(stdout: &str, line: &str) {
 #[test]
 fn function_probes_count_every_call_and_read_arguments_and_returns() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let work = b.path("work");
     let script = format!(
         r#"global calls, args, rets, rsum, lat, mismatched
@@ -205,7 +199,7 @@ probe end {{
 #[test]
 fn entry_values_of_recursive_calls_stay_apart() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let dir = &b.dir;
     std::fs::write(
         dir.join("fib.c"),
@@ -232,7 +226,7 @@ probe end {{ printf("good=%d bad=%d\n", good, bad) }}"#
 #[test]
 fn wildcards_shell_path_lookup_and_shared_libraries_by_path() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let lib = b.path("libwork.so");
     let script = format!(
         r#"global w, l
@@ -259,7 +253,7 @@ probe process("{lib}").function("lwork").return {{ if (pid() == target()) l += $
 #[test]
 fn usdt_marks_fire_as_often_as_hit_with_their_arguments_and_semaphores() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // -O2 keeps the arguments in registers, -O0 in the frame (`-8@-24(%rbp)`).
     for bin in ["work", "work0"] {
         let path = b.path(bin);
@@ -325,7 +319,7 @@ const THROWS: &str = r#"int main() {
 #[test]
 fn a_debian_librarys_own_usdt_marks_fire_for_every_throw_and_catch() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let Some(lib) = rstap_tests::libstdcxx() else {
         skip_or_fail("no libstdc++.so.6 here (Debian: libstdc++6)");
         return;
@@ -359,7 +353,7 @@ probe end {{ printf("throws=%d catches=%d ints=%d\n", throws, catches, ints) }}"
 #[test]
 fn process_begin_and_end_see_the_child() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let spin = b.path("spin");
     let script = format!(
         r#"probe process.begin {{ if (pid() == target()) printf("begin %s\n", execname()) }}
@@ -377,7 +371,7 @@ probe process("{spin}").end {{ if (pid() == target()) printf("path end\n") }}"#
 #[test]
 fn timer_profile_attributes_most_busy_samples_to_the_busy_child() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // Other tasks may be busy too (this can be a shared machine): the child,
     // busy for its whole life, must have at least half the samples of the
     // busiest other thread. Its samples name it, but for the few before its
@@ -413,7 +407,7 @@ probe end {
 #[test]
 fn probefunc_names_the_sampled_user_and_kernel_functions() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // Key form in timer.profile, print form in a perf probe. Every sample of
     // the child is counted once under its function's name: each pc is a key
     // of its own in the kernel, merged by name when read.
@@ -496,7 +490,7 @@ fn a_profile_keeps_one_array_entry_per_kernel_function_not_per_sampled_address()
     if setup().is_none() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // Eight million one-byte reads and writes: about 1,200 samples in the
     // kernel, over 17-21 functions on a quiet machine (more under load, as
     // the scheduler and interrupts join in), at 64 to 128 addresses. With
@@ -522,7 +516,7 @@ probe end { k = 0; foreach (f in p) k++; printf("samples=%d functions=%d\n", n, 
 #[test]
 fn perf_sampling_runs_and_hardware_counters_fail_with_one_sentence() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let script = r#"global c, t
 probe perf.sw.cpu_clock.sample(1000000) { if (pid() == target()) c++ }
 probe perf.type(1).config(1).hz(1000) { if (pid() == target()) t++ }
@@ -547,7 +541,7 @@ probe end { printf("cpu_clock=%d task_clock=%d\n", c > 0, t > 0) }"#;
 #[test]
 fn dwarf_names_and_types_the_parameters_at_entry_and_return_and_umodname_names_the_object() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let dir = &b.dir;
     std::fs::write(
         dir.join("params.c"),
@@ -616,7 +610,7 @@ probe process("{params}").function("add").return {{
 #[test]
 fn statement_probes_fire_at_a_source_line_from_the_line_table() {
     let Some(b) = setup() else { return };
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let dir = &b.dir;
     std::fs::write(
         dir.join("lines.c"),

@@ -9,7 +9,9 @@
 //! `tracepoints.rs` holds the scripts over tracepoints and perf events,
 //! `programs.rs` those that trace the C programs built here.
 //! Kernel tests need root and BPF; elsewhere each says why it was skipped,
-//! unless RSTAP_REQUIRE_KERNEL_TESTS=1.
+//! unless RSTAP_REQUIRE_KERNEL_TESTS=1. The tests whose events no filter can
+//! tell apart from another test's (dropped packets, block I/O seen from the
+//! whole system) run one at a time (`rstap_tests::serial`).
 
 mod programs;
 mod tracepoints;
@@ -123,13 +125,6 @@ fn python_ok() -> bool {
 /// (No single quotes in `code`.)
 fn python(code: &str) -> String {
     format!("{} -c '{code}'", python_executable())
-}
-
-/// The tests whose events no filter can tell apart from another test's
-/// (dropped packets, block I/O seen from the whole system) run one at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A fresh directory for one test's files.

@@ -33,7 +33,7 @@ fn dropwatch_reports_datagrams_to_a_closed_port_after_five_seconds() {
     if !python_ok() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // The report comes from a five-second timer: the child outlives it.
     let out = traced(
         "dropwatch.stp",
@@ -187,7 +187,7 @@ fn biolatency_sees_direct_writes_on_their_device() {
     if !kernel_ok() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     // Direct I/O goes to the disk at once; the file must be on a block device.
     let dir = workspace()
         .join("target")
@@ -364,7 +364,7 @@ fn udpdrops_counts_seven_datagrams_to_a_closed_port_as_no_socket() {
     if !python_ok() {
         return;
     }
-    let _alone = serial();
+    let _alone = rstap_tests::serial();
     let comm = comm_of(&python_executable());
     let out = traced(
         "udpdrops.stp",
