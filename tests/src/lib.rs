@@ -98,6 +98,33 @@ pub fn fixture_flags(text: &str) -> (Vec<String>, bool) {
     (args, guru)
 }
 
+/// Runs `tool PASS FIXTURE` (rstap or stap, `-p1` or `-p2`) from the
+/// fixture's directory, as the differential tests compare them: with the
+/// fixture's `# args:`, `# guru` (`-g`) and `# unoptimized` (`-u`) header lines.
+pub fn run_fixture(tool: &Path, pass: &str, fixture: &Path) -> Output {
+    let text = std::fs::read_to_string(fixture)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixture.display()));
+    let (args, guru) = fixture_flags(&text);
+    let unoptimized = text.lines().any(|l| l.trim() == "# unoptimized");
+    let dir = fixture.parent().unwrap_or(Path::new("."));
+    let name = fixture
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut cmd = Command::new(tool);
+    cmd.arg(pass).current_dir(dir);
+    if guru {
+        cmd.arg("-g");
+    }
+    if unoptimized {
+        cmd.arg("-u");
+    }
+    cmd.arg(&name)
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()))
+}
+
 fn tracefs_readable() -> bool {
     [
         "/sys/kernel/tracing/available_events",

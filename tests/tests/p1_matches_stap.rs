@@ -2,32 +2,12 @@
 //! prints the same bytes. Needs SystemTap (CI installs it); without it the test
 //! says it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{fixture_flags, rstap, skip_or_fail, workspace};
+use rstap_tests::{rstap, skip_or_fail, text, workspace};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn dump(tool: &Path, fixture: &Path) -> (bool, String) {
-    let text = std::fs::read_to_string(fixture)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixture.display()));
-    let (args, guru) = fixture_flags(&text);
-    let dir = fixture.parent().unwrap_or(Path::new("."));
-    let name = fixture
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut cmd = Command::new(tool);
-    cmd.arg("-p1").current_dir(dir);
-    if guru {
-        cmd.arg("-g");
-    }
-    cmd.arg(&name).args(&args);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let out = rstap_tests::run_fixture(tool, "-p1", fixture);
+    (out.status.success(), text(&out.stdout))
 }
 
 #[test]

@@ -10,9 +10,8 @@
 //! rejects it, stap too, but the rstap binary mends it with a warning). Needs SystemTap (CI installs it); without
 //! it the test says it was skipped, unless RSTAP_REQUIRE_KERNEL_TESTS=1.
 
-use rstap_tests::{fixture_flags, rstap, skip_or_fail, workspace};
+use rstap_tests::{rstap, skip_or_fail, text, workspace};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Fewer comparisons than this means the differential test has stopped testing much.
 const MIN_COMPARED: usize = 40;
@@ -27,31 +26,11 @@ struct Run {
 /// Runs `tool -p2` on `fixture` from the fixture's directory, honouring the
 /// fixture's `# args:`, `# guru` and `# unoptimized` header lines.
 fn elaborate(tool: &Path, fixture: &Path) -> Run {
-    let text = std::fs::read_to_string(fixture)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", fixture.display()));
-    let (args, guru) = fixture_flags(&text);
-    let unoptimized = text.lines().any(|l| l.trim() == "# unoptimized");
-    let dir = fixture.parent().unwrap_or(Path::new("."));
-    let name = fixture
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut cmd = Command::new(tool);
-    cmd.arg("-p2").current_dir(dir);
-    if guru {
-        cmd.arg("-g");
-    }
-    if unoptimized {
-        cmd.arg("-u");
-    }
-    cmd.arg(&name).args(&args);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
+    let out = rstap_tests::run_fixture(tool, "-p2", fixture);
     Run {
         ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
     }
 }
 
