@@ -394,8 +394,16 @@ fn boot(qemu: &Path, kernel: &Path, initrd: &Path, work: &Path) -> Result<VmRun,
     let started = Instant::now();
     let mut child = Command::new(qemu)
         .args([
+            // One host thread runs both vCPUs. With a thread each (QEMU's
+            // default), a guest that patches its own code on one vCPU (a
+            // static key flipped as a sched_switch probe attaches or
+            // detaches) could leave the other running a stale translation of
+            // the int3 the patch had put there: both vCPUs then looped
+            // between `__schedule+0x1bc` and `exc_int3` for ever (3 hangs in
+            // 10 boots running runqueue_latency; none in 3 boots of 75 cases
+            // with one thread, at the same speed).
             "-accel",
-            "tcg",
+            "tcg,thread=single",
             "-cpu",
             "max",
             "-m",
