@@ -399,8 +399,8 @@ fn boot(qemu: &Path, kernel: &Path, initrd: &Path, work: &Path) -> Result<VmRun,
             // static key flipped as a sched_switch probe attaches or
             // detaches) could leave the other running a stale translation of
             // the int3 the patch had put there: both vCPUs then looped
-            // between `__schedule+0x1bc` and `exc_int3` for ever (3 hangs in
-            // 10 boots running runqueue_latency; none in 3 boots of 75 cases
+            // between `__schedule+0x1bc` and `exc_int3` for ever (4 hangs in
+            // 15 boots running runqueue_latency; none in 3 boots of 75 cases
             // with one thread, at the same speed).
             "-accel",
             "tcg,thread=single",
