@@ -17,7 +17,8 @@
 //!
 //! A body with a loop is compiled on its first run, a loop-free one on its
 //! second (`driver.rs`): begin and end probes, which run once, are
-//! interpreted, and end and error probes even when they loop. A body cranelift cannot compile runs in the interpreter, and
+//! interpreted, and end and error probes even when they loop. A body
+//! cranelift cannot compile runs in the interpreter, and
 //! [`Engine::jit_stats`] says which bodies ran compiled and which fell back.
 //! `RSTAP_ENGINE=interp|jit` chooses the engine at run time;
 //! `RSTAP_JIT_AFTER=N` how many runs a loop-free body is interpreted first
