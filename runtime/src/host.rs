@@ -75,82 +75,34 @@ pub fn config_hz() -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// glibc's allocator serves blocks over 128 KiB with their own `mmap` and
-/// gives freed memory at the top of the heap back at once, so each growth of a
-/// large vector while compiling a big script faulted in fresh pages (a fifth of
-/// the page faults of a 1,000-statement compile). Keep both in the heap.
-///
-/// The heap from its first 2 MiB boundary on is also on transparent huge
-/// pages, where the kernel allows them on request: a big script's
-/// intermediate forms took some 2,700 page faults of 4 KiB each (a fifth of
-/// its compile time), and a huge page is one fault. A small script never
-/// reaches that part.
-#[expect(
-    unsafe_code,
-    reason = "mallopt(3) and the heap's growth have no safe wrapper"
-)]
+/// One glibc heap for every thread: the compile has its own region
+/// ([`crate::arena`]), and the runtime's few threads allocate little; a heap
+/// each would only spread their memory over more pages.
+#[expect(unsafe_code, reason = "mallopt(3) has no safe wrapper")]
 pub fn tune_allocator() {
-    const MIB: i32 = 1 << 20;
-    // mallopt only sets the allocator's parameters; main calls it before
-    // any other thread exists.
+    // SAFETY: mallopt only sets the allocator's parameters; main calls it
+    // before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * MIB);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * MIB);
-        // One heap: the compile runs on a worker thread, which would
-        // otherwise get its own arena, grown a little at a time.
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    huge_heap_tail();
 }
 
-/// How far the heap is grown ahead (address space only; nothing is touched).
-const HEAP_RESERVE: usize = 64 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 
-/// The heap's huge-page part, once advised: its start and end.
-static HUGE_TAIL: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
-
-#[expect(unsafe_code, reason = "malloc, sbrk and madvise have no safe wrapper")]
-fn huge_heap_tail() {
-    // Grow the heap once by the reserve: a block larger than the heap's free
-    // top makes malloc extend it by the block plus the top pad; freed, the
-    // block returns to the top, which the trim threshold keeps.
-    // SAFETY: plain allocator calls on a block used for nothing else; madvise
-    // only advises on addresses inside the heap's own mapping.
-    unsafe {
-        libc::mallopt(libc::M_TOP_PAD, HEAP_RESERVE as i32);
-        let block = libc::malloc(1 << 20);
-        libc::mallopt(libc::M_TOP_PAD, 128 << 10);
-        if block.is_null() {
-            return;
-        }
-        let start = block as usize;
-        libc::free(block);
-        let end = libc::sbrk(0) as usize;
-        let from = start.next_multiple_of(HUGE_PAGE);
-        let to = end & !(HUGE_PAGE - 1);
-        // Refused (no THP in this kernel, or disabled): 4 KiB pages.
-        if to > from
-            && libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) == 0
-        {
-            let _ = HUGE_TAIL.set((from, to));
-        }
-    }
-}
-
-/// Heap a compile uses per byte of script, about (a 72 KB script of 1,000
-/// statements: 13 MB).
+/// How much of the compile's region to fault in ahead, per byte of script:
+/// a 72 KB script of 1,000 statements uses 15 MB, the first few of which it
+/// reaches before the other CPU would (faulting in more made no difference).
 const HEAP_PER_SCRIPT_BYTE: usize = 160;
 
-/// Faults in, on another CPU, the part of the heap compiling a script of
-/// `script_len` bytes will use. A first touch of a page costs its clearing,
-/// and in a VM whose host takes freed memory back, the host's providing it
-/// again (10 MB took 1 ms on a quiet machine here, and several after another
-/// process had freed much memory); done ahead on an idle CPU, the compile
-/// finds the pages there. Not for scripts that stay below the huge pages,
-/// nor on a machine with one CPU.
-pub fn prefault_heap(script_len: usize) {
-    let Some(&(from, to)) = HUGE_TAIL.get() else {
+/// Faults in, on another CPU, the part of the compile's region (`huge`, its
+/// huge-page part) that compiling a script of `script_len` bytes will use. A
+/// first touch of a page costs its clearing, and in a VM whose host takes
+/// freed memory back, the host's providing it again (10 MB took 1 ms on a
+/// quiet machine here, and several after another process had freed much
+/// memory); done ahead on an idle CPU, the compile finds the pages there. Not
+/// for scripts that stay below the huge pages, nor on a machine with one CPU.
+pub fn prefault_heap(huge: Option<(usize, usize)>, script_len: usize) {
+    let Some((from, to)) = huge else {
         return;
     };
     let want = script_len.saturating_mul(HEAP_PER_SCRIPT_BYTE);
@@ -172,8 +124,8 @@ pub fn prefault_heap(script_len: usize) {
 fn populate(from: usize, len: usize) {
     for page in (0..len / HUGE_PAGE).rev() {
         let at = from + page * HUGE_PAGE;
-        // SAFETY: the range is inside the heap's mapping, which lives as long
-        // as the process; MADV_POPULATE_WRITE maps pages as a write would,
+        // SAFETY: the range is inside the region's mapping, which lives as
+        // long as the process; MADV_POPULATE_WRITE maps pages as a write would,
         // without writing, so the allocator's data in them is untouched.
         let refused = unsafe {
             libc::madvise(

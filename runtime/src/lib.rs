@@ -4,6 +4,7 @@
 //! [`stats`]) and drives a run ([`session`]). The `rstap` binary is a thin command
 //! line over it.
 
+pub mod arena;
 mod attach;
 pub mod bpf;
 mod child;

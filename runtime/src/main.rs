@@ -5,7 +5,7 @@ mod dump;
 mod list;
 mod tapsets;
 
-use rstap_runtime::{cli, host, kernel, report, session};
+use rstap_runtime::{arena, cli, host, kernel, report, session};
 
 use clap::Parser;
 use rstap_compiler::check::{self, Library};
@@ -15,6 +15,11 @@ use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// The compile allocates from a region of its own; everything else from
+/// the system allocator.
+#[global_allocator]
+static HEAP: arena::CompileHeap = arena::CompileHeap::new();
 
 fn main() -> ExitCode {
     host::tune_allocator();
@@ -94,7 +99,9 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     // A malformed -D or -G is a bad command line whatever the pass.
     let run_opts = cli.run_options().map_err(|msg| eprintln!("rstap: {msg}"))?;
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
-    host::prefault_heap(script.text.len());
+    // Until the probes are compiled: running them allocates from the system.
+    let compiling = arena::claim(&HEAP);
+    host::prefault_heap(arena::huge_part(&HEAP), script.text.len());
     let started = Instant::now();
     let mut files = SourceMap::new();
     let tapsets = tapset_dirs(&cli.include)?;
@@ -236,7 +243,10 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
                 }
             }
         }
-        Some(_) | None => session::run(&mir, &files, &kernel, &run_opts).map_err(|_| ()),
+        Some(_) | None => {
+            drop(compiling);
+            session::run(&mir, &files, &kernel, &run_opts).map_err(|_| ())
+        }
     }
 }
 
