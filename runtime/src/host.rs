@@ -142,7 +142,7 @@ fn populate(from: usize, len: usize) {
 }
 
 #[expect(unsafe_code, reason = "sched_getaffinity(2) has no safe wrapper")]
-fn usable_cpus() -> u32 {
+pub fn usable_cpus() -> u32 {
     // SAFETY: a zeroed cpu_set_t is a valid empty set, filled in by the call.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -102,6 +102,10 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     // Until the probes are compiled: running them allocates from the system.
     let compiling = arena::claim(&HEAP);
     host::prefault_heap(arena::huge_part(&HEAP), script.text.len());
+    let kernel = kernel::LiveKernel::new(cli.verbose > 0);
+    if cli.pass != Some(1) {
+        kernel.read_ahead(&script.text);
+    }
     let started = Instant::now();
     let mut files = SourceMap::new();
     let tapsets = tapset_dirs(&cli.include)?;
@@ -156,7 +160,6 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
         )
         .map_err(|d| report(&files, &d))?,
     );
-    let kernel = kernel::LiveKernel::new(cli.verbose > 0);
     if syscalls {
         library
             .add_syscalls(&mut files, &opts.facts, &opts.macro_library, &kernel)

@@ -69,6 +69,28 @@ pub fn tracepoints(tracefs: &Path) -> Result<Vec<TracepointId>, KernelError> {
     Ok(tps)
 }
 
+/// The tracepoints `script` names in full, `kernel.trace("system:name")`
+/// with no wildcard, in the order they appear, each once. A scan of the
+/// text, not a parse: a name in a comment or a dropped conditional counts.
+pub fn named_tracepoints(script: &str) -> Vec<TracepointId> {
+    let mut seen = HashSet::new();
+    script
+        .split(".trace(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .filter_map(|(name, _)| name.split_once(':'))
+        .filter(|(system, name)| {
+            let plain = |s: &str| !s.is_empty() && !s.contains(['*', '?', '[', '\\']);
+            plain(system) && plain(name)
+        })
+        .map(|(system, name)| TracepointId {
+            system: system.to_string(),
+            name: name.to_string(),
+        })
+        .filter(|tp| seen.insert(tp.clone()))
+        .collect()
+}
+
 /// The vmlinux functions in `available_filter_functions`: those ftrace can
 /// hook. Lines of module functions (`name [module]`) and notes are left out;
 /// an unreadable file (no dynamic ftrace, lockdown) means none.
@@ -90,6 +112,32 @@ fn vmlinux_functions(text: &str) -> HashSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracepoints_named_in_full_are_found_in_order_once() {
+        let script = r#"
+            probe kernel.trace("sched:sched_switch") { n++ }
+            probe kernel.trace("syscalls:sys_enter_*"), kernel.trace("irq_handler_entry") {}
+            probe kernel.trace ("timer:hrtimer_start") {}
+            // kernel.trace("block:block_rq_issue")
+            probe kernel.trace("sched:sched_switch"), kernel.trace("net:net_dev_xmit") {}
+            probe kernel.trace("sched:sched_wak[eu]*"), kernel.trace(":x"), kernel.trace("a\"b:c") {}
+        "#;
+        let found: Vec<String> = named_tracepoints(script)
+            .iter()
+            .map(|tp| format!("{}:{}", tp.system, tp.name))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "sched:sched_switch",
+                "block:block_rq_issue",
+                "net:net_dev_xmit"
+            ],
+            "wildcards, names without a system and a space before the parenthesis are not \
+             guessed; a comment's name is"
+        );
+    }
 
     #[test]
     fn only_vmlinux_functions_are_kept() {
