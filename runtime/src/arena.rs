@@ -5,11 +5,10 @@
 //! (tokens' strings, tree nodes, instruction vectors) and frees few of them
 //! before the process exits. glibc's allocator spent a tenth of that time in
 //! `malloc` and `free`, and its heap began with up to 2 MiB of 4 KiB pages,
-//! each a fault to map and another to unmap at exit. Here a small block is
-//! the next of its size in a span of such blocks, a large one the next bytes
-//! of the region; a freed block waits in a list for the next allocation its
-//! size fits; and the region is on huge pages after its first MiB (where a
-//! small script's compile stays).
+//! each a fault to map and another to unmap at exit. Here a block is the next
+//! bytes of the region (a bump), a freed block waits in a list for the next
+//! allocation it fits, and the region is on huge pages after its first MiB
+//! (where a small script's compile stays).
 //!
 //! Only the thread that [`claim`]ed the region allocates from it, so its
 //! lists need no lock; every other thread, and that thread after the claim
@@ -30,159 +29,118 @@ const HUGE_PAGE: usize = 2 << 20;
 /// The region's first part, on 4 KiB pages: a small script's compile fits
 /// in it and leaves no huge page resident while its probes run.
 const SMALL_PART: usize = 1 << 20;
-/// Blocks up to this size are small: each comes from a span of blocks of its
-/// size, and waits in that size's list once freed. Larger ones are vectors
-/// that grew, each behind a header that holds its size.
+/// Freed blocks up to this size (with their header) wait in a list of their
+/// size; larger ones, vectors that grew, in a list of their power of two.
 const SMALL_MAX: usize = 1024;
-/// Every block's size is a multiple of this, which is also its alignment.
+/// Every block's payload is aligned to this, and its header and payload
+/// together are a multiple of it.
 const GRAIN: usize = 16;
 const CLASSES: usize = SMALL_MAX / GRAIN + 1;
-const PAGE: usize = 4 << 10;
-/// A span of small blocks: whole pages, taken from the bump.
-const SPAN: usize = 16 << 10;
-const HEADER: usize = GRAIN;
+/// In front of every block: the bytes it holds.
+const HEADER: usize = size_of::<usize>();
 
 /// The bump pointer and the free lists over one region.
 ///
-/// A block's size is found from its address (the size class of its page, or
-/// a large block's header), not from what the caller says when it frees it:
-/// then the size need not be passed at every `free` in the program, which
-/// made the binary 130 KB larger.
+/// A block's size is in a header in front of it, as glibc keeps it, so that a
+/// free need not be told it: taking the size at every free in the program
+/// made the binary 130 KB larger. Blocks are laid out in the order they are
+/// asked for, so a tree's nodes are near each other.
 struct Region {
-    start: usize,
+    /// Where the next block's header goes; one header short of a multiple
+    /// of `GRAIN`, so that the payload after it is aligned.
     next: usize,
     end: usize,
-    /// Per size class (`size / GRAIN`): the first free block (each free block
-    /// holds the address of the next in its first word), and the unused part
-    /// of the class's latest span.
+    /// Per size class (header and payload over `GRAIN`), the first free
+    /// block; each holds the address of the next in its first word.
     free: [usize; CLASSES],
-    fresh: [(usize, usize); CLASSES],
-    /// Free large blocks by the power of two their size is at least, listed
-    /// the same way: a vector's old buffer, left when it grew, serves another
+    /// Free larger blocks by the power of two they hold at least, listed the
+    /// same way: a vector's old buffer, left when it grew, serves another
     /// vector's growth.
     large: [usize; usize::BITS as usize],
-    /// Each page's size class; 0 for the pages of large blocks.
-    classes: [u8; RESERVE / PAGE],
 }
 
 impl Region {
     const fn empty() -> Region {
         Region {
-            start: 0,
             next: 0,
             end: 0,
             free: [0; CLASSES],
-            fresh: [(0, 0); CLASSES],
             large: [0; usize::BITS as usize],
-            classes: [0; RESERVE / PAGE],
         }
     }
 
     fn reset(&mut self, start: usize, end: usize) {
-        self.start = start;
-        self.next = start;
-        self.end = end.min(start + RESERVE);
+        self.next = start.next_multiple_of(GRAIN) + GRAIN - HEADER;
+        self.end = end;
     }
 
     fn alloc(&mut self, layout: Layout) -> Option<usize> {
-        let size = rounded(layout.size());
-        if layout.align() <= GRAIN && size <= SMALL_MAX {
-            return self.alloc_small(size / GRAIN);
+        let holds = capacity(layout.size());
+        if layout.align() <= GRAIN {
+            let list = match holds + HEADER <= SMALL_MAX {
+                true => &mut self.free[(holds + HEADER) / GRAIN],
+                false => &mut self.large[power_up(holds)],
+            };
+            if let Some(block) = pop(list) {
+                return Some(block);
+            }
         }
-        self.alloc_large(size, layout.align())
-    }
-
-    fn alloc_small(&mut self, class: usize) -> Option<usize> {
-        let size = class * GRAIN;
-        if let Some(block) = pop(self.free.get_mut(class)?) {
-            return Some(block);
-        }
-        let (at, limit) = *self.fresh.get(class)?;
-        if at + size <= limit && at != 0 {
-            self.fresh[class].0 = at + size;
-            return Some(at);
-        }
-        let span = self.start + (self.next - self.start).next_multiple_of(PAGE);
-        if span + SPAN > self.end {
-            return None;
-        }
-        let first = (span - self.start) / PAGE;
-        for page in self.classes.get_mut(first..first + SPAN / PAGE)? {
-            *page = class as u8;
-        }
-        self.next = span + SPAN;
-        self.fresh[class] = (span + size, span + SPAN);
-        Some(span)
-    }
-
-    fn alloc_large(&mut self, size: usize, align: usize) -> Option<usize> {
-        if align <= GRAIN
-            && let Some(block) = pop(&mut self.large[power_up(size)])
-        {
-            return Some(block);
-        }
-        let align = align.max(GRAIN);
+        let align = layout.align().max(GRAIN);
         let at = (self.next + HEADER + align - 1) & !(align - 1);
-        let end = at.checked_add(size)?;
+        let end = at.checked_add(holds)?;
         if end > self.end {
             return None;
         }
         self.next = end;
-        set_header(at, size);
+        set_header(at, holds);
         Some(at)
     }
 
-    /// The size class of the page `block` is in; 0 for a large block.
-    fn class_of(&self, block: usize) -> u8 {
-        let page = (block - self.start) / PAGE;
-        self.classes.get(page).copied().unwrap_or(0)
-    }
-
     fn free(&mut self, block: usize) {
-        let class = usize::from(self.class_of(block));
-        if class != 0 {
-            if let Some(list) = self.free.get_mut(class) {
-                push(list, block);
-            }
+        let holds = header(block);
+        if block + holds == self.next {
+            self.next = block - HEADER;
             return;
         }
-        let size = header(block);
-        if block + size == self.next {
-            self.next = block - HEADER;
-        } else if let Some(list) = self.large.get_mut(power_down(size)) {
+        let list = match holds + HEADER <= SMALL_MAX {
+            true => self.free.get_mut((holds + HEADER) / GRAIN),
+            false => self.large.get_mut(power_down(holds)),
+        };
+        if let Some(list) = list {
             push(list, block);
         }
     }
 
-    /// Grows or shrinks `block` where it is, if it can: a small block within
-    /// its size class, a large one that is the region's last or shrinks.
+    /// Grows or shrinks `block` where it is, if it can: the region's last
+    /// block to any size that fits, any block within what it holds.
     fn resize_in_place(&mut self, block: usize, new_size: usize) -> bool {
-        let new = rounded(new_size);
-        let class = usize::from(self.class_of(block));
-        if class != 0 {
-            return new <= class * GRAIN;
-        }
-        let size = header(block);
-        if block + size == self.next && block + new <= self.end {
+        let holds = header(block);
+        let new = capacity(new_size);
+        if block + holds == self.next && block + new <= self.end {
             self.next = block + new;
             set_header(block, new);
             return true;
         }
-        new <= size
+        new_size <= holds
     }
 }
 
 // Nothing here may panic: an allocator that can unwind puts a cleanup path
 // at every call that frees memory.
 
-fn header(block: usize) -> usize {
-    // SAFETY: every large block has its size in the word before it.
-    unsafe { *((block - size_of::<usize>()) as *const usize) }
+/// What a block for `size` bytes holds: with its header, a multiple of GRAIN.
+fn capacity(size: usize) -> usize {
+    ((size.max(1) + HEADER + GRAIN - 1) & !(GRAIN - 1)) - HEADER
 }
 
-fn set_header(block: usize, size: usize) {
-    // SAFETY: the header's bytes are the block's own, before its start.
-    unsafe { *((block - size_of::<usize>()) as *mut usize) = size };
+fn header(block: usize) -> usize {
+    // SAFETY: every block has its capacity in the word before it.
+    unsafe { *((block - HEADER) as *const usize) }
+}
+
+fn set_header(block: usize, holds: usize) {
+    // SAFETY: the header's bytes are the block's own, before its payload.
+    unsafe { *((block - HEADER) as *mut usize) = holds };
 }
 
 /// Takes the first block of a free list.
@@ -191,20 +149,16 @@ fn pop(list: &mut usize) -> Option<usize> {
     if block == 0 {
         return None;
     }
-    // SAFETY: a listed block is free and at least GRAIN bytes, its first
+    // SAFETY: a listed block is free and holds at least a word, its first
     // word written by `push`.
     *list = unsafe { *(block as *const usize) };
     Some(block)
 }
 
 fn push(list: &mut usize, block: usize) {
-    // SAFETY: the block is free and at least GRAIN bytes.
+    // SAFETY: the block is free and holds at least a word.
     unsafe { *(block as *mut usize) = *list };
     *list = block;
-}
-
-fn rounded(size: usize) -> usize {
-    (size.max(1) + GRAIN - 1) & !(GRAIN - 1)
 }
 
 /// The power of two at or above `size` (over `SMALL_MAX`), as an exponent.
@@ -388,15 +342,15 @@ mod tests {
     use super::*;
 
     /// A region over a vector's memory, for the bookkeeping alone.
-    fn region(bytes: &mut [u128]) -> Box<Region> {
+    fn region(bytes: &mut [u128]) -> Region {
         let start = bytes.as_mut_ptr() as usize;
-        let mut r = Box::new(Region::empty());
+        let mut r = Region::empty();
         r.reset(start, start + size_of_val(bytes));
         r
     }
 
     fn memory() -> Vec<u128> {
-        vec![0u128; (4 * SPAN) / size_of::<u128>()]
+        vec![0u128; 1024]
     }
 
     fn layout(size: usize, align: usize) -> Layout {
@@ -408,68 +362,40 @@ mod tests {
         let mut mem = memory();
         let mut r = region(&mut mem);
         let a = r.alloc(layout(24, 8)).expect("room for a");
+        assert_eq!(a % GRAIN, 0, "payloads are aligned");
         let b = r.alloc(layout(40, 8)).expect("room for b");
-        assert_eq!(b, a + SPAN, "each size has a span of its own");
-        let c = r.alloc(layout(30, 8)).expect("room for c");
-        assert_eq!(c, a + 32, "blocks of a size follow each other in its span");
+        assert_eq!(
+            b,
+            a + 32,
+            "blocks follow each other, each behind its header"
+        );
         r.free(a);
-        assert_eq!(r.alloc(layout(17, 8)), Some(a), "a's 32 bytes are reused");
+        assert_eq!(r.alloc(layout(17, 8)), Some(a), "a's 24 bytes are reused");
         assert_eq!(
             r.alloc(layout(32, 8)),
-            Some(c + 32),
-            "the list is empty again"
-        );
-        r.free(b);
-        assert_eq!(
-            r.alloc(layout(48, 8)),
-            Some(b),
-            "b's class is found from its page"
+            Some(b + 48),
+            "the list is empty again: 32 bytes come after b"
         );
     }
 
     #[test]
-    fn a_span_full_of_blocks_is_followed_by_another() {
-        let mut mem = memory();
-        let mut r = region(&mut mem);
-        let blocks: Vec<usize> = (0..SPAN / 512 + 1)
-            .map(|_| r.alloc(layout(512, 8)).expect("room"))
-            .collect();
-        let last = *blocks.last().expect("blocks");
-        assert_eq!(
-            last,
-            blocks[0] + SPAN,
-            "the first span holds {} blocks",
-            SPAN / 512
-        );
-        r.free(last);
-        r.free(blocks[3]);
-        assert_eq!(r.alloc(layout(500, 8)), Some(blocks[3]));
-        assert_eq!(r.alloc(layout(500, 8)), Some(last));
-    }
-
-    #[test]
-    fn the_last_large_block_grows_and_is_given_back_in_place() {
+    fn the_last_block_grows_and_is_given_back_in_place() {
         let mut mem = memory();
         let mut r = region(&mut mem);
         let start = r.next;
         let v = r.alloc(layout(2000, 8)).expect("room for v");
         assert_eq!(v, start + HEADER, "the header comes first");
         assert!(r.resize_in_place(v, 6000), "the last block grows");
-        assert_eq!(r.next, v + 6000);
         let w = r.alloc(layout(1500, 8)).expect("room for w");
+        assert!(w > v + 6000, "w comes after v's 6,000 bytes");
         assert!(
             !r.resize_in_place(v, 7000),
             "a block with another after it cannot grow"
         );
         assert!(r.resize_in_place(v, 3000), "but it can shrink");
         r.free(w);
-        assert_eq!(
-            r.next,
-            v + 6000,
-            "freeing the last block moves the bump back"
-        );
         r.free(v);
-        assert_eq!(r.next, start);
+        assert_eq!(r.next, start, "freeing the last blocks moves the bump back");
     }
 
     #[test]
@@ -488,7 +414,7 @@ mod tests {
         assert_eq!(
             r.alloc(layout(3000, 8)),
             Some(old),
-            "3,000 bytes do: their power of two up is its size"
+            "3,000 bytes do: their power of two up is what it holds at least"
         );
     }
 
@@ -499,10 +425,10 @@ mod tests {
         let _ = r.alloc(layout(8, 8)).expect("room");
         let aligned = r.alloc(layout(64, 256)).expect("room for an aligned block");
         assert_eq!(aligned % 256, 0, "256-byte alignment");
-        let left = r.end - r.next - HEADER;
-        assert_eq!(r.alloc(layout(left + 1, 8)), None, "one byte too many");
-        assert!(r.alloc(layout(left, 8)).is_some(), "exactly what is left");
-        assert_eq!(r.alloc(layout(160, 8)), None, "no room for another span");
+        let fits = r.end - r.next - 2 * HEADER;
+        assert_eq!(r.alloc(layout(fits + 1, 8)), None, "one byte too many");
+        assert!(r.alloc(layout(fits, 8)).is_some(), "exactly what is left");
+        assert_eq!(r.alloc(layout(1, 8)), None, "nothing left");
     }
 
     #[test]
