@@ -341,16 +341,14 @@ fn reserve() -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    /// A region over a vector's memory, for the bookkeeping alone.
-    fn region(bytes: &mut [u128]) -> Region {
-        let start = bytes.as_mut_ptr() as usize;
+    /// A region over 16 KiB of a vector's memory, for the bookkeeping alone;
+    /// the vector must outlive it (its buffer stays where it is when moved).
+    fn region() -> (Vec<u128>, Region) {
+        let mut mem = vec![0u128; 1024];
+        let start = mem.as_mut_ptr() as usize;
         let mut r = Region::empty();
-        r.reset(start, start + size_of_val(bytes));
-        r
-    }
-
-    fn memory() -> Vec<u128> {
-        vec![0u128; 1024]
+        r.reset(start, start + size_of_val(mem.as_slice()));
+        (mem, r)
     }
 
     fn layout(size: usize, align: usize) -> Layout {
@@ -359,8 +357,7 @@ mod tests {
 
     #[test]
     fn a_freed_small_block_serves_the_next_allocation_of_its_size() {
-        let mut mem = memory();
-        let mut r = region(&mut mem);
+        let (_mem, mut r) = region();
         let a = r.alloc(layout(24, 8)).expect("room for a");
         assert_eq!(a % GRAIN, 0, "payloads are aligned");
         let b = r.alloc(layout(40, 8)).expect("room for b");
@@ -380,8 +377,7 @@ mod tests {
 
     #[test]
     fn the_last_block_grows_and_is_given_back_in_place() {
-        let mut mem = memory();
-        let mut r = region(&mut mem);
+        let (_mem, mut r) = region();
         let start = r.next;
         let v = r.alloc(layout(2000, 8)).expect("room for v");
         assert_eq!(v, start + HEADER, "the header comes first");
@@ -400,8 +396,7 @@ mod tests {
 
     #[test]
     fn a_large_block_serves_a_later_allocation_it_can_hold() {
-        let mut mem = memory();
-        let mut r = region(&mut mem);
+        let (_mem, mut r) = region();
         let old = r.alloc(layout(4096, 8)).expect("room for a grown vector");
         let _after = r.alloc(layout(2048, 8)).expect("room");
         r.free(old);
@@ -420,8 +415,7 @@ mod tests {
 
     #[test]
     fn alignment_is_honoured_and_the_end_is_not_passed() {
-        let mut mem = memory();
-        let mut r = region(&mut mem);
+        let (_mem, mut r) = region();
         let _ = r.alloc(layout(8, 8)).expect("room");
         let aligned = r.alloc(layout(64, 256)).expect("room for an aligned block");
         assert_eq!(aligned % 256, 0, "256-byte alignment");
