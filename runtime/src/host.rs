@@ -90,7 +90,7 @@ pub fn tune_allocator() {
 const HUGE_PAGE: usize = 2 << 20;
 
 /// How much of the compile's region to fault in ahead, per byte of script:
-/// a 72 KB script of 1,000 statements uses 15 MB, the first few of which it
+/// a 72 KB script of 1,000 statements uses 13 MB, the first few of which it
 /// reaches before the other CPU would (faulting in more made no difference).
 const HEAP_PER_SCRIPT_BYTE: usize = 160;
 
