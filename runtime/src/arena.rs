@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 const RESERVE: usize = 256 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 /// The region's first part, on 4 KiB pages: a small script's compile fits
-/// in it and leaves no huge page resident while its probes run.
-const SMALL_PART: usize = 1 << 20;
+/// in it and leaves no huge page resident while its probes run (with 1 MiB,
+/// dropwatch.stp's reached the first huge page: 2.1 MiB more resident).
+const SMALL_PART: usize = 2 << 20;
 /// Freed blocks up to this size (with their header) wait in a list of their
 /// size; larger ones, vectors that grew, in a list of their power of two.
 const SMALL_MAX: usize = 1024;
@@ -38,6 +39,9 @@ const GRAIN: usize = 16;
 const CLASSES: usize = SMALL_MAX / GRAIN + 1;
 /// In front of every block: the bytes it holds.
 const HEADER: usize = size_of::<usize>();
+/// How many free large blocks of a size's own power of two are looked at for
+/// one that holds it.
+const LARGE_SEARCH: usize = 8;
 
 /// The bump pointer and the free lists over one region.
 ///
@@ -77,12 +81,12 @@ impl Region {
     fn alloc(&mut self, layout: Layout) -> Option<usize> {
         let holds = capacity(layout.size());
         if layout.align() <= GRAIN {
-            let list = match holds + HEADER <= SMALL_MAX {
-                true => &mut self.free[(holds + HEADER) / GRAIN],
-                false => &mut self.large[power_up(holds)],
+            let found = match holds + HEADER <= SMALL_MAX {
+                true => pop(&mut self.free[(holds + HEADER) / GRAIN]),
+                false => self.reuse_large(holds),
             };
-            if let Some(block) = pop(list) {
-                return Some(block);
+            if found.is_some() {
+                return found;
             }
         }
         let align = layout.align().max(GRAIN);
@@ -94,6 +98,27 @@ impl Region {
         self.next = end;
         set_header(at, holds);
         Some(at)
+    }
+
+    /// A free large block that holds `holds` bytes: the first of the few
+    /// first in the list of its own power of two that is big enough, or any
+    /// of the next power's.
+    fn reuse_large(&mut self, holds: usize) -> Option<usize> {
+        let mut link = self.large.get_mut(power_down(holds))?;
+        for _ in 0..LARGE_SEARCH {
+            let block = *link;
+            if block == 0 {
+                break;
+            }
+            if header(block) >= holds {
+                // SAFETY: a listed block's first word is the next's address.
+                *link = unsafe { *(block as *const usize) };
+                return Some(block);
+            }
+            // SAFETY: as above; the link lives in the free block.
+            link = unsafe { &mut *(block as *mut usize) };
+        }
+        pop(&mut self.large[power_up(holds)])
     }
 
     fn free(&mut self, block: usize) {
@@ -303,15 +328,16 @@ pub fn claim(heap: &CompileHeap) -> Option<Claim> {
     })
 }
 
-/// The part of `heap`'s region on huge pages, once claimed: where a big
-/// compile's memory is, to be faulted in ahead of it.
-pub fn huge_part(heap: &CompileHeap) -> Option<(usize, usize)> {
+/// `heap`'s region, once claimed, from its start (a huge-page boundary,
+/// where its 4 KiB part begins): where a big compile's memory is, to be
+/// faulted in ahead of it.
+pub fn region(heap: &CompileHeap) -> Option<(usize, usize)> {
     let (start, end) = (heap.start.load(Relaxed), heap.end.load(Relaxed));
-    (end > start + SMALL_PART).then_some((start + SMALL_PART, end))
+    (end > start).then_some((start, end))
 }
 
-/// Maps `RESERVE` bytes of address space whose part after `SMALL_PART` starts
-/// on a huge-page boundary and is advised onto huge pages.
+/// Maps `RESERVE` bytes of address space from a huge-page boundary, the part
+/// after `SMALL_PART` advised onto huge pages.
 fn reserve() -> Option<(usize, usize)> {
     let len = RESERVE + HUGE_PAGE;
     // SAFETY: a fresh anonymous mapping, used for nothing else; madvise only
@@ -411,6 +437,22 @@ mod tests {
             Some(old),
             "3,000 bytes do: their power of two up is what it holds at least"
         );
+    }
+
+    #[test]
+    fn a_large_block_of_the_same_power_of_two_serves_a_smaller_request() {
+        let (_mem, mut r) = region();
+        let small = r.alloc(layout(2100, 8)).expect("room");
+        let big = r.alloc(layout(3000, 8)).expect("room");
+        let _after = r.alloc(layout(16, 8)).expect("room");
+        r.free(big);
+        r.free(small);
+        assert_eq!(
+            r.alloc(layout(2500, 8)),
+            Some(big),
+            "the 2,100-byte block, first in the list, is too small; the 3,000-byte one holds it"
+        );
+        assert_eq!(r.alloc(layout(2000, 8)), Some(small));
     }
 
     #[test]

@@ -90,19 +90,20 @@ pub fn tune_allocator() {
 const HUGE_PAGE: usize = 2 << 20;
 
 /// How much of the compile's region to fault in ahead, per byte of script:
-/// a 72 KB script of 1,000 statements uses 13 MB, the first few of which it
-/// reaches before the other CPU would (faulting in more made no difference).
-const HEAP_PER_SCRIPT_BYTE: usize = 160;
+/// a 72 KB script of 1,000 statements uses 13 MB.
+const HEAP_PER_SCRIPT_BYTE: usize = 200;
 
-/// Faults in, on another CPU, the part of the compile's region (`huge`, its
-/// huge-page part) that compiling a script of `script_len` bytes will use. A
+/// Faults in, on another CPU, the part of the compile's region (`region`,
+/// from its start) that compiling a script of `script_len` bytes will use. A
 /// first touch of a page costs its clearing, and in a VM whose host takes
 /// freed memory back, the host's providing it again (10 MB took 1 ms on a
 /// quiet machine here, and several after another process had freed much
-/// memory); done ahead on an idle CPU, the compile finds the pages there. Not
-/// for scripts that stay below the huge pages, nor on a machine with one CPU.
-pub fn prefault_heap(huge: Option<(usize, usize)>, script_len: usize) {
-    let Some((from, to)) = huge else {
+/// memory); and each fault is an entry into the kernel, dear on this VM. Done
+/// ahead on an idle CPU, the region's 4 KiB part in one call, the compile
+/// finds the pages there. Not for scripts whose compile stays in the 4 KiB
+/// part, nor on a machine with one CPU.
+pub fn prefault_heap(region: Option<(usize, usize)>, script_len: usize) {
+    let Some((from, to)) = region else {
         return;
     };
     let want = script_len.saturating_mul(HEAP_PER_SCRIPT_BYTE);
@@ -117,9 +118,10 @@ pub fn prefault_heap(huge: Option<(usize, usize)>, script_len: usize) {
         .spawn(move || populate(from, len));
 }
 
-/// Maps the huge pages of `from..from + len` from the last down: the compile
-/// fills the heap from the bottom up, and two first touches of one huge page
-/// would each clear a page of their own, so the two meet once only.
+/// Maps `from..from + len` a huge page's span at a time from the last down:
+/// the compile fills the region from the bottom up, and two first touches of
+/// one huge page would each clear a page of their own, so the two meet once
+/// only.
 #[expect(unsafe_code, reason = "madvise(2) has no safe wrapper")]
 fn populate(from: usize, len: usize) {
     for page in (0..len / HUGE_PAGE).rev() {

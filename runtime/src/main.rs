@@ -101,7 +101,7 @@ fn run(cli: &cli::Cli) -> Result<(), ()> {
     let script = cli.script().map_err(|msg| eprintln!("rstap: {msg}"))?;
     // Until the probes are compiled: running them allocates from the system.
     let compiling = arena::claim(&HEAP);
-    host::prefault_heap(arena::huge_part(&HEAP), script.text.len());
+    host::prefault_heap(arena::region(&HEAP), script.text.len());
     let kernel = kernel::LiveKernel::new(cli.verbose > 0);
     if cli.pass != Some(1) {
         kernel.read_ahead(&script.text);
