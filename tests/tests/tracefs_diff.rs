@@ -222,9 +222,30 @@ fn fixed_text(out: &str) -> Vec<String> {
     v
 }
 
+/// Runs `f` while this process reads a file every 20 ms: an example that
+/// traces the whole system (readlatency.stp's reads) then has something to
+/// see on either runtime, however quiet the machine is (on a quiet one,
+/// nothing else read during one runtime's two seconds and the outputs
+/// differed).
+fn while_reading<T>(f: impl FnOnce() -> T) -> T {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::read("/etc/hostname");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        let out = f();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })
+}
+
 /// Every example whose probes the tracefs runtime supports runs for two
 /// seconds on each runtime, with the stand-in arguments the shelf's
-/// elaboration test uses; what it prints without numbers must be the same.
+/// elaboration test uses, while the test reads a file now and then; what it
+/// prints without numbers must be the same.
 /// An example tracefs refuses (USDT marks, perf events, kernel stacks) is
 /// skipped, and the test says which.
 #[test]
@@ -247,14 +268,16 @@ fn the_examples_run_on_both_runtimes_with_the_same_fixed_text() {
         };
         let path = dir.join(name);
         let go = |runtime: &str| {
-            Command::new(rstap())
-                .arg(format!("--runtime={runtime}"))
-                .args(["-T", "2", "-I"])
-                .arg(dir.join("tapset"))
-                .arg(&path)
-                .args(&args)
-                .output()
-                .expect("run rstap")
+            while_reading(|| {
+                Command::new(rstap())
+                    .arg(format!("--runtime={runtime}"))
+                    .args(["-T", "2", "-I"])
+                    .arg(dir.join("tapset"))
+                    .arg(&path)
+                    .args(&args)
+                    .output()
+                    .expect("run rstap")
+            })
         };
         let tracefs = go("tracefs");
         if text(&tracefs.stderr).contains("the tracefs runtime cannot run") {

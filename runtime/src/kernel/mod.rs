@@ -72,15 +72,13 @@ impl LiveKernel {
             return;
         };
         let formats = Arc::clone(&self.formats);
-        let known = move |tp: &TracepointId| lock(&formats).contains_key(tp);
-        let formats = Arc::clone(&self.formats);
         // Detached: it ends after the last file, or with the process.
         let _ = std::thread::Builder::new()
             .name("formats".into())
             .stack_size(64 << 10)
             .spawn(move || {
                 for tp in named {
-                    if known(&tp) {
+                    if lock(&formats).contains_key(&tp) {
                         continue;
                     }
                     if let Ok(format) = read_format(&root, &tp) {
