@@ -100,9 +100,9 @@ impl Region {
         Some(at)
     }
 
-    /// A free large block that holds `holds` bytes: the first of the few
-    /// first in the list of its own power of two that is big enough, or any
-    /// of the next power's.
+    /// A free large block that holds `holds` bytes: the first big enough
+    /// among the first few in the list of its own power of two, else the
+    /// first of the next power's list (all of which are big enough).
     fn reuse_large(&mut self, holds: usize) -> Option<usize> {
         let mut link = self.large.get_mut(power_down(holds))?;
         for _ in 0..LARGE_SEARCH {
